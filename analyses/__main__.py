@@ -1,0 +1,3 @@
+from analyses.cli import main
+
+raise SystemExit(main())

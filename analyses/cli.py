@@ -1,0 +1,60 @@
+"""`python -m analyses <command>`: the one entry point for users.
+
+Every command turns bad input into a message that names the file, the study, the field, what
+was found and what was expected, and exits with status 2. A traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from models.evidence.problems import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from analyses.check_data import run
+
+    return run(args.paths)
+
+
+def _new_study(args: argparse.Namespace) -> int:
+    from analyses.new_study import write_template
+
+    return write_template(args.id, args.dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analyses",
+        description="Bayesian reanalysis of naltrexone x ketamine studies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check-data", help="validate study files (default: all of data/)")
+    p.add_argument("paths", nargs="*", type=Path, help="study files or folders")
+    p.set_defaults(func=_check_data)
+
+    p = sub.add_parser("new-study", help="write a commented template for a new study")
+    p.add_argument("id", help="study id: lower case, e.g. smith2027")
+    p.add_argument("--dir", type=Path, default=None, help="folder (default: data/studies)")
+    p.set_defaults(func=_new_study)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; earlier results are untouched", file=sys.stderr)
+        return 130

@@ -1,0 +1,345 @@
+"""Rules that relate fields to each other, applied after the schema has parsed a file.
+
+Each rule yields :class:`~models.evidence.problems.Problem` objects; nothing here raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from models.evidence.problems import Problem
+from models.evidence.schema import Disputed, LiteratureFile, Quantity, StudyFile
+
+# Field names by the rule their values obey. The names are the schema's own field names, so a
+# new evidence form inherits the rules by reusing them.
+DENOMINATORS = {"pairs", "n", "participants", "planned", "enrolled", "analysed", "infusions"}
+DEGREES_OF_FREEDOM = {"df", "df_numerator"}
+# numerator field -> the sibling field that is its denominator
+NUMERATORS = {
+    "responders_placebo": "pairs",
+    "responders_naltrexone": "pairs",
+    "both_responded": "pairs",
+    "events": "n",
+}
+STRICTLY_POSITIVE = {"sd_change", "dose_mg", "dose_mg_per_kg"}
+NON_NEGATIVE = {"timepoint_hours", "hours_before_first_infusion"}
+PROBABILITIES = {"p_value"}
+# A reported attenuation is a proportion of the improvement; a negative one (naltrexone
+# *enhancing* ketamine) is possible, but "28" for 28% is the mistake this bound catches.
+SIGNED_PROPORTIONS = {"attenuation", "within_subject_correlation"}
+# Quantities whose absence makes an evidence item unusable.
+ESSENTIAL = {
+    "paired_binary": ("pairs", "responders_placebo", "responders_naltrexone"),
+    "contrast_statistic": ("value", "participants"),
+    "arm_counts": (),
+    "single_arm_binary": ("n", "events"),
+    "arm_means": (),
+    "ipd": (),
+}
+
+
+def walk_quantities(
+    node: Any, path: str = ""
+) -> Iterator[tuple[str, str, Quantity, Disputed | None, BaseModel | None]]:
+    """Yield ``(path, field_name, quantity, disputed_parent, owner)`` for every number.
+
+    A disputed number yields one entry per reading, with ``[reading]`` in its path.
+    """
+    if not isinstance(node, BaseModel) or isinstance(node, Quantity):
+        return
+    for name in type(node).model_fields:
+        value = getattr(node, name)
+        here = f"{path}.{name}" if path else name
+        yield from _walk_value(value, here, name, node)
+
+
+def _walk_value(value: Any, here: str, name: str, owner: BaseModel):
+    if isinstance(value, Quantity):
+        yield here, name, value, None, owner
+    elif isinstance(value, Disputed):
+        for reading, quantity in value.readings.items():
+            yield f"{here}[{reading}]", name, quantity, value, owner
+    elif isinstance(value, BaseModel):
+        yield from walk_quantities(value, here)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            label = getattr(item, "id", None) or str(i)
+            yield from _walk_value(item, f"{here}[{label}]", name, owner)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, BaseModel):
+                yield from _walk_value(item, f"{here}.{key}", key, owner)
+
+
+def check_study(study: StudyFile, file: str, stem: str) -> list[Problem]:
+    """Every cross-field rule for one parsed study file."""
+    problems: list[Problem] = []
+
+    def add(field: str, found: str, expected: str) -> None:
+        problems.append(Problem(file, study.id, field, found, expected))
+
+    if study.id != stem:
+        add("id", repr(study.id), f"the file name without '.toml' ({stem!r})")
+    if study.status == "included" and study.exclusion_reason:
+        add("exclusion_reason", repr(study.exclusion_reason), "no reason on an included study")
+    if study.status != "included" and not study.exclusion_reason:
+        add("exclusion_reason", "nothing", f"a reason why a {study.status} study is not used")
+
+    if study.status == "included" and study.outcome.scale is None:
+        add("outcome.scale", "nothing", "the outcome scale of an included study")
+    for name, dispute in study.disputes.items():
+        if dispute.default not in dispute.readings:
+            add(f"disputes.{name}.default", repr(dispute.default), f"one of {dispute.readings}")
+    used_disputes: set[str] = set()
+
+    for path, name, q, disputed, owner in walk_quantities(study):
+        problems.extend(_check_provenance(q, path, study, file))
+        if disputed is not None:
+            used_disputes.add(disputed.dispute)
+        problems.extend(_check_range(q, path, name, owner, study, file))
+
+    for path, disputed in _disputed_fields(study):
+        declared = study.disputes.get(disputed.dispute)
+        if declared is None:
+            add(
+                f"{path}.dispute",
+                repr(disputed.dispute),
+                f"a dispute declared under [disputes] (declared: {sorted(study.disputes)})",
+            )
+        elif set(disputed.readings) != set(declared.readings):
+            add(
+                f"{path}.readings",
+                str(sorted(disputed.readings)),
+                f"the readings of dispute '{disputed.dispute}': {sorted(declared.readings)}",
+            )
+    for name in sorted(set(study.disputes) - used_disputes):
+        add(
+            f"disputes.{name}", "a dispute no number uses", "each dispute to name a disputed number"
+        )
+
+    seen: set[str] = set()
+    for item in study.evidence:
+        if item.id in seen:
+            add(f"evidence[{item.id}].id", repr(item.id), "evidence ids unique within a study")
+        seen.add(item.id)
+        problems.extend(_check_item_shape(item, study, file))
+
+    if study.status == "included" and not any(usable(item) for item in study.evidence):
+        add(
+            "evidence",
+            f"{len(study.evidence)} item(s), none with its numbers reported",
+            "an included study to have at least one usable evidence item "
+            "(or status = 'excluded' with a reason)",
+        )
+    return problems
+
+
+def check_literature(lit: LiteratureFile, file: str) -> list[Problem]:
+    """Provenance rules for the literature-inputs file."""
+    problems: list[Problem] = []
+    for name, q in lit.inputs.items():
+        for p in _check_provenance(q, f"inputs.{name}", None, file, lit.sources):
+            problems.append(p)
+        if q.ci95 is not None and (len(q.ci95) != 2 or q.ci95[0] > q.ci95[1]):
+            problems.append(
+                Problem(file, "literature", f"inputs.{name}.ci95", str(q.ci95), "[lower, upper]")
+            )
+        if q.unit in ("probability", "proportion"):
+            for x in [*_numbers(q), *(q.ci95 or [])]:
+                if not 0 <= x <= 1:
+                    problems.append(
+                        Problem(
+                            file,
+                            "literature",
+                            f"inputs.{name}",
+                            repr(x),
+                            "a probability between 0 and 1",
+                        )
+                    )
+    return problems
+
+
+def usable(item: Any) -> bool:
+    """Whether an evidence item has the numbers a likelihood needs (in its default reading)."""
+    for name in ESSENTIAL[item.kind]:
+        q = getattr(item, name)
+        quantities = list(q.readings.values()) if isinstance(q, Disputed) else [q]
+        if all(_missing(x) for x in quantities):
+            return False
+    if item.kind in ("arm_counts", "arm_means"):
+        return all(not _missing(arm.n) for arm in item.arms)
+    return True
+
+
+def _missing(q: Quantity) -> bool:
+    return q.status == "not_reported" or (q.value is None and q.lower is None)
+
+
+def _disputed_fields(node: Any, path: str = "") -> Iterator[tuple[str, Disputed]]:
+    if not isinstance(node, BaseModel):
+        return
+    for name in type(node).model_fields:
+        value = getattr(node, name)
+        here = f"{path}.{name}" if path else name
+        if isinstance(value, Disputed):
+            yield here, value
+        elif isinstance(value, BaseModel):
+            yield from _disputed_fields(value, here)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                label = getattr(item, "id", None) or str(i)
+                yield from _disputed_fields(item, f"{here}[{label}]")
+
+
+def _check_provenance(q: Quantity, path: str, study, file: str, sources=None) -> list[Problem]:
+    sources = study.sources if sources is None else sources
+    sid = study.id if study is not None else "literature"
+    out = []
+    if q.source is not None and q.source not in sources:
+        out.append(
+            Problem(
+                file,
+                sid,
+                f"{path}.source",
+                repr(q.source),
+                f"a key of [sources]: {sorted(sources)}",
+            )
+        )
+    if q.status == "not_reported":
+        if q.value is not None or q.lower is not None or q.upper is not None:
+            out.append(
+                Problem(
+                    file,
+                    sid,
+                    f"{path}.value",
+                    repr(q.value),
+                    "no value when status = 'not_reported'",
+                )
+            )
+        return out
+    if q.source is None:
+        out.append(
+            Problem(file, sid, f"{path}.source", "nothing", "the key of the source it came from")
+        )
+    if q.value is None and q.lower is None and q.upper is None:
+        out.append(
+            Problem(
+                file,
+                sid,
+                f"{path}.value",
+                "nothing",
+                "a value, or lower/upper bounds, or status = 'not_reported'",
+            )
+        )
+    if q.status == "derived" and not q.derivation:
+        out.append(
+            Problem(
+                file, sid, f"{path}.derivation", "nothing", "the arithmetic of a derived number"
+            )
+        )
+    if q.lower is not None and q.upper is not None and q.lower > q.upper:
+        out.append(
+            Problem(
+                file, sid, f"{path}.lower", f"lower {q.lower} > upper {q.upper}", "lower <= upper"
+            )
+        )
+    return out
+
+
+def _numbers(q: Quantity) -> list[float]:
+    return [x for x in (q.value, q.lower, q.upper) if x is not None]
+
+
+def _check_range(q: Quantity, path: str, name: str, owner, study, file) -> list[Problem]:
+    out = []
+
+    def bad(x, expected):
+        out.append(Problem(file, study.id, path, repr(x), expected))
+
+    for x in _numbers(q):
+        if name in DENOMINATORS and x < 1:
+            bad(x, "a count of at least 1")
+        elif name in DEGREES_OF_FREEDOM and x < 1:
+            bad(x, "degrees of freedom of at least 1")
+        elif name in NUMERATORS and x < 0:
+            bad(x, "a count of 0 or more")
+        elif name in STRICTLY_POSITIVE and x <= 0:
+            bad(x, "a number above 0")
+        elif name in NON_NEGATIVE and x < 0:
+            bad(x, "a number of 0 or more")
+        elif name in PROBABILITIES and not 0 <= x <= 1:
+            bad(x, "a probability between 0 and 1")
+        elif name in SIGNED_PROPORTIONS and not -1 <= x <= 1:
+            bad(x, "a proportion between -1 and 1 (0.28 for 28%)")
+    if name in NUMERATORS and owner is not None:
+        denominator = getattr(owner, NUMERATORS[name], None)
+        top = _max_value(denominator)
+        if top is not None:
+            for x in _numbers(q):
+                if x > top:
+                    bad(x, f"at most {NUMERATORS[name]} = {top}")
+    return out
+
+
+def _max_value(q: Any) -> float | None:
+    if isinstance(q, Disputed):
+        values = [v for r in q.readings.values() for v in _numbers(r)]
+    elif isinstance(q, Quantity):
+        values = _numbers(q)
+    else:
+        return None
+    return max(values) if values else None
+
+
+def _check_item_shape(item, study, file) -> list[Problem]:
+    out = []
+    where = f"evidence[{item.id}]"
+    if item.kind == "arm_means" and item.paired:
+        conditions = {arm.condition for arm in item.arms}
+        if not {"ketamine_placebo", "ketamine_naltrexone"} <= conditions:
+            out.append(
+                Problem(
+                    file,
+                    study.id,
+                    f"{where}.arms",
+                    f"conditions {sorted(conditions)}",
+                    "a paired item to have a ketamine_placebo and a ketamine_naltrexone arm",
+                )
+            )
+    if item.kind in ("arm_counts", "arm_means"):
+        conditions = [arm.condition for arm in item.arms]
+        if len(set(conditions)) != len(conditions):
+            out.append(
+                Problem(
+                    file,
+                    study.id,
+                    f"{where}.arms",
+                    f"conditions {conditions}",
+                    "each condition once",
+                )
+            )
+    if item.kind == "contrast_statistic" and item.statistic == "F":
+        if item.df is None or item.df_numerator is None:
+            out.append(
+                Problem(
+                    file,
+                    study.id,
+                    f"{where}.df",
+                    "nothing",
+                    "df_numerator and df for an F statistic",
+                )
+            )
+        elif _max_value(item.df_numerator) != 1:
+            out.append(
+                Problem(
+                    file,
+                    study.id,
+                    f"{where}.df_numerator",
+                    repr(_max_value(item.df_numerator)),
+                    "1: only a single-contrast F(1, df) maps onto the blockade fraction",
+                )
+            )
+    return out
