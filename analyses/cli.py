@@ -28,6 +28,18 @@ def _new_study(args: argparse.Namespace) -> int:
     return write_template(args.id, args.dir)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from analyses.check_data import run as check
+    from analyses.evidence_report import evidence_lines
+    from models.evidence import load_evidence
+
+    check([])
+    print()
+    for line in evidence_lines(load_evidence()):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analyses",
@@ -38,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-data", help="validate study files (default: all of data/)")
     p.add_argument("paths", nargs="*", type=Path, help="study files or folders")
     p.set_defaults(func=_check_data)
+
+    p = sub.add_parser("run", help="the primary analysis on the shipped data")
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("new-study", help="write a commented template for a new study")
     p.add_argument("id", help="study id: lower case, e.g. smith2027")
