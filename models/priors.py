@@ -1,0 +1,198 @@
+"""Prior sets: small TOML files mapping each model slot to a distribution spec.
+
+A prior set may ``extends = "neutral"`` (a named set) and override some slots. Slots may take
+``{dist = "literature"}`` to use the rule in :mod:`models.literature`. :func:`load_priors`
+returns a :class:`PriorSpec` whose slots are all concrete, with the derivation of each
+literature-based slot, ready to be stored in a result's attrs.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.distributions import spec_error
+from models.evidence.problems import InputError, Problem
+from models.evidence.schema import LiteratureFile
+from models.literature import RULES
+
+PRIORS_DIR = Path(__file__).resolve().parents[1] / "analyses" / "priors"
+NAMED_SETS = ("neutral", "sceptical", "opioid_favouring")
+
+# Every slot of the blockade model, with what it means. A prior file must fill all of them
+# (directly or through `extends`), so no parameter is ever silently given a default.
+SLOTS: dict[str, str] = {
+    "beta_acute": "blockade fraction under acute blockade (oral naltrexone shortly before)",
+    "beta_sustained": "blockade fraction under sustained blockade (depot days before)",
+    "tau_beta": "between-study SD of the blockade fraction",
+    "covariate_coef": "coefficient of each user covariate in the regression on beta",
+    "ketamine_effect": "mean specific effect of ketamine (SMD, latent-normal scale)",
+    "tau_ketamine": "between-study SD of ketamine's specific effect",
+    "ketamine_response_probit": "probit of response to ketamine alone, per binary study",
+    "specific_share": "share of the improvement under ketamine + placebo that is specific",
+    "within_subject_correlation": "correlation of one participant's latent outcomes in two periods",
+    "early_stop_log_exaggeration": "log factor inflating an early-stopped trial's contrast",
+    "nonspecific_improvement": "standardized improvement without ketamine (arm means, IPD)",
+}
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """A resolved prior set.
+
+    Attributes
+    ----------
+    name : str
+        The set's name (file stem).
+    slots : dict
+        slot -> distribution spec, every slot concrete.
+    derivations : dict
+        slot -> how a literature-based slot's numbers were computed.
+    source : str
+        Where the set was read from.
+    """
+
+    name: str
+    slots: dict[str, dict[str, Any]]
+    derivations: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def __getitem__(self, slot: str) -> dict[str, Any]:
+        return self.slots[slot]
+
+    def with_slots(self, name: str, **slots: dict[str, Any]) -> PriorSpec:
+        """A copy with some slots replaced (for sensitivity analyses)."""
+        unknown = set(slots) - set(SLOTS)
+        if unknown:
+            raise KeyError(f"unknown prior slots {sorted(unknown)}; slots: {list(SLOTS)}")
+        derivations = {k: v for k, v in self.derivations.items() if k not in slots}
+        return PriorSpec(name, {**self.slots, **slots}, derivations, self.source)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "slots": self.slots,
+                "derivations": self.derivations,
+                "source": self.source,
+            },
+            sort_keys=True,
+        )
+
+
+def _read(path: Path) -> dict:
+    label = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            [Problem(label, "priors", "", "no such file", "a prior-set TOML file")]
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(
+            [Problem(label, "priors", "", f"invalid TOML ({err})", "valid TOML")]
+        ) from None
+    return raw
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    """A named set (``neutral``) or a path to a prior file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    return PRIORS_DIR / f"{name_or_path}.toml"
+
+
+def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSpec:
+    """Load a prior set by name or path, following ``extends`` and literature rules.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the slot, what was found and what was expected.
+    """
+    path = resolve_path(name_or_path)
+    if not path.exists() and path.parent == PRIORS_DIR:
+        named = sorted(p.stem for p in PRIORS_DIR.glob("*.toml"))
+        raise InputError(
+            [
+                Problem(
+                    str(name_or_path),
+                    "priors",
+                    "",
+                    "no prior set of that name",
+                    f"one of {named} or a path to a .toml file",
+                )
+            ]
+        )
+    raw = _read(path)
+    label = str(path)
+    problems: list[Problem] = []
+    for key in raw:
+        if key not in ("extends", "description", "priors"):
+            problems.append(
+                Problem(
+                    label,
+                    path.stem,
+                    key,
+                    f"unknown key '{key}'",
+                    "only 'extends', 'description' and [priors]",
+                )
+            )
+    slots: dict[str, Any] = {}
+    if "extends" in raw:
+        parent = load_priors(raw["extends"], literature)
+        slots.update(parent.slots)
+        derivations = dict(parent.derivations)
+    else:
+        derivations = {}
+    given = raw.get("priors", {})
+    if not isinstance(given, dict):
+        problems.append(Problem(label, path.stem, "priors", repr(given), "a [priors] table"))
+        given = {}
+    for slot, spec in given.items():
+        where = f"priors.{slot}"
+        if slot not in SLOTS:
+            problems.append(
+                Problem(
+                    label, path.stem, where, f"unknown slot '{slot}'", f"one of {', '.join(SLOTS)}"
+                )
+            )
+            continue
+        if isinstance(spec, dict) and spec.get("dist") == "literature":
+            if slot not in RULES:
+                problems.append(
+                    Problem(
+                        label,
+                        path.stem,
+                        where,
+                        "dist = 'literature'",
+                        f"a literature rule exists only for {sorted(RULES)}",
+                    )
+                )
+                continue
+            slots[slot], derivations[slot] = RULES[slot](literature)
+            continue
+        error = spec_error(spec)
+        if error:
+            problems.append(Problem(label, path.stem, where, repr(spec), error))
+            continue
+        slots[slot] = dict(spec)
+        derivations.pop(slot, None)
+    missing = [s for s in SLOTS if s not in slots]
+    if missing:
+        problems.append(
+            Problem(
+                label,
+                path.stem,
+                "priors",
+                f"no prior for {missing}",
+                "every slot filled, directly or through 'extends'",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return PriorSpec(path.stem, slots, derivations, str(path))
