@@ -41,6 +41,7 @@ from models.evidence.load import Evidence
 from models.evidence.schema import Disputed, Quantity, StudyFile
 from models.evidence.validate import usable
 from models.likelihoods import (
+    RHO_MAX,
     binomial_random,
     bounded_binomial_logp,
     contrast_t_sd,
@@ -126,10 +127,29 @@ def _hours_range(study: StudyFile, options: ModelOptions) -> tuple[float, float]
     return float(lo), float(hi)
 
 
+def _check_correlation_prior(spec: dict) -> None:
+    """The paired-binary quadrature is accurate for 0 <= rho <= RHO_MAX only."""
+    if spec["dist"] == "fixed":
+        ok = 0.0 <= spec["value"] <= RHO_MAX
+    elif spec["dist"] == "uniform":
+        ok = spec["lower"] >= 0.0 and spec["upper"] <= RHO_MAX
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"within_subject_correlation prior {spec} must be fixed or uniform within "
+            f"[0, {RHO_MAX}]: the bivariate-probit quadrature is not accurate beyond"
+        )
+
+
 def _t_from(item) -> float:
-    """The contrast's t statistic; an F(1, df) is read as t^2 in the reported direction."""
+    """The contrast's signed t statistic (positive = naltrexone attenuated ketamine).
+
+    An F(1, df) has no sign: it is read as t^2 in the direction the study reports, which for
+    every F in data/ is attenuation. A t or z keeps its sign.
+    """
     value = _num(item.value)
-    return math.sqrt(value) if item.statistic == "F" else abs(value)
+    return math.sqrt(value) if item.statistic == "F" else value
 
 
 def build_blockade_model(
@@ -234,11 +254,10 @@ def build_blockade_model(
             or (it.kind in ("arm_means", "ipd") and it.paired)
             for s, it in items
         )
-        rho = (
-            make_rv("within_subject_correlation", priors["within_subject_correlation"])
-            if needs_rho
-            else None
-        )
+        rho = None
+        if needs_rho:
+            _check_correlation_prior(priors["within_subject_correlation"])
+            rho = make_rv("within_subject_correlation", priors["within_subject_correlation"])
 
         stopped = np.array([s.design.stopped_early for s in studies], dtype=float)
         if options.early_stopping_bias and stopped.any():
@@ -331,7 +350,7 @@ def build_blockade_model(
                     pm.Normal(
                         name,
                         mu=exaggeration[i] * beta_i * kappa_i,
-                        sigma=abs(att) / t_obs,
+                        sigma=abs(att / t_obs),
                         observed=att,
                     )
                 else:
@@ -395,8 +414,9 @@ def _ipd_likelihood(name, item, mean, rho, frame, ipd_index) -> None:
         cov = sd**2 * pt.stack([pt.stack([1.0, rho]), pt.stack([rho, 1.0])])
         pm.MvNormal(name, mu=mu, cov=cov, observed=wide.to_numpy())
     else:
-        conditions = frame["condition"].to_numpy()
-        mu = pt.stack([mean[c] for c in conditions]) * sd
+        levels = sorted(set(frame["condition"]))
+        idx = np.array([levels.index(c) for c in frame["condition"]])
+        mu = pt.stack([mean[c] for c in levels])[idx] * sd
         pm.Normal(name, mu=mu, sigma=sd, observed=y)
 
 

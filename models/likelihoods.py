@@ -20,12 +20,14 @@ import numpy as np
 import pytensor.tensor as pt
 from numpy.polynomial.hermite_e import hermegauss
 
-# Gauss-Hermite nodes for the bivariate normal orthant probability. 40 nodes keep the error
-# below 1e-6 for rho <= 0.9 (checked against scipy in tests/test_likelihoods.py).
-GH_NODES = 40
+# Gauss-Hermite nodes for the bivariate normal orthant probability. Measured against scipy
+# on a grid of means in [-3, 2.5]: with 120 nodes the worst relative error is 2e-13 at
+# rho <= 0.8 and 2e-7 at rho = 0.9, but 1.5e-4 at rho = 0.95 (40 nodes: 4e-3 at rho = 0.9).
+GH_NODES = 120
 _GH_X, _GH_W = hermegauss(GH_NODES)
 _GH_W = _GH_W / np.sqrt(2 * np.pi)
-RHO_MAX = 0.95  # the quadrature degrades as rho -> 1; priors are kept below this
+# The quadrature degrades as rho -> 1, so the model refuses correlation priors beyond this.
+RHO_MAX = 0.9
 _EPS = 1e-12
 
 

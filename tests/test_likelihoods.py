@@ -1,0 +1,97 @@
+"""Each likelihood adapter against a direct scipy computation at known points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+from scipy import stats
+from scipy.special import logsumexp
+
+from models.likelihoods import (
+    binomial_random,
+    bivariate_normal_both,
+    bounded_binomial_logp,
+    paired_binary_logp,
+    paired_binary_random,
+    paired_cell_probabilities,
+)
+
+# Gauss-Hermite quadrature with 40 nodes vs scipy's adaptive bivariate normal CDF (which is
+# itself accurate to about 1e-7): agreement to 1e-5 leaves room for both.
+BVN_ATOL = 1e-5
+# Log-likelihoods are sums of a few logs of those probabilities.
+LOGP_ATOL = 1e-4
+# Simulators are checked by the mean of 20,000 draws: the Monte Carlo SD of a mean count is
+# at most sqrt(n/4/20000) ~ 0.012 for n = 12; 5 SDs is 0.06.
+SIM_DRAWS = 20_000
+SIM_ATOL = 0.06
+
+
+def scipy_both(mu1, mu2, rho):
+    cov = [[1.0, rho], [rho, 1.0]]
+    return stats.multivariate_normal(mean=[0, 0], cov=cov).cdf([mu1, mu2])
+
+
+@pytest.mark.parametrize(
+    ("mu1", "mu2", "rho"),
+    [(0.0, 0.0, 0.0), (0.3, -1.2, 0.3), (0.2, -1.5, 0.8), (1.5, 1.0, 0.5), (-2.0, -2.5, 0.9)],
+)
+def test_bivariate_orthant_matches_scipy(mu1, mu2, rho):
+    got = bivariate_normal_both(pt.as_tensor(mu1), pt.as_tensor(mu2), pt.as_tensor(rho)).eval()
+    assert got == pytest.approx(scipy_both(mu1, mu2, rho), abs=BVN_ATOL)
+
+
+def scipy_paired_logp(rp, rn, n, mu_p, mu_n, rho, both=None):
+    p11 = scipy_both(mu_p, mu_n, rho)
+    pp, pn = stats.norm.cdf(mu_p), stats.norm.cdf(mu_n)
+    probs = [p11, pp - p11, pn - p11, 1 - pp - pn + p11]
+    terms = []
+    for n11 in range(n + 1):
+        cells = [n11, rp - n11, rn - n11, n - rp - rn + n11]
+        if min(cells) < 0 or (both is not None and n11 != both):
+            continue
+        terms.append(stats.multinomial(n, probs).logpmf(cells))
+    return logsumexp(terms)
+
+
+@pytest.mark.parametrize(
+    ("rp", "rn", "n", "mu_p", "mu_n", "rho", "both"),
+    [
+        (7, 0, 12, 0.2, -1.0, 0.5, None),  # Williams, 'zero' reading: one table
+        (7, 1, 12, 0.2, -1.0, 0.5, None),  # 'one' reading: two tables summed
+        (7, 1, 12, 0.2, -1.0, 0.3, 1),  # 2x2 known
+        (10, 6, 26, 0.1, -0.4, 0.8, None),
+    ],
+)
+def test_paired_binary_logp_matches_scipy(rp, rn, n, mu_p, mu_n, rho, both):
+    logp = paired_binary_logp(n, both)
+    got = logp(pt.as_tensor(np.array([rp, rn], dtype=float)), mu_p, mu_n, rho).eval()
+    assert got == pytest.approx(scipy_paired_logp(rp, rn, n, mu_p, mu_n, rho, both), abs=LOGP_ATOL)
+
+
+def test_cell_probabilities_sum_to_one():
+    cells = paired_cell_probabilities(pt.as_tensor(0.4), pt.as_tensor(-0.7), pt.as_tensor(0.6))
+    assert sum(c.eval() for c in cells) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "n", "p"), [(17, 20, 20, 0.85), (3, 3, 5, 0.6), (0, 0, 12, 0.1)]
+)
+def test_bounded_binomial_matches_scipy(lower, upper, n, p):
+    got = bounded_binomial_logp(n, upper)(pt.as_tensor(float(lower)), p).eval()
+    expected = np.log(stats.binom(n, p).cdf(upper) - stats.binom(n, p).cdf(lower - 1))
+    assert got == pytest.approx(expected, abs=LOGP_ATOL)
+
+
+def test_paired_simulator_matches_the_probabilities():
+    mu_p, mu_n, rho, n = 0.3, -0.8, 0.6, 12
+    draws = paired_binary_random(n)(mu_p, mu_n, rho, rng=np.random.default_rng(0), size=SIM_DRAWS)
+    assert draws.shape == (SIM_DRAWS, 2)
+    assert draws[:, 0].mean() == pytest.approx(n * stats.norm.cdf(mu_p), abs=SIM_ATOL)
+    assert draws[:, 1].mean() == pytest.approx(n * stats.norm.cdf(mu_n), abs=SIM_ATOL)
+
+
+def test_binomial_simulator():
+    draws = binomial_random(12)(0.25, rng=np.random.default_rng(1), size=SIM_DRAWS)
+    assert draws.mean() == pytest.approx(3.0, abs=SIM_ATOL)
