@@ -40,6 +40,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _meta(args: argparse.Namespace) -> int:
+    from analyses.meta import run_meta
+
+    summary = run_meta(args.table, args.out, args.priors, tuple(args.moderator), args.method)
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"wrote {args.out}/summary.csv and {args.out}/posterior.nc")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analyses",
@@ -53,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the primary analysis on the shipped data")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("meta", help="normal-normal meta-regression on a table of estimates")
+    p.add_argument("table", type=Path, help="CSV with columns study, estimate, se, moderators")
+    p.add_argument("--priors", type=Path, default=None, help="TOML: mu, tau, <moderator> specs")
+    p.add_argument("--moderator", action="append", default=[], help="a moderator column")
+    p.add_argument("--method", choices=("mcmc", "exact"), default="mcmc")
+    p.add_argument("--out", type=Path, required=True, help="a new folder for the results")
+    p.set_defaults(func=_meta)
 
     p = sub.add_parser("new-study", help="write a commented template for a new study")
     p.add_argument("id", help="study id: lower case, e.g. smith2027")

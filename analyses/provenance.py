@@ -1,0 +1,73 @@
+"""What every result records about how it was made, and writing it safely."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = (
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "arviz-plots",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "h5netcdf",
+    "matplotlib",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a result."""
+    import platform
+
+    versions = {name: metadata.version(name) for name in PACKAGES}
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_attrs(**values) -> dict[str, str]:
+    """Root attrs for netCDF: every value as a JSON string (dicts are not netCDF types)."""
+    return {
+        k: v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+        for k, v in values.items()
+    }
+
+
+@contextmanager
+def staged_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; move it into place only on success.
+
+    If the block raises (or is interrupted), the temporary folder is deleted and ``final``
+    is never created, so earlier results are untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield staging
+        os.replace(staging, final)  # atomic on one filesystem; fails if final is non-empty
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
