@@ -30,6 +30,26 @@ DISTRIBUTIONS: dict[str, type[pm.Distribution]] = {
 }
 
 
+# One parametrization per distribution. PyMC's own ``dist`` also accepts alternatives (a
+# precision ``tau``, Beta by mean and SD) and swallows unknown keywords, and the exact method
+# and the closed-form estimates map specs to scipy by these names, so a file may use only
+# these. Omitted keys take PyMC's defaults where it has them (normal mu = 0, sigma = 1, ...).
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "normal": ("mu", "sigma"),
+    "studentt": ("nu", "mu", "sigma"),
+    "cauchy": ("alpha", "beta"),
+    "halfnormal": ("sigma",),
+    "halfcauchy": ("beta",),
+    "halfstudentt": ("nu", "sigma"),
+    "exponential": ("lam",),
+    "uniform": ("lower", "upper"),
+    "beta": ("alpha", "beta"),
+    "lognormal": ("mu", "sigma"),
+    "truncatednormal": ("mu", "sigma", "lower", "upper"),
+    "gamma": ("alpha", "beta"),
+}
+
+
 def spec_error(spec: Any) -> str | None:
     """Why ``spec`` is not a valid distribution spec, or None if it is."""
     if not isinstance(spec, Mapping) or "dist" not in spec:
@@ -42,9 +62,19 @@ def spec_error(spec: Any) -> str | None:
         return None
     if name not in DISTRIBUTIONS:
         return f"dist one of {', '.join(['fixed', *DISTRIBUTIONS])}"
+    unknown = sorted(set(kwargs) - set(PARAMETERS[name]))
+    if unknown:
+        return f"the parameters of {name}: {', '.join(PARAMETERS[name])} (not {', '.join(unknown)})"
     for key, value in kwargs.items():
         if not isinstance(value, int | float) or isinstance(value, bool):
             return f"numeric parameters; {key} = {value!r} is not a number"
+    # Locations and bounds may be any number; every other parameter is a scale or shape.
+    locations = {"mu", "lower", "upper"} | ({"alpha"} if name == "cauchy" else set())
+    for key, value in kwargs.items():
+        if key not in locations and value <= 0:
+            return f"{key} > 0 for {name} (found {value})"
+    if "lower" in kwargs and "upper" in kwargs and kwargs["lower"] >= kwargs["upper"]:
+        return f"lower < upper for {name}"
     try:
         DISTRIBUTIONS[name].dist(**kwargs)
     except (TypeError, ValueError) as err:

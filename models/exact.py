@@ -50,6 +50,8 @@ def scipy_dist(spec: dict[str, Any]):
         return stats.lognorm(s=p.get("sigma", 1.0), scale=np.exp(p.get("mu", 0.0)))
     if d == "gamma":
         return stats.gamma(a=p["alpha"], scale=1.0 / p["beta"])
+    if d == "beta":
+        return stats.beta(p["alpha"], p["beta"])
     raise ValueError(f"no exact-method support for a {d} prior")
 
 

@@ -1,0 +1,113 @@
+"""Prior sets: named files, user files, literature rules, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from models.contrasts import beta_estimates
+from models.evidence import InputError, load_evidence
+from models.priors import NAMED_SETS, SLOTS, load_priors
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    return load_evidence().resolve()
+
+
+@pytest.mark.parametrize("name", NAMED_SETS)
+def test_named_sets_fill_every_slot(evidence, name):
+    spec = load_priors(name, evidence.literature)
+    assert set(spec.slots) == set(SLOTS)
+    assert json.loads(spec.to_json())["name"] == name
+
+
+def test_sets_differ_where_they_say(evidence):
+    neutral = load_priors("neutral", evidence.literature)
+    sceptical = load_priors("sceptical", evidence.literature)
+    favouring = load_priors("opioid_favouring", evidence.literature)
+    assert sceptical["beta_acute"]["mu"] == 0.0
+    assert favouring["beta_acute"]["mu"] == pytest.approx(0.9)
+    for slot in set(SLOTS) - {"beta_acute", "beta_sustained"}:
+        assert sceptical[slot] == neutral[slot] == favouring[slot], slot
+
+
+def test_literature_rules_show_their_arithmetic(evidence):
+    spec = load_priors("neutral", evidence.literature)
+    assert spec["ketamine_effect"] == {
+        "dist": "normal",
+        "mu": 0.87,
+        "sigma": pytest.approx((1.26 - 0.48) / 3.92, abs=1e-4),
+    }
+    assert spec["early_stop_log_exaggeration"]["mu"] == pytest.approx(-math.log(0.71), abs=1e-4)
+    assert spec["specific_share"]["alpha"] / (
+        spec["specific_share"]["alpha"] + spec["specific_share"]["beta"]
+    ) == pytest.approx(0.467)
+    assert "3.92" in spec.derivations["ketamine_effect"]
+
+
+def test_user_file_extends_a_named_set(tmp_path, evidence):
+    path = tmp_path / "mine.toml"
+    path.write_text('extends = "neutral"\n[priors]\ntau_beta = {dist = "halfcauchy", beta = 0.1}\n')
+    spec = load_priors(path, evidence.literature)
+    assert spec.name == "mine"
+    assert spec["tau_beta"] == {"dist": "halfcauchy", "beta": 0.1}
+    assert spec["beta_acute"] == load_priors("neutral", evidence.literature)["beta_acute"]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            'extends = "neutral"\n[priors]\nbeta_acut = {dist = "normal", mu = 0, sigma = 1}\n',
+            ("beta_acut", "unknown slot"),
+        ),
+        (
+            'extends = "neutral"\n[priors]\ntau_beta = {dist = "halfnormal", mu = 1}\n',
+            ("tau_beta", "parameters of halfnormal: sigma (not mu)"),
+        ),
+        (
+            'extends = "neutral"\n[priors]\ntau_beta = {dist = "literature"}\n',
+            ("tau_beta", "literature rule"),
+        ),
+        (
+            '[priors]\nbeta_acute = {dist = "normal", mu = 0, sigma = 1}\n',
+            ("priors", "every slot filled"),
+        ),
+        ('extends = "nowhere"\n', ("nowhere", "no prior set of that name")),
+        ('extend = "neutral"\n', ("extend", "unknown key")),
+    ],
+)
+def test_bad_prior_files(tmp_path, evidence, text, fragments):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_priors(path, evidence.literature)
+    lines = [str(p) for p in info.value.problems]
+    assert any(all(f in line for f in fragments) for line in lines), lines
+
+
+def test_per_study_estimates_match_hand_arithmetic(evidence):
+    """The cross-check table, recomputed by hand in the module docstring's formulas."""
+    neutral = load_priors("neutral", evidence.literature)
+    table = beta_estimates(evidence, neutral, early_stopping_bias=False).set_index("study")
+    # Jelen: 0.28 / 0.467; SE^2 = (0.28/sqrt(5.39)/0.467)^2 + (0.28 * sd_kappa / 0.467^2)^2
+    sd_kappa = math.sqrt(0.467 * 0.533 / 11)
+    se_a = 0.28 / math.sqrt(5.39)
+    assert table.loc["jelen2025", "estimate"] == pytest.approx(0.28 / 0.467, rel=1e-3)
+    assert table.loc["jelen2025", "se"] == pytest.approx(
+        math.hypot(se_a / 0.467, 0.28 * sd_kappa / 0.467**2), rel=1e-3
+    )
+    # Williams: probit(7.5/13) - probit(0.5/13), over 0.87
+    from scipy.stats import norm
+
+    contrast = norm.ppf(7.5 / 13) - norm.ppf(0.5 / 13)
+    assert table.loc["williams2018", "estimate"] == pytest.approx(contrast / 0.87, rel=1e-3)
+    assert set(table.index) == {"williams2018", "jelen2025", "yoon2019", "yoon2025"}
+    with_bias = beta_estimates(evidence, neutral).set_index("study")
+    assert with_bias.loc["williams2018", "estimate"] == pytest.approx(
+        contrast / 0.87 * 0.71, rel=1e-3
+    )
+    assert with_bias.loc["jelen2025", "estimate"] == table.loc["jelen2025", "estimate"]
