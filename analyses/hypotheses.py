@@ -1,0 +1,200 @@
+"""The hypotheses of SCIENCE.md section 3 as regions of (beta_acute, beta_sustained).
+
+- primary:    beta_acute >= P and beta_sustained >= P
+- permissive: beta_acute >= Q and not primary
+- none:       beta_acute <  Q and beta_sustained < Q
+- other:      the rest (e.g. sustained-only), so the four sum to 1
+
+with P = ``primary`` (default 0.5) and Q = ``permissive`` (default 0.2).
+
+Prior probabilities are exact: the two blockade fractions have independent priors and the
+regions are rectangles, so each is a product of CDFs. Posterior probabilities come from the
+draws, with a Monte Carlo standard error from the effective sample size of the region's
+indicator. A region with too few effective draws gets a bound, not a number, and so does
+every Bayes factor that rests on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats import ess
+from scipy import stats
+
+from models.exact import scipy_dist
+
+HYPOTHESES = ("primary", "permissive", "none", "other")
+HEADLINE = ("permissive", "primary")  # the headline Bayes factor: permissive vs primary
+# Below this many effective draws in a region, its probability's relative MCSE exceeds about
+# 1/sqrt(20) = 22%, and a Bayes factor built on it is printed as a bound.
+MIN_EFFECTIVE_DRAWS = 20
+BOUND_LEVEL = 0.95  # one-sided Clopper-Pearson bound for a sparse region
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Hypothesis thresholds (configurable)."""
+
+    primary: float = 0.5
+    permissive: float = 0.2
+
+    def __post_init__(self):
+        if not self.permissive <= self.primary:
+            raise ValueError(
+                f"thresholds: permissive ({self.permissive}) above primary ({self.primary})"
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def region_indicators(a: np.ndarray, s: np.ndarray, t: Thresholds) -> dict[str, np.ndarray]:
+    """Boolean arrays, one per hypothesis, over the draws of (beta_acute, beta_sustained)."""
+    primary = (a >= t.primary) & (s >= t.primary)
+    permissive = (a >= t.permissive) & ~primary
+    none = (a < t.permissive) & (s < t.permissive)
+    other = ~(primary | permissive | none)
+    return {"primary": primary, "permissive": permissive, "none": none, "other": other}
+
+
+def prior_probabilities(spec_acute: dict, spec_sustained: dict, t: Thresholds) -> dict[str, float]:
+    """Exact prior probability of each region under independent priors."""
+
+    def cdf(spec, x):
+        if spec["dist"] == "fixed":
+            return float(spec["value"] < x)
+        return float(scipy_dist(spec).cdf(x))
+
+    fa_p, fs_p = cdf(spec_acute, t.primary), cdf(spec_sustained, t.primary)
+    fa_q, fs_q = cdf(spec_acute, t.permissive), cdf(spec_sustained, t.permissive)
+    primary = (1 - fa_p) * (1 - fs_p)
+    permissive = (1 - fa_q) - primary
+    none = fa_q * fs_q
+    other = 1.0 - primary - permissive - none
+    return {"primary": primary, "permissive": permissive, "none": none, "other": max(other, 0.0)}
+
+
+@dataclass(frozen=True)
+class RegionProbability:
+    """A posterior probability with its precision.
+
+    ``n_eff`` is the effective sample size of the region's indicator; ``upper`` and
+    ``lower`` are one-sided Clopper-Pearson bounds at that effective size.
+    """
+
+    prob: float
+    mcse: float
+    n_eff: float
+    upper: float
+    lower: float
+
+    @property
+    def draws_in(self) -> float:
+        """Effective number of draws inside the region."""
+        return self.prob * self.n_eff
+
+    @property
+    def sparse(self) -> bool:
+        return self.draws_in < MIN_EFFECTIVE_DRAWS
+
+
+def posterior_probability(indicator: xr.DataArray) -> RegionProbability:
+    """Probability of a region from (chain, draw) indicators, with MCSE from the ESS."""
+    values = indicator.values.astype(float)
+    p = float(values.mean())
+    n_eff = float(values.size)
+    if 0.0 < p < 1.0:
+        # An indicator's ESS for its mean; capped at the number of draws.
+        measured = float(ess(xr.Dataset({"x": indicator.astype(float)}), method="mean")["x"])
+        n_eff = min(max(measured, 1.0), n_eff)
+    mcse = float(np.sqrt(p * (1 - p) / n_eff))
+    k = p * n_eff
+    upper = float(stats.beta.ppf(BOUND_LEVEL, k + 1, n_eff - k)) if k < n_eff else 1.0
+    lower = float(stats.beta.ppf(1 - BOUND_LEVEL, k, n_eff - k + 1)) if k > 0 else 0.0
+    return RegionProbability(p, mcse, n_eff, upper, lower)
+
+
+def bayes_factor(
+    post_i: RegionProbability, post_j: RegionProbability, prior_i: float, prior_j: float
+) -> tuple[float | None, str]:
+    """Posterior odds over prior odds of region i against j, or a bound when sparse.
+
+    Returns (value or None, text). The text is the number, or '<x' / '>x', or
+    'not estimable', and is what reports print.
+    """
+    if prior_i <= 0 or prior_j <= 0:
+        return None, "not estimable (a region has no prior mass)"
+    prior_odds = prior_i / prior_j
+    if post_i.sparse and post_j.sparse:
+        return None, "not estimable (both regions have too few posterior draws)"
+    if post_i.sparse:
+        return None, f"<{_fmt(post_i.upper / post_j.prob / prior_odds)}"
+    if post_j.sparse:
+        return None, f">{_fmt(post_i.prob / post_j.upper / prior_odds)}"
+    value = post_i.prob / post_j.prob / prior_odds
+    return value, _fmt(value)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def hypothesis_table(
+    a: xr.DataArray, s: xr.DataArray, spec_acute: dict, spec_sustained: dict, t: Thresholds
+) -> pd.DataFrame:
+    """hypotheses.csv: hypothesis, prior_prob, posterior_prob, posterior_prob_mcse, bf_vs_*.
+
+    Bayes factors are numbers when estimable, else text bounds ('<0.01', '>250').
+    """
+    indicators = region_indicators(a.values, s.values, t)
+    prior = prior_probabilities(spec_acute, spec_sustained, t)
+    post = {
+        h: posterior_probability(xr.DataArray(ind, dims=a.dims, coords=a.coords))
+        for h, ind in indicators.items()
+    }
+    rows = []
+    for h in HYPOTHESES:
+        row = {
+            "hypothesis": h,
+            "prior_prob": prior[h],
+            "posterior_prob": post[h].prob,
+            "posterior_prob_mcse": post[h].mcse,
+            "posterior_prob_upper95": post[h].upper,
+        }
+        for other in HYPOTHESES:
+            if other != h:
+                value, text = bayes_factor(post[h], post[other], prior[h], prior[other])
+                row[f"bf_vs_{other}"] = value if value is not None else text
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def threshold_grid(
+    a: xr.DataArray,
+    s: xr.DataArray,
+    base: Thresholds,
+    primary_values: np.ndarray,
+    permissive_values: np.ndarray,
+) -> pd.DataFrame:
+    """Posterior probability of each hypothesis as one threshold moves, the other held."""
+    rows = []
+    for which, values in (("primary", primary_values), ("permissive", permissive_values)):
+        for v in values:
+            t = (
+                Thresholds(primary=float(v), permissive=min(base.permissive, float(v)))
+                if which == "primary"
+                else Thresholds(primary=max(base.primary, float(v)), permissive=float(v))
+            )
+            ind = region_indicators(a.values, s.values, t)
+            rows.append(
+                {
+                    "varied": which,
+                    "primary_threshold": t.primary,
+                    "permissive_threshold": t.permissive,
+                }
+                | {h: float(ind[h].mean()) for h in HYPOTHESES}
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,128 @@
+"""Hypothesis regions, exact prior probabilities, MCSE, Bayes factors and their bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from analyses.hypotheses import (
+    HYPOTHESES,
+    Thresholds,
+    bayes_factor,
+    hypothesis_table,
+    posterior_probability,
+    prior_probabilities,
+    region_indicators,
+    threshold_grid,
+)
+
+NEUTRAL = {"dist": "normal", "mu": 0.5, "sigma": 0.5}
+SCEPTICAL = {"dist": "normal", "mu": 0.0, "sigma": 0.3}
+# Exact prior probabilities vs 400,000 independent prior draws: MC SD <= sqrt(0.25/4e5)
+# = 0.0008; 0.004 is 5 SDs.
+PRIOR_MC_ATOL = 0.004
+
+
+def draws(a, s, chains=4):
+    a = np.asarray(a).reshape(chains, -1)
+    s = np.asarray(s).reshape(chains, -1)
+    dims = ("chain", "draw")
+    return xr.DataArray(a, dims=dims), xr.DataArray(s, dims=dims)
+
+
+def test_regions_partition_the_plane():
+    rng = np.random.default_rng(0)
+    a, s = rng.normal(0.4, 0.6, 10_000), rng.normal(0.3, 0.6, 10_000)
+    ind = region_indicators(a, s, Thresholds())
+    total = sum(ind[h].astype(int) for h in HYPOTHESES)
+    assert np.all(total == 1)
+
+
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ((0.9, 0.8), "primary"),
+        ((0.9, 0.1), "permissive"),
+        ((0.3, 0.6), "permissive"),
+        ((0.1, 0.1), "none"),
+        ((0.1, 0.9), "other"),
+        ((0.5, 0.5), "primary"),
+        ((0.2, 0.0), "permissive"),
+    ],
+)
+def test_region_membership_at_known_points(point, expected):
+    ind = region_indicators(np.array([point[0]]), np.array([point[1]]), Thresholds())
+    assert [h for h in HYPOTHESES if ind[h][0]] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("spec_a", "spec_s"), [(NEUTRAL, NEUTRAL), (SCEPTICAL, SCEPTICAL), (NEUTRAL, SCEPTICAL)]
+)
+def test_exact_prior_probabilities_match_prior_draws(spec_a, spec_s):
+    rng = np.random.default_rng(1)
+    n = 400_000
+    a = rng.normal(spec_a["mu"], spec_a["sigma"], n)
+    s = rng.normal(spec_s["mu"], spec_s["sigma"], n)
+    ind = region_indicators(a, s, Thresholds())
+    exact = prior_probabilities(spec_a, spec_s, Thresholds())
+    assert sum(exact.values()) == pytest.approx(1.0)
+    for h in HYPOTHESES:
+        assert exact[h] == pytest.approx(ind[h].mean(), abs=PRIOR_MC_ATOL), h
+
+
+def test_mcse_of_independent_draws_is_binomial():
+    rng = np.random.default_rng(2)
+    x = xr.DataArray((rng.random((4, 5000)) < 0.3), dims=("chain", "draw"))
+    p = posterior_probability(x)
+    assert p.mcse == pytest.approx(np.sqrt(0.3 * 0.7 / 20_000), rel=0.1)
+
+
+def test_mcse_grows_with_autocorrelation():
+    """Sticky chains carry less information than their length: the MCSE must show it."""
+    rng = np.random.default_rng(3)
+    blocks = rng.random((4, 200)) < 0.3
+    sticky = xr.DataArray(np.repeat(blocks, 25, axis=1), dims=("chain", "draw"))
+    independent = xr.DataArray(rng.random((4, 5000)) < 0.3, dims=("chain", "draw"))
+    assert posterior_probability(sticky).mcse > 3 * posterior_probability(independent).mcse
+
+
+def test_sparse_region_gives_a_bound_not_a_number():
+    rng = np.random.default_rng(4)
+    a, s = draws(rng.normal(0.9, 0.05, 4000), rng.normal(0.1, 0.05, 4000))
+    table = hypothesis_table(a, s, NEUTRAL, NEUTRAL, Thresholds()).set_index("hypothesis")
+    # every draw is 'permissive'; 'primary' has none, so permissive-vs-primary is a lower bound
+    assert table.loc["permissive", "posterior_prob"] == 1.0
+    bf = table.loc["permissive", "bf_vs_primary"]
+    assert isinstance(bf, str) and bf.startswith(">")
+    assert table.loc["primary", "bf_vs_permissive"].startswith("<")
+    assert table.loc["primary", "bf_vs_none"].startswith("not estimable")
+    assert table.loc["primary", "posterior_prob_upper95"] < 0.002
+
+
+def test_bayes_factor_is_posterior_odds_over_prior_odds():
+    rng = np.random.default_rng(5)
+    a, s = draws(rng.normal(0.6, 0.3, 8000), rng.normal(0.4, 0.4, 8000))
+    table = hypothesis_table(a, s, NEUTRAL, SCEPTICAL, Thresholds()).set_index("hypothesis")
+    pi, pj = table.loc["permissive"], table.loc["primary"]
+    expected = (pi.posterior_prob / pj.posterior_prob) / (pi.prior_prob / pj.prior_prob)
+    assert pi["bf_vs_primary"] == pytest.approx(expected)
+    assert pj["bf_vs_permissive"] == pytest.approx(1 / expected)
+    assert table["posterior_prob"].sum() == pytest.approx(1.0)
+
+
+def test_no_prior_mass_is_not_estimable():
+    p = posterior_probability(xr.DataArray(np.ones((2, 10), bool), dims=("chain", "draw")))
+    assert bayes_factor(p, p, 0.0, 0.5) == (None, "not estimable (a region has no prior mass)")
+
+
+def test_thresholds_are_validated_and_the_grid_moves_them():
+    with pytest.raises(ValueError, match="permissive"):
+        Thresholds(primary=0.2, permissive=0.5)
+    rng = np.random.default_rng(6)
+    a, s = draws(rng.normal(0.6, 0.3, 4000), rng.normal(0.3, 0.3, 4000))
+    grid = threshold_grid(a, s, Thresholds(), np.array([0.3, 0.5, 0.8]), np.array([0.1, 0.2, 0.4]))
+    prim = grid[grid.varied == "primary"].set_index("primary_threshold")
+    # a stricter bar for 'primary' can only shrink it
+    assert prim.loc[0.3, "primary"] >= prim.loc[0.5, "primary"] >= prim.loc[0.8, "primary"]
+    assert np.allclose(grid[list(HYPOTHESES)].sum(axis=1), 1.0)
