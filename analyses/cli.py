@@ -29,15 +29,9 @@ def _new_study(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from analyses.check_data import run as check
-    from analyses.evidence_report import evidence_lines
-    from models.evidence import load_evidence
+    from analyses.run import main_run
 
-    check([])
-    print()
-    for line in evidence_lines(load_evidence()):
-        print(line)
-    return 0
+    return main_run(args.config, args.quick)
 
 
 def _meta(args: argparse.Namespace) -> int:
@@ -60,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, help="study files or folders")
     p.set_defaults(func=_check_data)
 
-    p = sub.add_parser("run", help="the primary analysis on the shipped data")
+    p = sub.add_parser("run", help="run an analysis (default: analyses/primary.toml)")
+    p.add_argument("--config", type=Path, default=None, help="a run configuration file")
+    p.add_argument("--quick", action="store_true", help="skip the sensitivity suite")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("meta", help="normal-normal meta-regression on a table of estimates")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -86,7 +86,6 @@ class ModelOptions:
     acute_reference_hours: float = 0.75
     sustained_reference_hours: float = 96.0
     unknown_hours: tuple[float, float] = (2.0, 672.0)
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -125,6 +124,18 @@ def _hours_range(study: StudyFile, options: ModelOptions) -> tuple[float, float]
     lo = q.lower if q.lower is not None else q.value
     hi = q.upper if q.upper is not None else q.value
     return float(lo), float(hi)
+
+
+def is_course_outcome(study: StudyFile, item) -> bool:
+    """Whether a binary outcome is rated after a course of infusions, not 24 h after one.
+
+    Rated after 48 h, or (time point not reported) in a study giving several infusions.
+    """
+    hours = item.timepoint_hours
+    if hours.status != "not_reported" and hours.value is not None:
+        return hours.value > 48.0
+    infusions = study.ketamine.infusions
+    return (infusions.value or infusions.upper or 1) > 1
 
 
 def _check_correlation_prior(spec: dict) -> None:
@@ -180,7 +191,10 @@ def build_blockade_model(
         raise ValueError("no included study has usable evidence")
     ids = [s.id for s in studies]
     items = [(s, item) for s in studies for item in s.evidence if usable(item)]
-    binary_ids = sorted({s.id for s, it in items if it.kind in BINARY_KINDS}, key=ids.index)
+    binary = sorted({s.id for s, it in items if it.kind in BINARY_KINDS}, key=ids.index)
+    course = {s.id for s, it in items if it.kind in BINARY_KINDS and is_course_outcome(s, it)}
+    binary_ids = [sid for sid in binary if sid not in course]
+    course_ids = [sid for sid in binary if sid in course]
     attenuation_ids = sorted(
         {s.id for s, it in items if it.kind == "contrast_statistic" and it.attenuation},
         key=ids.index,
@@ -199,6 +213,7 @@ def build_blockade_model(
         coords["covariate"] = list(options.covariates)
     for dim, values in (
         ("binary_study", binary_ids),
+        ("course_study", course_ids),
         ("attenuation_study", attenuation_ids),
         ("continuous_study", continuous_ids),
         ("ipd_study", ipd_ids),
@@ -266,13 +281,19 @@ def build_blockade_model(
         else:
             exaggeration = pt.ones(len(studies))
 
-        eta = (
-            make_rv(
+        # Ketamine-alone response probit per binary study: a 24-h single-infusion outcome
+        # takes the literature prior; an outcome after a course of infusions its own.
+        eta = {}
+        if binary_ids:
+            single = make_rv(
                 "ketamine_response_probit", priors["ketamine_response_probit"], dims="binary_study"
             )
-            if binary_ids
-            else None
-        )
+            eta |= {sid: single[j] for j, sid in enumerate(binary_ids)}
+        if course_ids:
+            repeated = make_rv(
+                "course_response_probit", priors["course_response_probit"], dims="course_study"
+            )
+            eta |= {sid: repeated[j] for j, sid in enumerate(course_ids)}
         kappa = (
             make_rv("specific_share", priors["specific_share"], dims="attenuation_study")
             if attenuation_ids
@@ -295,7 +316,7 @@ def build_blockade_model(
             removed = exaggeration[i] * beta_i * delta_i  # latent effect naltrexone removes
 
             if item.kind in BINARY_KINDS:
-                eta_i = eta[binary_ids.index(s.id)]
+                eta_i = eta[s.id]
                 probit = {
                     "ketamine_placebo": eta_i,
                     "ketamine_naltrexone": eta_i - removed,
@@ -426,4 +447,23 @@ def observed_items(model: pm.Model) -> dict[str, tuple[str, str, str | None]]:
     for rv in model.observed_RVs:
         parts = rv.name.split(SEP)
         out[rv.name] = (parts[0], parts[1], parts[2] if len(parts) > 2 else None)
+    return out
+
+
+def bounded_observations(evidence: Evidence, options: ModelOptions | None = None) -> dict:
+    """Observed count variables known only as a range: name -> (lower, upper)."""
+    options = options or ModelOptions()
+    out = {}
+    for s in modelled_studies(evidence, options):
+        for item in s.evidence:
+            if item.kind not in ("arm_counts", "single_arm_binary") or not usable(item):
+                continue
+            arms = item.arms if item.kind == "arm_counts" else [item]
+            for arm in arms:
+                ev, n = arm.events, _num(arm.n)
+                if ev.value is None:
+                    suffix = f"{SEP}{arm.condition}" if item.kind == "arm_counts" else ""
+                    lower = ev.lower if ev.lower is not None else 0
+                    upper = ev.upper if ev.upper is not None else n
+                    out[f"{s.id}{SEP}{item.id}{suffix}"] = (float(lower), float(upper))
     return out

@@ -31,6 +31,9 @@ def studies_table(evidence: Evidence) -> pd.DataFrame:
                 "hours_before_lower": lower,
                 "hours_before_upper": upper,
                 "scale": s.outcome.scale,
+                "timepoint": s.outcome.timepoint,
+                "timepoint_hours": _value(s.outcome.timepoint_hours),
+                "infusions": _value(s.ketamine.infusions),
                 "analysed": _value(s.sample.analysed),
                 "stopped_early": s.design.stopped_early,
                 "status": s.status,
@@ -38,6 +41,8 @@ def studies_table(evidence: Evidence) -> pd.DataFrame:
                 "evidence": ", ".join(item.kind for item in s.evidence if usable(item)),
                 "doi": s.citation.doi,
                 "registry": s.citation.registry,
+                "note": s.design.note or "",
+                **{f"covariate_{k}": v for k, v in s.covariates.items()},
             }
         )
     return pd.DataFrame(rows)
@@ -56,6 +61,7 @@ def quantities_table(evidence: Evidence) -> pd.DataFrame:
                 {
                     "study": s.id,
                     "field": path,
+                    "field_base": path[: path.rindex("[")] if disputed is not None else path,
                     "dispute": disputed.dispute if disputed is not None else None,
                     "reading": reading,
                     "default": (

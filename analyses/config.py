@@ -1,0 +1,129 @@
+"""Run configurations: ``analyses/<name>.toml``, validated before anything runs."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.blockade import ModelOptions
+from models.evidence.load import _problem_from_error
+from models.evidence.problems import InputError, Problem
+
+ANALYSES_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = ANALYSES_DIR / "primary.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AnalysisSection(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    priors: str = "neutral"
+    # study id -> {dispute -> reading}; unnamed disputes take their default reading
+    readings: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class ModelSection(_Section):
+    moderator: str = Field(default="regimen", pattern=r"^(regimen|log_hours)$")
+    covariates: list[str] = Field(default_factory=list)
+    early_stopping_bias: bool = True
+    include_single_arm: bool = True
+    acute_reference_hours: float = Field(default=0.75, gt=0)
+    sustained_reference_hours: float = Field(default=96.0, gt=0)
+    unknown_hours: list[float] = Field(
+        default_factory=lambda: [2.0, 672.0], min_length=2, max_length=2
+    )
+
+    def options(self) -> ModelOptions:
+        return ModelOptions(
+            moderator=self.moderator,
+            covariates=tuple(self.covariates),
+            early_stopping_bias=self.early_stopping_bias,
+            include_single_arm=self.include_single_arm,
+            acute_reference_hours=self.acute_reference_hours,
+            sustained_reference_hours=self.sustained_reference_hours,
+            unknown_hours=(self.unknown_hours[0], self.unknown_hours[1]),
+        )
+
+
+class SamplerSection(_Section):
+    draws: int = Field(default=1000, ge=100)
+    tune: int = Field(default=1000, ge=100)
+    chains: int = Field(default=4, ge=2)
+    target_accept: float = Field(default=0.9, gt=0.5, lt=1.0)
+    seed: int = 20181205
+    prior_predictive_draws: int = Field(default=2000, ge=100)
+
+
+class HypothesesSection(_Section):
+    primary: float = 0.5
+    permissive: float = 0.2
+    primary_grid: list[float] = Field(
+        default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]
+    )
+    permissive_grid: list[float] = Field(
+        default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.permissive > self.primary:
+            raise ValueError(
+                f"permissive ({self.permissive}) must not exceed primary ({self.primary})"
+            )
+        return self
+
+
+class SensitivitySection(_Section):
+    enabled: bool = True
+    prior_files: list[str] = Field(default_factory=list)  # user prior files, run as scenarios
+    correlations: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.8])
+    specific_share_one: bool = True  # a scenario reading Jelen's attenuation as specific
+
+
+class OutputSection(_Section):
+    results_dir: str = "results"
+
+
+class RunConfig(_Section):
+    """A whole run configuration."""
+
+    analysis: AnalysisSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    sampler: SamplerSection = Field(default_factory=SamplerSection)
+    hypotheses: HypothesesSection = Field(default_factory=HypothesesSection)
+    sensitivity: SensitivitySection = Field(default_factory=SensitivitySection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+
+def load_config(path: Path | None = None) -> tuple[RunConfig, dict]:
+    """Read and validate a run configuration; returns it and its raw TOML (for the manifest).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the field, what was found and what was expected.
+    """
+    path = Path(path or DEFAULT_CONFIG)
+    label = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            [Problem(label, "config", "", "no such file", "a run configuration (.toml)")]
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(
+            [Problem(label, "config", "", f"invalid TOML ({err})", "valid TOML")]
+        ) from None
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise InputError(
+            [_problem_from_error(e, raw, label, "config", RunConfig) for e in err.errors()]
+        ) from None
+    return config, raw

@@ -1,0 +1,333 @@
+"""The run's figures, as PNG files. Each function takes results, writes one file, returns it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers or in CI
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.patches import Rectangle
+from scipy.stats import gaussian_kde
+
+from analyses.hypotheses import HYPOTHESES, Thresholds
+from models.blockade import SEP
+from models.evidence.load import Evidence
+
+COLOURS = {"acute": "#c0392b", "sustained": "#2471a3", "pooled": "#222222"}
+REGION_COLOURS = {
+    "primary": "#e74c3c",
+    "permissive": "#f39c12",
+    "none": "#27ae60",
+    "other": "#8e44ad",
+}
+DPI = 150
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _interval(values: np.ndarray) -> tuple[float, float, float, float, float]:
+    q = np.quantile(values, [0.025, 0.25, 0.5, 0.75, 0.975])
+    return tuple(float(x) for x in q)
+
+
+def forest(
+    idata: xr.DataTree,
+    evidence: Evidence,
+    estimates: pd.DataFrame,
+    thresholds: Thresholds,
+    path: Path,
+) -> Path:
+    """Each study's blockade fraction, the pooled acute and sustained values, and the
+    closed-form per-study estimates of the cross-check."""
+    post = idata["posterior"]
+    studies = list(post["beta_study"].coords["study"].values)
+    labels = {s.id: s for s in evidence.studies}
+    rows = []
+    for sid in studies:
+        s = labels[sid]
+        rows.append(
+            (
+                f"{s.label} ({s.naltrexone.regimen}, {s.design.type})",
+                post["beta_study"].sel(study=sid).values.ravel(),
+                s.naltrexone.regimen,
+                sid,
+            )
+        )
+    rows.append(("Pooled: acute blockade", post["beta_acute"].values.ravel(), "acute", None))
+    rows.append(
+        ("Pooled: sustained blockade", post["beta_sustained"].values.ravel(), "sustained", None)
+    )
+    fig, ax = plt.subplots(figsize=(8.5, 0.6 * len(rows) + 1.6))
+    est = estimates.set_index("study") if len(estimates) else pd.DataFrame()
+    for i, (_, values, regimen, sid) in enumerate(rows):
+        y = len(rows) - 1 - i
+        lo, q1, med, q3, hi = _interval(values)
+        pooled = sid is None
+        colour = COLOURS[regimen]
+        ax.plot([lo, hi], [y, y], color=colour, lw=1.5)
+        ax.plot([q1, q3], [y, y], color=colour, lw=5, solid_capstyle="butt")
+        ax.plot(
+            med,
+            y,
+            marker="D" if pooled else "o",
+            color="white",
+            mec=colour,
+            mew=2,
+            ms=8 if pooled else 7,
+            zorder=3,
+        )
+        if sid is not None and sid in est.index:
+            e, se = est.loc[sid, "estimate"], est.loc[sid, "se"]
+            ax.errorbar(
+                e,
+                y - 0.28,
+                xerr=1.96 * se,
+                fmt="s",
+                ms=4,
+                color="#888888",
+                mfc="white",
+                lw=0.8,
+                capsize=2,
+            )
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r[0] for r in reversed(rows)])
+    marks = (
+        (0, "-", "none"),
+        (thresholds.permissive, ":", "permissive"),
+        (thresholds.primary, "--", "primary"),
+        (1, "-", "total"),
+    )
+    for x, style, _ in marks:
+        ax.axvline(x, color="#999999", ls=style, lw=0.8, zorder=0)
+    # Label the reference lines on a top axis, clear of the rows and the title.
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([m[0] for m in marks], labels=[m[2] for m in marks], fontsize=7, color="#666666")
+    ax.axhline(1.5, color="#cccccc", lw=0.8)
+    ax.set_xlabel("blockade fraction β (share of ketamine's specific effect removed by naltrexone)")
+    ax.set_title(
+        "Blockade fraction by study and pooled by regimen\n"
+        "posterior median, 50% and 95% intervals; grey squares: closed-form estimate ± 1.96 SE",
+        fontsize=10,
+        pad=14,
+    )
+    lo = min(-1.0, min(np.quantile(r[1], 0.01) for r in rows))
+    hi = max(1.6, max(np.quantile(r[1], 0.99) for r in rows))
+    ax.set_xlim(lo, hi)
+    return _save(fig, path)
+
+
+def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds, path: Path) -> Path:
+    """The joint posterior of (beta_acute, beta_sustained) over the hypothesis regions."""
+    post = idata["posterior"]
+    a = post["beta_acute"].values.ravel()
+    s = post["beta_sustained"].values.ravel()
+    lim = (
+        min(-1.0, np.quantile(a, 0.005), np.quantile(s, 0.005)),
+        max(2.0, np.quantile(a, 0.995), np.quantile(s, 0.995)),
+    )
+    fig, ax = plt.subplots(figsize=(7, 6.2))
+    p, q = thresholds.primary, thresholds.permissive
+    lo, hi = lim
+    probs = hypotheses.set_index("hypothesis")["posterior_prob"]
+    regions = {
+        "primary": [(p, p, hi - p, hi - p)],
+        "permissive": [(q, lo, hi - q, p - lo), (q, p, p - q, hi - p)],
+        "none": [(lo, lo, q - lo, q - lo)],
+        "other": [(lo, q, q - lo, hi - q)],
+    }
+    for name, rects in regions.items():
+        for x, y, w, h in rects:
+            ax.add_patch(Rectangle((x, y), w, h, color=REGION_COLOURS[name], alpha=0.12, lw=0))
+    anchors = {"primary": (hi, hi), "permissive": (hi, lo), "none": (lo, lo), "other": (lo, hi)}
+    for name, (x, y) in anchors.items():
+        ax.text(
+            x - 0.03 if x == hi else x + 0.03,
+            y - 0.03 if y == hi else y + 0.03,
+            f"{name}\nP = {probs[name]:.3f}",
+            ha="right" if x == hi else "left",
+            va="top" if y == hi else "bottom",
+            fontsize=10,
+            color=REGION_COLOURS[name],
+            weight="bold",
+        )
+    ax.hexbin(a, s, gridsize=45, extent=(lo, hi, lo, hi), cmap="Greys", mincnt=1, alpha=0.9)
+    try:
+        kde = gaussian_kde(np.vstack([a, s]))
+        gx, gy = np.meshgrid(np.linspace(lo, hi, 120), np.linspace(lo, hi, 120))
+        z = kde(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+        levels = np.quantile(kde(np.vstack([a, s])), [0.05, 0.5])
+        ax.contour(gx, gy, z, levels=sorted(levels), colors="black", linewidths=0.8)
+    except np.linalg.LinAlgError:
+        pass  # degenerate draws: the hexbin alone shows them
+    ax.plot([lo, hi], [lo, hi], color="#999999", lw=0.6, ls=":")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("β acute (oral naltrexone shortly before ketamine)")
+    ax.set_ylabel("β sustained (depot naltrexone days before)")
+    ax.set_title(
+        "Joint posterior of the two blockade fractions\n"
+        "contours enclose 50% and 95% of draws; dotted: equal blockade",
+        fontsize=10,
+    )
+    return _save(fig, path)
+
+
+def prior_posterior(idata: xr.DataTree, path: Path) -> Path:
+    """Prior against posterior for beta_acute, beta_sustained and their difference."""
+    names = [
+        ("beta_acute", "β acute"),
+        ("beta_sustained", "β sustained"),
+        ("delta_timing", "Δ = β acute − β sustained"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, (name, label) in zip(axes, names, strict=True):
+        post = idata["posterior"][name].values.ravel()
+        prior = idata["prior"][name].values.ravel() if "prior" in idata else None
+        lo = np.quantile(np.concatenate([post, prior if prior is not None else post]), 0.005)
+        hi = np.quantile(np.concatenate([post, prior if prior is not None else post]), 0.995)
+        x = np.linspace(lo, hi, 300)
+        exact = _exact_prior_pdf(idata, name)
+        if exact is not None:
+            ax.plot(x, exact(x), color="#999999", ls="--", label="prior")
+        elif prior is not None:
+            ax.plot(x, gaussian_kde(prior)(x), color="#999999", ls="--", label="prior (draws)")
+        ax.fill_between(
+            x, gaussian_kde(post)(x), color=COLOURS["pooled"], alpha=0.25, label="posterior"
+        )
+        ax.plot(x, gaussian_kde(post)(x), color=COLOURS["pooled"])
+        ax.axvline(0, color="#bbbbbb", lw=0.8)
+        ax.set_title(label, fontsize=10)
+        ax.set_yticks([])
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.suptitle("What the data changed: prior (dashed) and posterior (filled)", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _exact_prior_pdf(idata: xr.DataTree, name: str):
+    """The prior density of beta_acute, beta_sustained or their difference, when exact.
+
+    Exact for any supported spec of the two fractions, and for the difference of two normals;
+    None otherwise (the caller falls back to a KDE of the prior draws).
+    """
+    import json
+
+    from models.exact import scipy_dist
+
+    raw = idata.attrs.get("priors")
+    if not raw:
+        return None
+    slots = json.loads(raw)["slots"]
+    a, s = slots["beta_acute"], slots["beta_sustained"]
+    if name in ("beta_acute", "beta_sustained"):
+        spec = slots[name]
+        return None if spec["dist"] == "fixed" else scipy_dist(spec).pdf
+    if a["dist"] == s["dist"] == "normal":
+        from scipy.stats import norm
+
+        return norm(a["mu"] - s["mu"], np.hypot(a["sigma"], s["sigma"])).pdf
+    return None
+
+
+def thresholds_curve(grid: pd.DataFrame, base: Thresholds, path: Path) -> Path:
+    """Posterior hypothesis probabilities as each threshold moves."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, varied, column, label, mark in (
+        (
+            axes[0],
+            "primary",
+            "primary_threshold",
+            f"primary threshold (permissive held at {base.permissive:g})",
+            base.primary,
+        ),
+        (
+            axes[1],
+            "permissive",
+            "permissive_threshold",
+            f"permissive threshold (primary held at {base.primary:g})",
+            base.permissive,
+        ),
+    ):
+        part = grid[grid.varied == varied].sort_values(column)
+        for h in HYPOTHESES:
+            ax.plot(part[column], part[h], marker="o", ms=3, color=REGION_COLOURS[h], label=h)
+        ax.axvline(mark, color="#999999", ls=":", lw=1)
+        ax.set_xlabel(label)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("posterior probability")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(
+        "How the answer depends on where the lines are drawn (dotted: the analysis's thresholds)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def predictive_checks(idata: xr.DataTree, group: str, path: Path, title: str) -> Path:
+    """For every reported number: its predictive distribution and what was observed.
+
+    Bounded counts (">80%") show the bound as a shaded interval.
+    """
+    observed = idata["observed_data"]
+    pred = idata[group]
+    panels = []
+    for name in observed.data_vars:
+        obs = np.atleast_1d(observed[name].values)
+        draws = pred[name].values.reshape(-1, obs.size)
+        parts = name.split(SEP)
+        base = f"{parts[0]}: {parts[1]}" + (
+            f" ({parts[2].replace('_', ' + ')})" if len(parts) > 2 else ""
+        )
+        if obs.size == 2:  # paired binary margins
+            panels.append((f"{base}\nresponders, ketamine + placebo", draws[:, 0], obs[0], name))
+            panels.append((f"{base}\nresponders, ketamine + naltrexone", draws[:, 1], obs[1], name))
+        else:
+            panels.append((base, draws[:, 0], obs[0], name))
+    cols = 3
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    bounds = _bounds(idata)
+    for ax, (label, values, obs, name) in zip(axes.ravel(), panels, strict=False):
+        discrete = np.allclose(values, np.round(values))
+        if discrete:
+            edges = np.arange(values.min() - 0.5, values.max() + 1.5)
+            ax.hist(values, bins=edges, color="#95a5a6", density=True)
+        else:
+            ax.hist(values, bins=60, color="#95a5a6", density=True)
+        if name in bounds:
+            lo, hi = bounds[name]
+            ax.axvspan(
+                lo - 0.5, hi + 0.5, color="#f39c12", alpha=0.25, label=f"reported: {lo:g} to {hi:g}"
+            )
+            inside = float(np.mean((values >= lo) & (values <= hi)))
+            ax.set_title(f"{label}\nP(inside reported range) = {inside:.2f}", fontsize=8)
+        else:
+            ax.axvline(obs, color="#c0392b", lw=2, label=f"reported: {obs:g}")
+            tail = min(float(np.mean(values <= obs)), float(np.mean(values >= obs)))
+            ax.set_title(f"{label}\nP(as or more extreme, one side) = {tail:.2f}", fontsize=8)
+        ax.legend(frameon=False, fontsize=7)
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _bounds(idata: xr.DataTree) -> dict[str, tuple[float, float]]:
+    """Observed variables that are bounds (lower, upper), as recorded in constant attrs."""
+    import json
+
+    raw = idata.attrs.get("bounded_counts")
+    return {k: tuple(v) for k, v in json.loads(raw).items()} if raw else {}

@@ -1,0 +1,261 @@
+"""The primary analysis run: its outputs, its safety guarantees, and reruns.
+
+Real fits in quick mode (no sensitivity suite): about 25 s each on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from analyses import run as run_module
+from analyses.cli import main
+from models.simulate import Truth, simulate_study, write_study
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = [
+    "hypotheses.csv",
+    "summary.csv",
+    "posterior.nc",
+    "manifest.json",
+    "report.md",
+    "report.html",
+    "thresholds.csv",
+    "beta_estimates.csv",
+    "cross_check.csv",
+    "evidence.csv",
+    "numbers.csv",
+    "figures/forest.png",
+    "figures/joint.png",
+    "figures/prior_posterior.png",
+    "figures/thresholds.png",
+    "figures/ppc.png",
+    "figures/prior_predictive.png",
+]
+
+
+def write_config(folder: Path, results: Path) -> Path:
+    text = (ROOT / "analyses" / "primary.toml").read_text()
+    text += f'\n[output]\nresults_dir = "{results}"\n'
+    path = folder / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A private copy of the study files and a results folder, with one completed run."""
+    base = tmp_path_factory.mktemp("project")
+    studies = base / "studies"
+    shutil.copytree(ROOT / "data" / "studies", studies)
+    results = base / "results"
+    config = write_config(base, results)
+    first = run_module.run(config, quick=True, say=lambda _: None, studies_dir=studies)
+    return {"base": base, "studies": studies, "results": results, "config": config, "first": first}
+
+
+@pytest.mark.fit
+def test_every_output_is_written(project):
+    run_dir = project["first"]
+    for name in OUTPUTS:
+        assert (run_dir / name).exists(), name
+        assert (run_dir / name).stat().st_size > 0, name
+    assert (project["results"] / "latest").resolve() == run_dir.resolve()
+    assert not [p for p in project["results"].iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.fit
+def test_hypotheses_csv_content(project):
+    table = pd.read_csv(project["first"] / "hypotheses.csv")
+    assert list(table["hypothesis"]) == ["primary", "permissive", "none", "other"]
+    for col in (
+        "hypothesis",
+        "prior_prob",
+        "posterior_prob",
+        "posterior_prob_mcse",
+        "bf_vs_primary",
+        "bf_vs_permissive",
+        "bf_vs_none",
+        "bf_vs_other",
+    ):
+        assert col in table.columns, col
+    assert table["prior_prob"].sum() == pytest.approx(1.0)
+    assert table["posterior_prob"].sum() == pytest.approx(1.0)
+    assert (table["posterior_prob_mcse"] >= 0).all()
+
+
+@pytest.mark.fit
+def test_summary_and_datatree(project):
+    summary = pd.read_csv(project["first"] / "summary.csv").set_index("parameter")
+    for name in (
+        "beta_acute",
+        "beta_sustained",
+        "delta_timing",
+        "tau_beta",
+        "ketamine_effect",
+        "beta_study[williams2018]",
+        "beta_study[yoon2025]",
+    ):
+        assert name in summary.index, name
+    assert {"mean", "sd", "r_hat", "ess_bulk", "ess_tail"} <= set(summary.columns)
+    # unrounded: more digits than a display summary would keep
+    assert summary.loc["beta_acute", "mean"] != round(summary.loc["beta_acute", "mean"], 3)
+    tree = xr.open_datatree(project["first"] / "posterior.nc", engine="h5netcdf")
+    groups = {g.strip("/") for g in tree.groups}
+    assert {
+        "prior",
+        "posterior",
+        "prior_predictive",
+        "posterior_predictive",
+        "observed_data",
+        "log_likelihood",
+    } <= groups
+    for key in ("priors", "config", "data_hash", "package_versions", "seed"):
+        assert key in tree.attrs, key
+    assert json.loads(tree.attrs["priors"])["name"] == "neutral"
+
+
+@pytest.mark.fit
+def test_manifest_content(project):
+    manifest = json.loads((project["first"] / "manifest.json").read_text())
+    for key in (
+        "run_id",
+        "created",
+        "config",
+        "data_hash",
+        "studies",
+        "package_versions",
+        "seed",
+        "diagnostics",
+        "certified",
+    ):
+        assert key in manifest, key
+    files = {s["id"]: s for s in manifest["studies"]}
+    assert files["williams2019"]["included"] is False
+    assert files["jelen2025"]["included"] is True
+    expected = hashlib.sha256((project["studies"] / "jelen2025.toml").read_bytes()).hexdigest()
+    assert files["jelen2025"]["sha256"] == expected
+    assert manifest["certified"] is True
+    assert manifest["diagnostics"]["final"]["divergences"] == 0
+
+
+@pytest.mark.fit
+def test_report_numbers_come_from_the_outputs(project):
+    report = (project["first"] / "report.md").read_text()
+    table = pd.read_csv(project["first"] / "hypotheses.csv").set_index("hypothesis")
+    assert f"{table.loc['permissive', 'posterior_prob']:.3f}" in report
+    assert "## Caveats" in report and "## What changed" in report and "first run" in report
+    html = (project["first"] / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6  # self-contained: every figure embedded
+    assert 'src="figures/' not in html
+
+
+@pytest.mark.fit
+def test_rerun_never_overwrites_and_reports_what_changed(project):
+    first = project["first"]
+    before = tree_hashes(first)
+    study, _, _ = simulate_study(
+        "paired_binary", "sim2030", "acute", Truth(beta_acute=0.0), 40, seed=7
+    )
+    write_study(study, project["studies"])
+    second = run_module.run(
+        project["config"], quick=True, say=lambda _: None, studies_dir=project["studies"]
+    )
+    assert second != first
+    assert tree_hashes(first) == before  # the earlier run is untouched, byte for byte
+    report = (second / "report.md").read_text()
+    section = report[report.index("## What changed") :]
+    assert first.name in section
+    assert "Studies added: sim2030" in section
+    old = json.loads((first / "manifest.json").read_text())["headline"]
+    new = json.loads((second / "manifest.json").read_text())["headline"]
+    # a study with no blockade pulls the acute fraction down
+    assert new["beta_acute"]["median"] < old["beta_acute"]["median"]
+    assert "sim2030" in pd.read_csv(second / "evidence.csv")["study"].tolist()
+    (project["studies"] / "sim2030.toml").unlink()
+
+
+@pytest.mark.fit
+def test_interrupted_run_leaves_nothing_behind(project, monkeypatch):
+    results = project["results"]
+    before = {p.name for p in results.iterdir()}
+    latest = (results / "latest").resolve()
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module.plots, "joint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_module.run(
+            project["config"], quick=True, say=lambda _: None, studies_dir=project["studies"]
+        )
+    assert {p.name for p in results.iterdir()} == before
+    assert (results / "latest").resolve() == latest
+
+
+@pytest.mark.fit
+def test_failed_gate_is_marked_not_certified(project, monkeypatch):
+    """Both attempts fail an impossible ESS bar: results are written but flagged everywhere."""
+    monkeypatch.setattr("analyses.sampling.ESS_MIN", 10**9)
+    latest = (project["results"] / "latest").resolve()
+    lines = []
+    run_dir = run_module.run(
+        project["config"], quick=True, say=lines.append, studies_dir=project["studies"]
+    )
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["certified"] is False
+    assert len(manifest["diagnostics"]["attempts"]) == 2  # retried once with stronger settings
+    assert manifest["diagnostics"]["attempts"][1]["settings"]["target_accept"] == 0.99
+    assert "NOT CERTIFIED" in (run_dir / "report.md").read_text()
+    assert any("NOT CERTIFIED" in line for line in lines)
+    assert (project["results"] / "latest").resolve() == latest  # latest stays on a certified run
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            "[analysis]\nname = 'x'\npriors = 'neutral'\n[model]\nmoderator = 'hours'\n",
+            ("model.moderator", "'hours'"),
+        ),
+        (
+            "[analysis]\nname = 'x'\n[sampler]\ndraws = 'many'\n",
+            ("sampler.draws", "'many'", "integer"),
+        ),
+        (
+            "[analysis]\nname = 'x'\n[hypotheses]\nprimary = 0.1\npermissive = 0.3\n",
+            ("hypotheses", "permissive"),
+        ),
+        ("[analysis]\nname = 'x'\nprior = 'neutral'\n", ("analysis.prior", "unknown field")),
+        (
+            "[analysis]\nname = 'x'\nreadings = {williams2018 = {naltrexone_responders = 'two'}}\n",
+            ("analysis.readings", "two"),
+        ),
+        (
+            "[analysis]\nname = 'x'\npriors = 'optimistic'\n",
+            ("optimistic", "no prior set of that name"),
+        ),
+    ],
+)
+def test_bad_configuration(tmp_path, capsys, text, fragments):
+    path = tmp_path / "bad.toml"
+    path.write_text(text + f'\n[output]\nresults_dir = "{tmp_path / "results"}"\n')
+    code = main(["run", "--config", str(path), "--quick"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert any(all(f in line for f in fragments) for line in err.splitlines()), err
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
