@@ -200,7 +200,7 @@ def run(
         from analyses.sensitivity import run_suite
 
         say("[4/5] sensitivity analyses and cumulative evidence")
-        sensitivity = run_suite(base, config, priors, result, say=say)
+        sensitivity = run_suite(base, config, priors, result, say=say, studies_dir=studies_dir)
     else:
         say("[4/5] sensitivity analyses skipped (quick mode or disabled in the configuration)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -79,12 +80,17 @@ def convergence(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagn
     # Constant variables (fixed priors, point ranges) have no R-hat or ESS to speak of.
     keep = [v for v in posterior.data_vars if float(posterior[v].std()) > 0]
     posterior = posterior[keep]
-    r = rhat(posterior)
-    bulk = ess(posterior, method="bulk")
-    tail = ess(posterior, method="tail")
+    # Elements that are constant by construction (e.g. the log hours of a study whose interval
+    # is a point) give NaN diagnostics; they are skipped, with numpy's warnings about them.
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = rhat(posterior)
+        bulk = ess(posterior, method="bulk")
+        tail = ess(posterior, method="tail")
 
     def extreme(ds: xr.Dataset, fn) -> float:
-        values = [float(fn(ds[v].values)) for v in ds.data_vars]
+        values = [ds[v].values[np.isfinite(ds[v].values)] for v in ds.data_vars]
+        values = [float(fn(v)) for v in values if v.size]
         return fn(np.array(values)) if values else float("nan")
 
     max_rhat = extreme(r, np.nanmax)

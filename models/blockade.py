@@ -222,8 +222,10 @@ def build_blockade_model(
             coords[dim] = values
 
     with pm.Model(coords=coords) as model:
-        beta_acute = make_rv("beta_acute", priors["beta_acute"])
-        beta_sustained = make_rv("beta_sustained", priors["beta_sustained"])
+        # Shared data (not constants), so prior-set scenarios re-use one compiled model.
+        beta_acute = make_rv("beta_acute", priors["beta_acute"], as_data=True)
+        # Shared data (not constants), so prior-set scenarios re-use one compiled model.
+        beta_sustained = make_rv("beta_sustained", priors["beta_sustained"], as_data=True)
         pm.Deterministic("beta_regimen", pt.stack([beta_acute, beta_sustained]), dims="regimen")
         pm.Deterministic("delta_timing", beta_acute - beta_sustained)
         tau_beta = make_rv("tau_beta", priors["tau_beta"])
@@ -272,7 +274,9 @@ def build_blockade_model(
         rho = None
         if needs_rho:
             _check_correlation_prior(priors["within_subject_correlation"])
-            rho = make_rv("within_subject_correlation", priors["within_subject_correlation"])
+            rho = make_rv(
+                "within_subject_correlation", priors["within_subject_correlation"], as_data=True
+            )
 
         stopped = np.array([s.design.stopped_early for s in studies], dtype=float)
         if options.early_stopping_bias and stopped.any():

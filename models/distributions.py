@@ -82,7 +82,12 @@ def spec_error(spec: Any) -> str | None:
     return None
 
 
-def make_rv(name: str, spec: Mapping[str, Any], dims: str | tuple[str, ...] | None = None):
+def make_rv(
+    name: str,
+    spec: Mapping[str, Any],
+    dims: str | tuple[str, ...] | None = None,
+    as_data: bool = False,
+):
     """Create the random variable ``name`` in the current model from a spec.
 
     Parameters
@@ -93,14 +98,21 @@ def make_rv(name: str, spec: Mapping[str, Any], dims: str | tuple[str, ...] | No
         ``{"dist": <lower-case PyMC name or "fixed">, **parameters}``.
     dims : str or tuple of str, optional
         Named dims of the variable.
+    as_data : bool
+        Make each parameter a named ``pm.Data`` (``<name>__<parameter>``), so a compiled
+        model can take another prior of the same family by swapping data.
 
     Returns
     -------
     TensorVariable
     """
-    kwargs = {k: v for k, v in spec.items() if k != "dist"}
+    kwargs = {
+        k: pm.Data(f"{name}__{k}", np.float64(v)) if as_data else v
+        for k, v in spec.items()
+        if k != "dist"
+    }
     if spec["dist"] == "fixed":
-        value = pt.as_tensor(np.float64(kwargs["value"]))
+        value = kwargs["value"] if as_data else pt.as_tensor(np.float64(kwargs["value"]))
         if dims is not None:
             model = pm.modelcontext(None)
             shape = [len(model.coords[d]) for d in ((dims,) if isinstance(dims, str) else dims)]

@@ -1,0 +1,302 @@
+"""Figures and report text for the sensitivity suite and the cumulative analysis.
+
+All text is generated from the suite's tables, so it follows the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analyses.hypotheses import HYPOTHESES
+from analyses.plots import DPI, REGION_COLOURS
+
+# Why each kind of change can move the answer: generic mechanisms, not findings.
+MECHANISMS = {
+    "priors": "with four small studies the prior on the blockade fractions carries real weight",
+    "leave out": "each study carries a large share of the information on its regimen",
+    "early-stopping": "the bias term shrinks the contrast of early-stopped trials",
+    "reading": "the disputed number changes what the study reports",
+    "within-subject": "the correlation sets how informative the crossover's paired responses are",
+    "specific share": "an attenuation read as a share of the specific effect implies a smaller β",
+    "single-arm": "the single-arm study leans on an external prior for ketamine alone",
+    "timing moderator": "β is modelled as a line in log hours of blockade instead of two levels",
+    "thresholds": "the regions are drawn elsewhere; the posterior is the same",
+}
+
+
+def _mechanism(name: str) -> str:
+    for key, text in MECHANISMS.items():
+        if name.startswith(key) or key in name:
+            return text
+    return ""
+
+
+def _bf(value) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{v:.3g}"
+
+
+def robustness_figure(table: pd.DataFrame, leader: str, path: Path) -> Path:
+    """Each scenario's hypothesis probabilities as a stacked bar, the primary analysis first."""
+    rows = table.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.5))
+    y = np.arange(len(rows))[::-1]
+    left = np.zeros(len(rows))
+    for h in HYPOTHESES:
+        values = rows[f"p_{h}"].to_numpy()
+        ax.barh(y, values, left=left, color=REGION_COLOURS[h], label=h, height=0.75)
+        left += values
+    labels = [f"{r.scenario}{'' if r.certified else ' (NOT CERTIFIED)'}" for r in rows.itertuples()]
+    ax.set_yticks(y, labels=labels, fontsize=8)
+    for tick, agrees in zip(ax.get_yticklabels(), rows["agrees"], strict=True):
+        if not agrees:
+            tick.set_color("#c0392b")
+            tick.set_fontweight("bold")
+    ax.axvline(0.5, color="white", lw=0.8, ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("posterior probability")
+    ax.legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
+    ax.set_title(
+        f"Does '{leader}' stay the most probable reading? (red labels: it does not)",
+        fontsize=10,
+        pad=22,
+    )
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def cumulative_figure(cumulative: pd.DataFrame, path: Path) -> Path:
+    """P(hypothesis) and the permissive-vs-primary Bayes factor as each year's studies arrive."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    steps = np.arange(len(cumulative))
+    labels = [
+        f"{r.scenario.replace('cumulative to ', '')}\n+{r.added}" for r in cumulative.itertuples()
+    ]
+    for h in HYPOTHESES:
+        ax1.plot(steps, cumulative[f"p_{h}"], marker="o", color=REGION_COLOURS[h], label=h)
+    ax1.set_xticks(steps, labels=labels, fontsize=7)
+    ax1.set_ylim(-0.02, 1.02)
+    ax1.set_ylabel("posterior probability")
+    ax1.legend(frameon=False, fontsize=8)
+    bf = pd.to_numeric(cumulative["bf_permissive_vs_primary"], errors="coerce")
+    ax2.plot(steps, bf, marker="o", color="#333333")
+    ax2.axhline(1, color="#999999", lw=0.8, ls=":")
+    for level in (1 / 10, 1 / 3.2, 3.2, 10):
+        ax2.axhline(level, color="#dddddd", lw=0.8)
+    ax2.set_yscale("log")
+    ax2.set_xticks(steps, labels=labels, fontsize=7)
+    ax2.set_ylabel("BF permissive vs primary (log scale)")
+    fig.suptitle("How the evidence formed, in publication order", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _interval(row, name: str) -> str:
+    return (
+        f"{row[f'{name}_median']:+.2f} ({row[f'{name}_q2.5']:+.2f} to {row[f'{name}_q97.5']:+.2f})"
+    )
+
+
+def robustness_section(suite) -> str:
+    """The report's Robustness and Cumulative sections, as Markdown."""
+    table = suite.table
+    leader = suite.leader
+    primary = table[table.kind == "primary"].iloc[0]
+    refits = table[table.kind == "sensitivity"]
+    grid = table[table.kind == "thresholds"]
+    lines = ["## Robustness\n"]
+    lines.append(
+        f"**Headline:** '{leader}' is the most probable reading in the primary analysis "
+        f"(P = {primary[f'p_{leader}']:.2f}; BF permissive vs primary "
+        f"{_bf(primary['bf_permissive_vs_primary'])}). Below, each scenario changes one thing.\n"
+    )
+    agree = refits[refits.agrees]
+    disagree = refits[~refits.agrees]
+    lines.append(
+        f"Of {len(refits)} refitted scenarios, **{len(agree)} agree** (the same hypothesis stays "
+        f"most probable) and **{len(disagree)} {'does' if len(disagree) == 1 else 'do'} not**."
+    )
+    bf = pd.to_numeric(refits["bf_permissive_vs_primary"], errors="coerce")
+    if bf.notna().any():
+        low, high = refits.loc[bf.idxmin()], refits.loc[bf.idxmax()]
+        below = refits.loc[bf < 1, "scenario"].tolist()
+        lines.append(
+            f"The headline Bayes factor (permissive vs primary) is less stable than the ranking: "
+            f"it runs from {bf.min():.2f} ({low['scenario']}) to {bf.max():.2f} "
+            f"({high['scenario']})"
+            + (
+                f", and falls below 1 (the data then favour 'primary' relative to the prior) "
+                f"under: {', '.join(below)}. A Bayes factor between regions depends on the prior "
+                "inside each region, so it moves with the prior set even where the ranking "
+                "does not."
+                if below
+                else "; it stays above 1 in every scenario."
+            )
+        )
+    if len(disagree):
+        lines.append("\nWhere the conclusion changes, and why:\n")
+        for _, r in disagree.iterrows():
+            lines.append(
+                f"- **{r['scenario']}** ({r['change']}): '{r['leader']}' leads with P = "
+                f"{r[f'p_{r.leader}']:.2f}; P({leader}) = {r[f'p_{leader}']:.2f}; β acute "
+                f"{_interval(r, 'beta_acute')}. Why: {_mechanism(r['scenario'])}."
+            )
+    moved = refits.assign(shift=(refits[f"p_{leader}"] - primary[f"p_{leader}"]).abs())
+    moved = moved[moved.agrees].sort_values("shift", ascending=False).head(3)
+    if len(moved):
+        lines.append("\nAgreeing scenarios that moved P(" + leader + ") most:\n")
+        for _, r in moved.iterrows():
+            lines.append(
+                f"- **{r['scenario']}**: P({leader}) {primary[f'p_{leader}']:.2f} → "
+                f"{r[f'p_{leader}']:.2f}; β acute {_interval(r, 'beta_acute')}. "
+                f"Why: {_mechanism(r['scenario'])}."
+            )
+    uncertified = refits[~refits.certified]
+    if len(uncertified):
+        lines.append(
+            "\n**Not certified** (convergence gate failed after a retry): "
+            + ", ".join(uncertified["scenario"])
+            + ". Read those rows as provisional."
+        )
+    cols = ["scenario", *[f"p_{h}" for h in HYPOTHESES], "bf_permissive_vs_primary"]
+    show = pd.concat([table[table.kind == "primary"], refits])[[*cols, "agrees"]].copy()
+    for h in HYPOTHESES:
+        show[f"p_{h}"] = show[f"p_{h}"].map("{:.2f}".format)
+    show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(_bf)
+    show["β acute"] = [
+        _interval(r, "beta_acute")
+        for _, r in pd.concat([table[table.kind == "primary"], refits]).iterrows()
+    ]
+    show["agrees"] = show["agrees"].map({True: "yes", False: "**no**"})
+    show = show.rename(
+        columns={f"p_{h}": f"P({h})" for h in HYPOTHESES}
+        | {"bf_permissive_vs_primary": "BF perm. vs primary"}
+    )
+    lines.append("\n" + _md_table(show) + "\n")
+    if len(grid):
+        lo = grid[f"p_{leader}"].min()
+        hi = grid[f"p_{leader}"].max()
+        flips = grid[~grid.agrees]["scenario"].tolist()
+        lines.append(
+            f"**Thresholds** (no refit): over primary thresholds 0.4-0.6 and permissive 0.1-0.3, "
+            f"P({leader}) ranges from {lo:.2f} to {hi:.2f}"
+            + (
+                f"; another hypothesis leads at {', '.join(flips)}."
+                if flips
+                else "; it leads everywhere on this grid."
+            )
+            + " The threshold figure shows the full curves.\n"
+        )
+    lines.append("![Robustness](figures/robustness.png)\n")
+    lines.append(_psense_text(suite.psense))
+    lines.append(_cumulative_text(suite.cumulative, refits, primary, leader))
+    lines.append(
+        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models, "
+        f"{suite.wall_seconds:.0f} s wall time.*\n"
+    )
+    return "\n".join(lines)
+
+
+def _psense_text(psense: pd.DataFrame) -> str:
+    lines = ["### Power-scaling sensitivity\n"]
+    lines.append(
+        "Power-scaling (arviz-stats `psense_summary`) asks how much each posterior would move if "
+        "the prior, or the likelihood, were made slightly stronger or weaker. A value above 0.05 "
+        "flags sensitivity. Prior-sensitive *and* likelihood-sensitive suggests the prior and "
+        "the data disagree; prior-sensitive but not likelihood-sensitive suggests the data say "
+        "little and the prior decides.\n"
+    )
+    frame = psense.reset_index().rename(columns={"index": "parameter"})
+    if "parameter" not in frame.columns:
+        frame = frame.rename(columns={frame.columns[0]: "parameter"})
+    for col in ("prior", "likelihood"):
+        if col in frame.columns:
+            frame[col] = frame[col].map(lambda x: f"{x:.3f}")
+    lines.append(_md_table(frame))
+    meaning = {
+        "potential prior-data conflict": "the prior and the data both shape it and pull in "
+        "different directions, so a different prior would give a visibly different answer",
+        "potential strong prior / weak likelihood": "the data say little about it; the prior "
+        "mostly decides",
+    }
+    groups: dict[str, list[str]] = {}
+    for _, r in psense.reset_index().iterrows():
+        diagnosis = str(r.get("diagnosis", "")).strip()
+        if diagnosis and diagnosis != "-":
+            groups.setdefault(diagnosis, []).append(str(r.iloc[0]))
+    if groups:
+        parts = [f"for {', '.join(names)}, {meaning.get(d, d)}" for d, names in groups.items()]
+        lines.append(
+            "\nIn plain words: " + "; ".join(parts) + ". This is what the prior-set scenarios "
+            "above show directly; read the headline together with them.\n"
+        )
+    else:
+        lines.append(
+            "\nIn plain words: no headline quantity is flagged; small changes to the prior or "
+            "the likelihood leave them where they are.\n"
+        )
+    return "\n".join(lines)
+
+
+def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, leader: str) -> str:
+    lines = ["## Cumulative evidence\n"]
+    if cumulative.empty:
+        return "\n".join([*lines, "No cumulative analysis was run.\n"])
+    rows = []
+    previous = None
+    biggest = (0.0, "")
+    for _, r in cumulative.iterrows():
+        rows.append(
+            {
+                "up to": r["scenario"].replace("cumulative to ", ""),
+                "added": r["added"],
+                **{f"P({h})": f"{r[f'p_{h}']:.2f}" for h in HYPOTHESES},
+                "BF perm. vs primary": _bf(r["bf_permissive_vs_primary"]),
+                "β acute": _interval(r, "beta_acute"),
+                "β sustained": _interval(r, "beta_sustained"),
+            }
+        )
+        if previous is not None:
+            shift = abs(r[f"p_{leader}"] - previous)
+            if shift > biggest[0]:
+                biggest = (shift, r["added"])
+        previous = r[f"p_{leader}"]
+    lines.append(_md_table(pd.DataFrame(rows)))
+    if biggest[1]:
+        lines.append(
+            f"\nThe step that moved P({leader}) most added **{biggest[1]}** "
+            f"(a change of {biggest[0]:.2f})."
+        )
+    loo = refits[refits.scenario.str.startswith("leave out")]
+    if len(loo):
+        shifts = (loo[f"p_{leader}"] - primary[f"p_{leader}"]).abs()
+        top = loo.loc[shifts.idxmax()]
+        lines.append(
+            f"Among single studies, leaving out **{top['scenario'].replace('leave out ', '')}** "
+            f"moves P({leader}) most ({primary[f'p_{leader}']:.2f} → {top[f'p_{leader}']:.2f}): "
+            "it is the study the conclusion rests on most."
+        )
+    lines.append("\n![Cumulative evidence](figures/cumulative.png)\n")
+    return "\n".join(lines)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    cols = list(frame.columns)
+    out = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        out.append("| " + " | ".join(str(row[c]).replace("|", "/") for c in cols) + " |")
+    return "\n".join(out)
