@@ -43,6 +43,20 @@ def _meta(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from analyses.bench import run_bench
+
+    run_bench(suite=not args.no_suite)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from analyses.validate import run_validation
+
+    run_validation(args.out, quick=args.quick)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m analyses",
@@ -66,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("mcmc", "exact"), default="mcmc")
     p.add_argument("--out", type=Path, required=True, help="a new folder for the results")
     p.set_defaults(func=_meta)
+
+    p = sub.add_parser("bench", help="time the expensive steps and print the figures")
+    p.add_argument("--no-suite", action="store_true", help="skip the sensitivity suite")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("validate", help="slow statistical validation; writes a results file")
+    p.add_argument("--out", type=Path, default=None, help="default: validation/results.json")
+    p.add_argument("--quick", action="store_true", help="fewer replications (a smoke test)")
+    p.set_defaults(func=_validate)
 
     p = sub.add_parser("new-study", help="write a commented template for a new study")
     p.add_argument("id", help="study id: lower case, e.g. smith2027")

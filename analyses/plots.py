@@ -208,7 +208,7 @@ def prior_posterior(idata: xr.DataTree, path: Path) -> Path:
         ax.axvline(0, color="#bbbbbb", lw=0.8)
         ax.set_title(label, fontsize=10)
         ax.set_yticks([])
-    axes[0].legend(frameon=False, fontsize=8)
+    axes[0].legend(frameon=False, fontsize=8, loc="upper left")
     fig.suptitle("What the data changed: prior (dashed) and posterior (filled)", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
@@ -265,7 +265,7 @@ def thresholds_curve(grid: pd.DataFrame, base: Thresholds, path: Path) -> Path:
         ax.set_xlabel(label)
         ax.set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("posterior probability")
-    axes[0].legend(frameon=False, fontsize=8)
+    axes[0].legend(frameon=False, fontsize=8, loc="center left")
     fig.suptitle(
         "How the answer depends on where the lines are drawn (dotted: the analysis's thresholds)",
         fontsize=11,
@@ -316,7 +316,7 @@ def predictive_checks(idata: xr.DataTree, group: str, path: Path, title: str) ->
             ax.axvline(obs, color="#c0392b", lw=2, label=f"reported: {obs:g}")
             tail = min(float(np.mean(values <= obs)), float(np.mean(values >= obs)))
             ax.set_title(f"{label}\nP(as or more extreme, one side) = {tail:.2f}", fontsize=8)
-        ax.legend(frameon=False, fontsize=7)
+        ax.legend(frameon=False, fontsize=7, loc="upper right")
         ax.set_yticks([])
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")

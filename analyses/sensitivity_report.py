@@ -89,7 +89,7 @@ def cumulative_figure(cumulative: pd.DataFrame, path: Path) -> Path:
     ax1.set_xticks(steps, labels=labels, fontsize=7)
     ax1.set_ylim(-0.02, 1.02)
     ax1.set_ylabel("posterior probability")
-    ax1.legend(frameon=False, fontsize=8)
+    ax1.legend(frameon=False, fontsize=8, loc="center left")
     bf = pd.to_numeric(cumulative["bf_permissive_vs_primary"], errors="coerce")
     ax2.plot(steps, bf, marker="o", color="#333333")
     ax2.axhline(1, color="#999999", lw=0.8, ls=":")

@@ -1,0 +1,266 @@
+"""`python -m analyses validate`: slow statistical validation, recorded in a results file.
+
+Three checks, each against a named threshold:
+
+1. exact vs MCMC: the meta-regression's MCMC posterior against the quadrature oracle, on a
+   grid of simulated tables and priors (discrepancy in posterior-SD units);
+2. simulation-based calibration of the meta-regression, using the exact posterior: for data
+   simulated from the prior, the posterior CDF at the true value (the PIT) is uniform when
+   model and computation are right;
+3. parameter recovery for the blockade model: simulated studies of every evidence form from a
+   grid of known (beta_acute, beta_sustained), refitted; coverage of the 90% intervals and
+   standardized errors.
+
+The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply
+on every `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analyses.provenance import now_utc, package_versions
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "validation" / "results.json"
+
+# Thresholds, with where they come from:
+# MCMC vs exact: at ESS >= 2000 the Monte Carlo SE of a posterior mean is <= 0.022 SD; 0.1 SD
+# is more than 4 MCSE (the same tolerance as tests/test_meta.py).
+AGREEMENT_SDS = 0.1
+# SBC: a KS test of PIT uniformity per parameter, failing below p = 0.01 (with 3 parameters a
+# correct model fails about 3% of the time per validation run).
+SBC_MIN_P = 0.01
+# Recovery: with R replications per cell, nominal 90% coverage has binomial SD
+# sqrt(0.09 / R_total); coverage must be within 3 SDs of 0.9.
+COVERAGE_NOMINAL = 0.9
+
+
+def _exact_vs_mcmc(n_cases: int, rng) -> dict:
+    from analyses.sampling import SamplerSettings, sample_posterior
+    from models.exact import exact_posterior
+    from models.meta_regression import MetaTable, build_meta_regression
+
+    tau_priors = [
+        {"dist": "halfnormal", "sigma": 0.5},
+        {"dist": "halfcauchy", "beta": 0.3},
+        {"dist": "uniform", "lower": 0.0, "upper": 2.0},
+        {"dist": "exponential", "lam": 3.0},
+    ]
+    cases = []
+    for i in range(n_cases):
+        k = int(rng.integers(3, 11))
+        moderated = bool(i % 2)
+        mods = (
+            pd.DataFrame({"m": rng.integers(0, 2, k).astype(float)})
+            if moderated
+            else pd.DataFrame(index=range(k))
+        )
+        se = rng.uniform(0.1, 0.6, k)
+        y = rng.normal(0.4, 0.3, k) + rng.normal(0, se)
+        table = MetaTable(tuple(f"s{j}" for j in range(k)), y, se, mods)
+        priors = {
+            "mu": {"dist": "normal", "mu": 0.0, "sigma": 1.0},
+            "tau": tau_priors[i % len(tau_priors)],
+        }
+        if moderated:
+            priors["m"] = {"dist": "normal", "mu": 0.0, "sigma": 1.0}
+        exact = exact_posterior(table, priors).summary().set_index("parameter")
+        idata = sample_posterior(
+            build_meta_regression(table, priors),
+            SamplerSettings(draws=2000, tune=1000, target_accept=0.95, seed=100 + i),
+        )
+        post = idata["posterior"]
+        worst = 0.0
+        for name in exact.index:
+            if name in ("mu", "tau"):
+                v = post[name].values.ravel()
+            elif name.startswith("coef_"):
+                v = post["coef"].sel(moderator=name[5:]).values.ravel()
+            else:
+                v = post["theta"].sel(study=name).values.ravel()
+            sd = exact.loc[name, "sd"]
+            worst = max(worst, abs(v.mean() - exact.loc[name, "mean"]) / sd, abs(v.std() - sd) / sd)
+        cases.append(
+            {
+                "studies": k,
+                "moderator": moderated,
+                "tau_prior": priors["tau"],
+                "worst_sd": worst,
+                "divergences": int(idata["sample_stats"]["diverging"].sum()),
+            }
+        )
+    worst = max(c["worst_sd"] for c in cases)
+    return {
+        "cases": cases,
+        "max_discrepancy_sd": worst,
+        "threshold_sd": AGREEMENT_SDS,
+        "passed": worst < AGREEMENT_SDS,
+    }
+
+
+def _sbc_meta(n_sims: int, rng) -> dict:
+    from models.exact import exact_posterior
+    from models.meta_regression import MetaTable
+
+    priors = {
+        "mu": {"dist": "normal", "mu": 0.0, "sigma": 1.0},
+        "tau": {"dist": "halfnormal", "sigma": 0.5},
+        "m": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
+    }
+    pits = {"mu": [], "tau": [], "coef_m": []}
+    for _ in range(n_sims):
+        k = 6
+        mu, tau, coef = rng.normal(0, 1), abs(rng.normal(0, 0.5)), rng.normal(0, 0.5)
+        m = np.array([0.0, 1, 0, 1, 0, 1])
+        se = rng.uniform(0.15, 0.5, k)
+        theta = mu + coef * m + tau * rng.standard_normal(k)
+        y = theta + se * rng.standard_normal(k)
+        post = exact_posterior(
+            MetaTable(tuple(f"s{j}" for j in range(k)), y, se, pd.DataFrame({"m": m})), priors
+        )
+        for name, truth in (("mu", mu), ("tau", tau), ("coef_m", coef)):
+            means, sds = post.components[name]
+            w = post.weights
+            if name == "tau":
+                pit = float(np.sum(w[means <= truth]))
+            else:
+                pit = float(np.sum(w * stats.norm.cdf((truth - means) / sds)))
+            pits[name].append(pit)
+    result = {}
+    for name, values in pits.items():
+        ks = stats.kstest(values, "uniform")
+        counts = np.histogram(values, bins=10, range=(0, 1))[0].tolist()
+        result[name] = {"ks_p": float(ks.pvalue), "bins": counts}
+    return {
+        "simulations": n_sims,
+        "parameters": result,
+        "threshold_p": SBC_MIN_P,
+        "passed": all(r["ks_p"] > SBC_MIN_P for r in result.values()),
+    }
+
+
+def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict:
+    from analyses.sampling import SamplerSettings, fit_with_gate
+    from models.blockade import build_blockade_model
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+    from models.simulate import Truth, simulate_study, write_study
+
+    plan = [
+        ("paired_binary", "acute", 60),
+        ("contrast_statistic", "acute", 40),
+        ("arm_means", "acute", 40),
+        ("arm_counts", "sustained", 80),
+        ("ipd", "sustained", 50),
+        ("single_arm_binary", "sustained", 50),
+    ]
+    cells = []
+    for a, s in truths:
+        for rep in range(replications):
+            truth = Truth(beta_acute=a, beta_sustained=s, tau_beta=0.1, tau_ketamine=0.1)
+            with tempfile.TemporaryDirectory() as folder:
+                for j, (kind, regimen, n) in enumerate(plan):
+                    study, ipd, _ = simulate_study(
+                        kind, f"sim{j}", regimen, truth, n, seed=int(rng.integers(1 << 31))
+                    )
+                    write_study(study, Path(folder), ipd)
+                evidence = load_evidence(Path(folder)).resolve()
+                priors = load_priors("neutral", evidence.literature)
+                fit = fit_with_gate(
+                    build_blockade_model(evidence, priors),
+                    SamplerSettings(seed=int(rng.integers(1 << 31))),
+                )
+            post = fit.idata["posterior"]
+            for name, value in (("beta_acute", a), ("beta_sustained", s)):
+                v = post[name].values.ravel()
+                lo, hi = np.quantile(v, [0.05, 0.95])
+                cells.append(
+                    {
+                        "truth_acute": a,
+                        "truth_sustained": s,
+                        "replication": rep,
+                        "parameter": name,
+                        "truth": value,
+                        "mean": float(v.mean()),
+                        "sd": float(v.std()),
+                        "covered90": bool(lo <= value <= hi),
+                        "z": float((v.mean() - value) / v.std()),
+                        "certified": fit.certified,
+                    }
+                )
+    frame = pd.DataFrame(cells)
+    coverage = float(frame["covered90"].mean())
+    band = 3 * np.sqrt(COVERAGE_NOMINAL * (1 - COVERAGE_NOMINAL) / len(frame))
+    return {
+        "cells": cells,
+        "coverage90": coverage,
+        "coverage_band": [COVERAGE_NOMINAL - band, COVERAGE_NOMINAL + band],
+        "mean_abs_z": float(frame["z"].abs().mean()),
+        "certified": float(frame["certified"].mean()),
+        "passed": bool(abs(coverage - COVERAGE_NOMINAL) <= band),
+    }
+
+
+def run_validation(out: Path | None = None, quick: bool = False) -> dict:
+    """Run all checks and write the record; prints a summary."""
+    out = Path(out or DEFAULT_OUT)
+    rng = np.random.default_rng(20261123)
+    started = time.monotonic()
+    sizes = {
+        "exact_cases": 4 if quick else 12,
+        "sbc_sims": 40 if quick else 300,
+        "replications": 1 if quick else 3,
+    }
+    print(f"[1/3] exact vs MCMC on {sizes['exact_cases']} tables", flush=True)
+    agreement = _exact_vs_mcmc(sizes["exact_cases"], rng)
+    print(f"      worst discrepancy {agreement['max_discrepancy_sd']:.3f} posterior SD", flush=True)
+    print(
+        f"[2/3] SBC of the meta-regression, {sizes['sbc_sims']} simulations (exact posterior)",
+        flush=True,
+    )
+    sbc = _sbc_meta(sizes["sbc_sims"], rng)
+    print(
+        "      KS p: " + ", ".join(f"{k} {v['ks_p']:.3f}" for k, v in sbc["parameters"].items()),
+        flush=True,
+    )
+    truths = [(0.8, 0.0), (0.5, 0.5), (0.0, 0.0), (0.3, 0.9)]
+    print(
+        f"[3/3] blockade-model recovery: {len(truths)} truths x "
+        f"{sizes['replications']} replications",
+        flush=True,
+    )
+    recovery = _recovery(truths, sizes["replications"], rng)
+    print(
+        f"      90% coverage {recovery['coverage90']:.2f} (band {recovery['coverage_band'][0]:.2f}-"
+        f"{recovery['coverage_band'][1]:.2f}); mean |z| {recovery['mean_abs_z']:.2f}",
+        flush=True,
+    )
+    record = {
+        "created": now_utc(),
+        "quick": quick,
+        "sizes": sizes,
+        "package_versions": package_versions(),
+        "exact_vs_mcmc": agreement,
+        "sbc_meta_regression": sbc,
+        "recovery_blockade": recovery,
+        "runtime_seconds": round(time.monotonic() - started, 1),
+    }
+    record["passed"] = all(
+        record[k]["passed"] for k in ("exact_vs_mcmc", "sbc_meta_regression", "recovery_blockade")
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".partial")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(out)
+    print(
+        f"{'PASSED' if record['passed'] else 'FAILED'}; wrote {out} ({record['runtime_seconds']} s)"
+    )
+    return record

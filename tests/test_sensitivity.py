@@ -1,0 +1,191 @@
+"""The sensitivity suite: every scenario changes what it claims, and a full run writes it all.
+
+The full run (primary fit plus about 17 scenario fits on two processes) takes about 3 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyses import run as run_module
+from analyses.config import load_config
+from analyses.sensitivity import _model_for, _spec, build_scenarios
+from models.evidence import load_evidence
+from models.priors import load_priors
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def scenarios():
+    config, _ = load_config()
+    base = load_evidence()
+    priors = load_priors(config.analysis.priors, base.literature)
+    return base, {s.name: s for s in build_scenarios(base, config, priors)}
+
+
+def model(base, scenarios, name):
+    return _model_for(base, scenarios[name])
+
+
+def test_the_suite_has_every_required_scenario(scenarios):
+    _, by_name = scenarios
+    names = set(by_name)
+    required = {
+        "priors: sceptical",
+        "priors: opioid_favouring",
+        "leave out williams2018",
+        "leave out yoon2019",
+        "leave out jelen2025",
+        "leave out yoon2025",
+        "early-stopping bias off",
+        "reading williams2018.naltrexone_responders = one",
+        "reading jelen2025.pretreatment_interval = news_60min",
+        "reading yoon2019.rating_time = day21",
+        "within-subject correlation 0.3",
+        "within-subject correlation 0.5",
+        "within-subject correlation 0.8",
+        "single-arm evidence excluded",
+        "timing moderator: log_hours",
+        "cumulative to 2018",
+        "cumulative to 2019",
+        "cumulative to 2025",
+    }
+    assert required <= names, required - names
+
+
+@pytest.mark.parametrize("study", ["williams2018", "yoon2019", "jelen2025", "yoon2025"])
+def test_leave_one_out_lacks_its_study(scenarios, study):
+    base, by_name = scenarios
+    coords = model(base, by_name, f"leave out {study}").coords["study"]
+    assert study not in coords and len(coords) == 3
+
+
+def test_prior_scenarios_change_the_prior(scenarios):
+    base, by_name = scenarios
+    for name, mu in (("priors: sceptical", 0.0), ("priors: opioid_favouring", 0.9)):
+        m = model(base, by_name, name)
+        assert float(m["beta_acute__mu"].get_value()) == pytest.approx(mu)
+
+
+def test_correlation_scenarios_fix_the_correlation(scenarios):
+    base, by_name = scenarios
+    for rho in (0.3, 0.5, 0.8):
+        m = model(base, by_name, f"within-subject correlation {rho:g}")
+        assert "within_subject_correlation" not in {v.name for v in m.free_RVs}
+        assert float(m["within_subject_correlation__value"].get_value()) == pytest.approx(rho)
+
+
+def test_reading_scenarios_use_the_alternative(scenarios):
+    base, by_name = scenarios
+    sc = by_name["reading williams2018.naltrexone_responders = one"]
+    resolved = base.resolve(sc.readings).study("williams2018")
+    assert resolved.evidence[0].responders_naltrexone.value == 1
+    day21 = base.resolve(by_name["reading yoon2019.rating_time = day21"].readings).study("yoon2019")
+    assert day21.evidence[0].events.value == 5
+
+
+def test_structural_scenarios(scenarios):
+    base, by_name = scenarios
+    assert (
+        "early_stop_log_exaggeration"
+        not in model(base, by_name, "early-stopping bias off").named_vars
+    )
+    assert "yoon2019" not in model(base, by_name, "single-arm evidence excluded").coords["study"]
+    assert "log_hours" in model(base, by_name, "timing moderator: log_hours").named_vars
+    kappa = model(base, by_name, "specific share fixed at 1")
+    assert "specific_share" not in {v.name for v in kappa.free_RVs}
+
+
+def test_cumulative_steps_follow_publication_order(scenarios):
+    base, by_name = scenarios
+    assert model(base, by_name, "cumulative to 2018").coords["study"] == ("williams2018",)
+    assert set(model(base, by_name, "cumulative to 2019").coords["study"]) == {
+        "williams2018",
+        "yoon2019",
+    }
+    assert by_name["cumulative to 2025"].studies is None  # every study: the primary fit itself
+
+
+def test_user_prior_files_become_scenarios(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'extends = "neutral"\n[priors]\ntau_beta = {dist = "halfnormal", sigma = 0.05}\n'
+    )
+    config_path = tmp_path / "config.toml"
+    text = (
+        (ROOT / "analyses" / "primary.toml")
+        .read_text()
+        .replace("prior_files = []", f'prior_files = ["{path}"]')
+    )
+    config_path.write_text(text)
+    config, _ = load_config(config_path)
+    base = load_evidence()
+    names = {
+        s.name: s for s in build_scenarios(base, config, load_priors("neutral", base.literature))
+    }
+    assert _spec(names["priors: mine"].priors)["tau_beta"] == {"dist": "halfnormal", "sigma": 0.05}
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("full")
+    studies = base / "studies"
+    shutil.copytree(ROOT / "data" / "studies", studies)
+    config = base / "config.toml"
+    config.write_text(
+        (ROOT / "analyses" / "primary.toml").read_text()
+        + f'\n[output]\nresults_dir = "{base / "results"}"\n'
+    )
+    return run_module.run(config, quick=False, say=lambda _: None, studies_dir=studies)
+
+
+@pytest.mark.fit
+def test_full_run_writes_the_suite(full_run):
+    table = pd.read_csv(full_run / "sensitivity.csv")
+    for col in (
+        "scenario",
+        "change",
+        "p_primary",
+        "p_permissive",
+        "p_none",
+        "p_other",
+        "bf_permissive_vs_primary",
+        "beta_acute_median",
+        "beta_acute_q2.5",
+        "beta_acute_q97.5",
+        "beta_sustained_median",
+        "delta_timing_median",
+        "certified",
+        "agrees",
+    ):
+        assert col in table.columns, col
+    assert table.iloc[0]["scenario"] == "primary"
+    assert (table.kind == "thresholds").sum() == 8
+    assert table["certified"].all(), table.loc[~table["certified"], "scenario"].tolist()
+    loo = table.set_index("scenario").loc["leave out jelen2025"]
+    assert "jelen2025" not in loo["studies"].split()
+    cumulative = pd.read_csv(full_run / "cumulative.csv")
+    assert list(cumulative["added"]) == ["williams2018", "yoon2019", "jelen2025 yoon2025"]
+    for name in ("robustness.png", "cumulative.png"):
+        assert (full_run / "figures" / name).stat().st_size > 0
+    report = (full_run / "report.md").read_text()
+    assert "## Robustness" in report and "## Cumulative evidence" in report
+    assert "Power-scaling" in report and "moved P(" in report
+    assert json.loads((full_run / "manifest.json").read_text())["quick"] is False
+
+
+@pytest.mark.fit
+def test_scenarios_sharing_a_structure_share_a_compile(full_run):
+    table = pd.read_csv(full_run / "sensitivity.csv").set_index("scenario")
+    rho = table.loc[[f"within-subject correlation {r:g}" for r in (0.3, 0.5, 0.8)], "compiled"]
+    assert rho.sum() == 1  # one compile, three fits
+    priors = table.loc[["priors: sceptical", "priors: opioid_favouring"], "compiled"]
+    assert priors.sum() == 1
+    # identical models are fitted once
+    assert table.loc["single-arm evidence excluded", "same_fit_as"] == "leave out yoon2019"

@@ -1,0 +1,62 @@
+"""Cheap checks of the recorded slow validation (validation/results.json, from `make validate`).
+
+A record nobody checks is decoration: this test fails when the record is missing, was made in
+quick mode, was made with other package versions than the lock pins, or misses a threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analyses.validate import AGREEMENT_SDS, COVERAGE_NOMINAL, SBC_MIN_P
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = ROOT / "validation" / "results.json"
+
+
+@pytest.fixture(scope="module")
+def record():
+    assert RECORD.exists(), "no validation record: run `make validate`"
+    return json.loads(RECORD.read_text())
+
+
+def lock_versions() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip()] = version.strip()
+    return pins
+
+
+def test_record_is_a_full_run_with_the_locked_packages(record):
+    assert record["quick"] is False, "the record is from a quick smoke run: run `make validate`"
+    pins = lock_versions()
+    for name in ("pymc", "pytensor", "nutpie", "arviz", "numpy", "scipy"):
+        assert record["package_versions"][name] == pins[name], f"{name}: rerun `make validate`"
+
+
+def test_every_cell_is_present(record):
+    assert len(record["exact_vs_mcmc"]["cases"]) >= 12
+    assert set(record["sbc_meta_regression"]["parameters"]) == {"mu", "tau", "coef_m"}
+    assert record["sbc_meta_regression"]["simulations"] >= 300
+    cells = record["recovery_blockade"]["cells"]
+    truths = {(c["truth_acute"], c["truth_sustained"]) for c in cells}
+    assert len(truths) >= 4
+    assert {c["parameter"] for c in cells} == {"beta_acute", "beta_sustained"}
+
+
+def test_thresholds_are_met(record):
+    agreement = record["exact_vs_mcmc"]
+    assert agreement["max_discrepancy_sd"] < AGREEMENT_SDS
+    for name, result in record["sbc_meta_regression"]["parameters"].items():
+        assert result["ks_p"] > SBC_MIN_P, name
+        assert sum(result["bins"]) == record["sbc_meta_regression"]["simulations"]
+    recovery = record["recovery_blockade"]
+    low, high = recovery["coverage_band"]
+    assert low <= recovery["coverage90"] <= high
+    assert low < COVERAGE_NOMINAL < high
+    assert record["passed"] is True
