@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.blockade import ModelOptions
 from models.evidence.load import _problem_from_error
-from models.evidence.problems import InputError, Problem
+from models.evidence.problems import InputError, read_toml
 
 ANALYSES_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = ANALYSES_DIR / "primary.toml"
@@ -110,16 +109,7 @@ def load_config(path: Path | None = None) -> tuple[RunConfig, dict]:
     """
     path = Path(path or DEFAULT_CONFIG)
     label = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            [Problem(label, "config", "", "no such file", "a run configuration (.toml)")]
-        ) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(
-            [Problem(label, "config", "", f"invalid TOML ({err})", "valid TOML")]
-        ) from None
+    raw = read_toml(path, "config", "a run configuration (.toml)")
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as err:

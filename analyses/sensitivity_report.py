@@ -98,6 +98,7 @@ def cumulative_figure(cumulative: pd.DataFrame, path: Path) -> Path:
     ax2.set_yscale("log")
     ax2.set_xticks(steps, labels=labels, fontsize=7)
     ax2.set_ylabel("BF permissive vs primary (log scale)")
+    ax2.set_title("grey lines: BF 1/10, 1/3.2, 3.2, 10 (Kass & Raftery bands)", fontsize=8)
     fig.suptitle("How the evidence formed, in publication order", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI, bbox_inches="tight")

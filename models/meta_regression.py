@@ -10,7 +10,6 @@ fraction estimates (:mod:`models.contrasts`) as a cross-check of the full model.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 import pymc as pm
 
 from models.distributions import make_rv, spec_error
-from models.evidence.problems import InputError, Problem
+from models.evidence.problems import InputError, Problem, read_toml
 
 # Defaults suit standardized effects (SMDs, log odds ratios, blockade fractions): mu and each
 # coefficient within a few units of 0, between-study SD below about 2. Give your own
@@ -114,14 +113,7 @@ def read_priors(path: Path | None, moderators: tuple[str, ...]) -> dict[str, dic
     if path is None:
         return priors
     label = str(path)
-    try:
-        given = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError([Problem(label, "priors", "", "no such file", "a TOML file")]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(
-            [Problem(label, "priors", "", f"invalid TOML ({err})", "valid TOML")]
-        ) from None
+    given = read_toml(path, "priors", "a TOML file of priors")
     problems = []
     for name, spec in given.items():
         if name not in priors:

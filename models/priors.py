@@ -9,13 +9,12 @@ literature-based slot, ready to be stored in a result's attrs.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from models.distributions import spec_error
-from models.evidence.problems import InputError, Problem
+from models.evidence.problems import InputError, Problem, read_toml
 from models.evidence.schema import LiteratureFile
 from models.literature import RULES
 
@@ -84,21 +83,6 @@ class PriorSpec:
         )
 
 
-def _read(path: Path) -> dict:
-    label = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            [Problem(label, "priors", "", "no such file", "a prior-set TOML file")]
-        ) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(
-            [Problem(label, "priors", "", f"invalid TOML ({err})", "valid TOML")]
-        ) from None
-    return raw
-
-
 def resolve_path(name_or_path: str | Path) -> Path:
     """A named set (``neutral``) or a path to a prior file."""
     candidate = Path(name_or_path)
@@ -129,7 +113,7 @@ def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSp
                 )
             ]
         )
-    raw = _read(path)
+    raw = read_toml(path, "priors", "a prior-set TOML file")
     label = str(path)
     problems: list[Problem] = []
     for key in raw:

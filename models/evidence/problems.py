@@ -50,3 +50,33 @@ def describe(value: object) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+def read_toml(path, owner: str, expected: str) -> dict:
+    """Parse a TOML file, or raise InputError naming the file and what was expected.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    owner : str
+        What the file is, for the message's "study" slot ("config", "priors").
+    expected : str
+        What a valid file would be, e.g. "a run configuration (.toml)".
+    """
+    import tomllib
+    from pathlib import Path
+
+    label = str(path)
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError([Problem(label, owner, "", "no such file", expected)]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(
+            [Problem(label, owner, "", f"an unreadable file ({err})", expected)]
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(
+            [Problem(label, owner, "", f"invalid TOML ({err})", "valid TOML")]
+        ) from None
