@@ -112,8 +112,7 @@ def fit_analysis(
 
 def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:
     """summary.csv: ArviZ's summary of every model parameter, unrounded."""
-    post = idata["posterior"].to_dataset()
-    names = [v for v in post.data_vars if not v.startswith("z_")]
-    table = summary(idata, var_names=names, round_to="none", ci_prob=0.95, ci_kind="eti")
+    # Every parameter, including the non-centred z's and deterministics.
+    table = summary(idata, round_to="none", ci_prob=0.95, ci_kind="eti")
     table.index.name = "parameter"
     return table

@@ -192,8 +192,8 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
         "nothing. Each study is summarised by its **blockade fraction** β: the share of "
         "ketamine's specific effect (improvement beyond what the same patients would show "
         "without ketamine) that naltrexone removes. β = 1 is a total block, β = 0 no effect. "
-        "Acute blockade (oral naltrexone 45-60 minutes before) and sustained blockade (a depot "
-        "injection days before) each have their own pooled β.\n"
+        "Acute blockade (one oral dose shortly before the infusion) and sustained blockade (a "
+        "depot injection days before) each have their own pooled β.\n"
     )
 
     pp, pq = head["posterior_prob"], head["prior_prob"]
@@ -290,7 +290,9 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
     for (study, field), part in disputed.groupby(["study", "field_base"]):
         readings = []
         for _, r in part.iterrows():
-            value = r["value"] if pd.notna(r["value"]) else f"{r['lower']:g} to {r['upper']:g}"
+            value = (
+                f"{r['value']:g}" if pd.notna(r["value"]) else f"{r['lower']:g} to {r['upper']:g}"
+            )
             mark = " (used)" if used.get(study, {}).get(r["dispute"]) == r["reading"] else ""
             readings.append(f"{r['reading']} = {value}{mark} [{r['status']}]")
         add(f"- {study} `{field}`: " + "; ".join(readings))
