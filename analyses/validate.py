@@ -209,6 +209,15 @@ def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict
     }
 
 
+def _plain(value):
+    """JSON for numpy scalars and arrays (comparisons of numpy floats give numpy bools)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to the validation record")
+
+
 def run_validation(out: Path | None = None, quick: bool = False) -> dict:
     """Run all checks and write the record; prints a summary."""
     out = Path(out or DEFAULT_OUT)
@@ -258,7 +267,7 @@ def run_validation(out: Path | None = None, quick: bool = False) -> dict:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".partial")
-    tmp.write_text(json.dumps(record, indent=1))
+    tmp.write_text(json.dumps(record, indent=1, default=_plain))
     tmp.replace(out)
     print(
         f"{'PASSED' if record['passed'] else 'FAILED'}; wrote {out} ({record['runtime_seconds']} s)"
