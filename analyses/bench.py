@@ -8,6 +8,7 @@ scenario. Nothing here asserts on time; it only reports.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 
@@ -23,6 +24,7 @@ def _timed(fn, *args, **kwargs):
 
 def run_bench(suite: bool = True) -> dict[str, float]:
     """Run every benchmark; print a table; return the figures (seconds)."""
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # no per-variable sampling log
     figures: dict[str, float] = {}
     started = time.perf_counter()
     import nutpie

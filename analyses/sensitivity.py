@@ -12,10 +12,10 @@ Threshold scenarios need no refit: they re-read the primary posterior.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -472,12 +472,17 @@ def _psense(primary) -> pd.DataFrame:
     if "log_prior" not in idata:
         pm.stats.compute_log_prior(idata, model=primary.model, progressbar=False)
     # Prior sensitivity of the headline quantities, with the nuisance priors scaled too.
-    # psense_summary prints a pointer to its documentation when it flags anything; the report
-    # explains the flags instead, so that print is captured.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # psense_summary logs a pointer to its documentation when it flags anything; the report
+    # explains the flags instead, so that message is held back.
+    logger = logging.getLogger("arviz_stats.psense")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
         table = psense_summary(
             idata, var_names=[*list(HEADLINE_VARS), "tau_beta", "ketamine_effect"]
         )
+    finally:
+        logger.setLevel(level)
     return table
 
 

@@ -237,7 +237,7 @@ def _psense_text(psense: pd.DataFrame) -> str:
     groups: dict[str, list[str]] = {}
     for _, r in psense.reset_index().iterrows():
         diagnosis = str(r.get("diagnosis", "")).strip()
-        if diagnosis and diagnosis != "-":
+        if diagnosis.startswith("potential"):  # arviz-stats marks unflagged rows "✓"
             groups.setdefault(diagnosis, []).append(str(r.iloc[0]))
     if groups:
         parts = [f"for {', '.join(names)}, {meaning.get(d, d)}" for d, names in groups.items()]

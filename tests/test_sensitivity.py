@@ -189,3 +189,22 @@ def test_scenarios_sharing_a_structure_share_a_compile(full_run):
     assert priors.sum() == 1
     # identical models are fitted once
     assert table.loc["single-arm evidence excluded", "same_fit_as"] == "leave out yoon2019"
+
+
+def test_power_scaling_text_flags_only_flagged_rows():
+    """arviz-stats marks an unflagged row '✓'; only 'potential ...' rows are reported."""
+    from analyses.sensitivity_report import _psense_text
+
+    table = pd.DataFrame(
+        {
+            "prior": [0.14, 0.01],
+            "likelihood": [0.06, 0.2],
+            "diagnosis": ["potential prior-data conflict", "✓"],
+        },
+        index=["beta_acute", "ketamine_effect"],
+    )
+    text = _psense_text(table)
+    plain = text[text.index("In plain words") :]
+    assert "beta_acute" in plain and "ketamine_effect" not in plain
+    clean = _psense_text(table.assign(diagnosis=["✓", "✓"]))
+    assert "no headline quantity is flagged" in clean
