@@ -33,7 +33,7 @@ def run_bench(suite: bool = True) -> dict[str, float]:
     figures["import pymc + nutpie"] = time.perf_counter() - started
 
     from analyses.config import load_config
-    from analyses.sampling import SamplerSettings, sample_posterior
+    from analyses.sampling import SamplerSettings, sample_compiled, sample_posterior
     from models.blockade import build_blockade_model
     from models.evidence import load_evidence
     from models.exact import exact_posterior
@@ -60,17 +60,7 @@ def run_bench(suite: bool = True) -> dict[str, float]:
                 evidence, load_priors(name, evidence.literature)
             ).data_vars
         }
-        _, seconds = _timed(
-            nutpie.sample,
-            compiled.with_data(**data),
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=settings.seed,
-            target_accept=settings.target_accept,
-            progress_bar=False,
-            save_warmup=False,
-        )
+        _, seconds = _timed(sample_compiled, compiled, data, settings)
         refits.append(seconds)
     figures["refit via with_data (mean of 3 prior sets)"] = statistics.mean(refits)
 

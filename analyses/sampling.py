@@ -72,6 +72,22 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> xr.DataTree:
         )
 
 
+def sample_compiled(compiled, data: dict, settings: SamplerSettings) -> xr.DataTree:
+    """Sample a nutpie-compiled model with new shared data (no recompilation)."""
+    import nutpie
+
+    return nutpie.sample(
+        compiled.with_data(**data),
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        progress_bar=False,
+        save_warmup=False,
+    )
+
+
 def convergence(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
     """Check R-hat, bulk and tail ESS over the posterior variables, and divergences."""
     posterior = idata["posterior"].to_dataset()

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import multiprocessing
 import os
 import time
@@ -191,7 +190,7 @@ def _fit_group(payload: dict) -> list[dict]:
 
     import nutpie
 
-    from analyses.sampling import SamplerSettings, convergence
+    from analyses.sampling import SamplerSettings, convergence, sample_compiled
     from models.evidence.load import load_evidence
 
     warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
@@ -209,16 +208,7 @@ def _fit_group(payload: dict) -> list[dict]:
             compiled = nutpie.compile_pymc_model(model)
         attempts = []
         for attempt in (settings, settings.stronger()):
-            trace = nutpie.sample(
-                compiled.with_data(**data),
-                draws=attempt.draws,
-                tune=attempt.tune,
-                chains=attempt.chains,
-                seed=attempt.seed,
-                target_accept=attempt.target_accept,
-                progress_bar=False,
-                save_warmup=False,
-            )
+            trace = sample_compiled(compiled, data, attempt)
             diagnostics = convergence(trace)
             attempts.append(diagnostics.to_dict())
             if diagnostics.passed:
@@ -484,11 +474,3 @@ def _psense(primary) -> pd.DataFrame:
     finally:
         logger.setLevel(level)
     return table
-
-
-def bf_text(value) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{v:.3g}" if math.isfinite(v) else str(v)

@@ -119,9 +119,3 @@ def make_rv(
             value = pt.full(shape, value)
         return pm.Deterministic(name, value, dims=dims)
     return DISTRIBUTIONS[spec["dist"]](name, **kwargs, dims=dims)
-
-
-def describe_spec(spec: Mapping[str, Any]) -> str:
-    """A compact human-readable form: ``normal(mu=0.5, sigma=0.5)``."""
-    kwargs = ", ".join(f"{k}={v:g}" for k, v in spec.items() if k != "dist")
-    return f"{spec['dist']}({kwargs})"

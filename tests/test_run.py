@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ import xarray as xr
 from analyses import run as run_module
 from analyses.cli import main
 from models.simulate import Truth, simulate_study, write_study
+from tests.conftest import private_project
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = [
@@ -40,14 +40,6 @@ OUTPUTS = [
 ]
 
 
-def write_config(folder: Path, results: Path) -> Path:
-    text = (ROOT / "analyses" / "primary.toml").read_text()
-    text += f'\n[output]\nresults_dir = "{results}"\n'
-    path = folder / "config.toml"
-    path.write_text(text)
-    return path
-
-
 def tree_hashes(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -60,10 +52,7 @@ def tree_hashes(folder: Path) -> dict[str, str]:
 def project(tmp_path_factory):
     """A private copy of the study files and a results folder, with one completed run."""
     base = tmp_path_factory.mktemp("project")
-    studies = base / "studies"
-    shutil.copytree(ROOT / "data" / "studies", studies)
-    results = base / "results"
-    config = write_config(base, results)
+    studies, results, config = private_project(base)
     first = run_module.run(config, quick=True, say=lambda _: None, studies_dir=studies)
     return {"base": base, "studies": studies, "results": results, "config": config, "first": first}
 

@@ -6,7 +6,6 @@ The full run (primary fit plus about 17 scenario fits on two processes) takes ab
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from analyses.config import load_config
 from analyses.sensitivity import _model_for, _spec, build_scenarios
 from models.evidence import load_evidence
 from models.priors import load_priors
+from tests.conftest import private_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,14 +134,7 @@ def test_user_prior_files_become_scenarios(tmp_path):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("full")
-    studies = base / "studies"
-    shutil.copytree(ROOT / "data" / "studies", studies)
-    config = base / "config.toml"
-    config.write_text(
-        (ROOT / "analyses" / "primary.toml").read_text()
-        + f'\n[output]\nresults_dir = "{base / "results"}"\n'
-    )
+    studies, _, config = private_project(tmp_path_factory.mktemp("full"))
     return run_module.run(config, quick=False, say=lambda _: None, studies_dir=studies)
 
 

@@ -1,0 +1,28 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def private_project(base: Path) -> tuple[Path, Path, Path]:
+    """A copy of the study files and a configuration writing into ``base/results``.
+
+    Runs in tests never touch the repository's data/ or results/.
+
+    Returns
+    -------
+    studies, results, config : Path
+    """
+    studies = base / "studies"
+    shutil.copytree(ROOT / "data" / "studies", studies)
+    results = base / "results"
+    config = base / "config.toml"
+    config.write_text(
+        (ROOT / "analyses" / "primary.toml").read_text()
+        + f'\n[output]\nresults_dir = "{results}"\n'
+    )
+    return studies, results, config
