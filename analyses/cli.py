@@ -107,5 +107,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted; earlier results are untouched", file=sys.stderr)
+        print("interrupted: nothing was written; earlier results are untouched", file=sys.stderr)
         return 130

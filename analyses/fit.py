@@ -21,8 +21,7 @@ from models.blockade import ModelOptions, build_blockade_model
 from models.evidence.load import Evidence
 from models.priors import PriorSpec
 
-# Variables whose convergence certifies a run: every sampled or derived parameter, not the
-# raw non-centred z's (their R-hat and ESS follow from the others).
+# The quantities every run, scenario and report leads with.
 HEADLINE_VARS = ("beta_acute", "beta_sustained", "delta_timing")
 
 

@@ -138,12 +138,12 @@ def _bf(value) -> float | str:
         return str(value)
 
 
-def _fmt_bf(value) -> str:
+def format_bf(value) -> str:
     v = _bf(value)
     return f"{v:.3g}" if isinstance(v, float) else v
 
 
-def _table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
@@ -207,7 +207,7 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
     add(
         f"- Permissive vs primary: posterior probabilities {pp['permissive']:.2f} vs "
         f"{pp['primary']:.2f}; "
-        f"Bayes factor **{_fmt_bf(bf)}**, {bf_words(bf)}."
+        f"Bayes factor **{format_bf(bf)}**, {bf_words(bf)}."
     )
     add(
         f"- β acute: {_interval(summary, 'beta_acute')}. "
@@ -239,10 +239,10 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
                 "hypothesis": h,
                 "prior": f"{r['prior_prob']:.3f}",
                 "posterior": f"{r['posterior_prob']:.3f} ± {r['posterior_prob_mcse']:.3f}",
-                **{f"BF vs {o}": _fmt_bf(r[f"bf_vs_{o}"]) for o in HYPOTHESES if o != h},
+                **{f"BF vs {o}": format_bf(r[f"bf_vs_{o}"]) for o in HYPOTHESES if o != h},
             }
         )
-    add(_table(pd.DataFrame(rows).fillna("")))
+    add(markdown_table(pd.DataFrame(rows).fillna("")))
     add(
         "\nRegions: primary = both β ≥ {p}; permissive = β acute ≥ {q} and not primary; "
         "none = both β < {q}; "
@@ -275,7 +275,7 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
         "evidence": "evidence used",
         "stopped_early": "stopped early",
     }
-    add(_table(inc[columns].rename(columns=names)))
+    add(markdown_table(inc[columns].rename(columns=names)))
     notes = inc[inc["note"].fillna("").str.len() > 0]
     if len(notes):
         add("\n**Notes from the study files:**\n")
@@ -347,7 +347,7 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
     est = estimates.assign(
         estimate=estimates.estimate.map("{:+.2f}".format), se=estimates.se.map("{:.2f}".format)
     )
-    add(_table(est[["study", "regimen", "estimate", "se", "method"]]))
+    add(markdown_table(est[["study", "regimen", "estimate", "se", "method"]]))
     if not cross.empty:
         add("")
         c = cross.set_index("parameter")
@@ -361,7 +361,7 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
                     f"{c.loc[name, 'q2.5']:+.2f} to {c.loc[name, 'q97.5']:+.2f})",
                 }
             )
-        add(_table(pd.DataFrame(rows)))
+        add(markdown_table(pd.DataFrame(rows)))
     add("")
 
     add("## Posterior predictive checks\n")
@@ -448,8 +448,8 @@ def _what_changed(manifest: dict, previous: Path | None) -> str:
     rows.append(
         {
             "quantity": "BF permissive vs primary",
-            "previous": _fmt_bf(ph["bf_permissive_vs_primary"]),
-            "now": _fmt_bf(nh["bf_permissive_vs_primary"]),
+            "previous": format_bf(ph["bf_permissive_vs_primary"]),
+            "now": format_bf(nh["bf_permissive_vs_primary"]),
         }
     )
     for name in ("beta_acute", "beta_sustained", "delta_timing"):
@@ -460,7 +460,7 @@ def _what_changed(manifest: dict, previous: Path | None) -> str:
     rows.append(
         {"quantity": "certified", "previous": str(ph["certified"]), "now": str(nh["certified"])}
     )
-    lines.append(_table(pd.DataFrame(rows)))
+    lines.append(markdown_table(pd.DataFrame(rows)))
     return "\n".join(lines) + "\n"
 
 

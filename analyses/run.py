@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -318,12 +317,6 @@ def _headline(result, run_dir: Path, say) -> None:
 
 
 def main_run(config: Path | None, quick: bool) -> int:
-    try:
-        run(config, quick)
-    except KeyboardInterrupt:
-        print(
-            "interrupted: no results folder was written; earlier runs are untouched",
-            file=sys.stderr,
-        )
-        return 130
+    """The `run` command (interrupts are reported by analyses.cli)."""
+    run(config, quick)
     return 0

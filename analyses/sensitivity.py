@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analyses.fit import HEADLINE_VARS
 from analyses.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
 from models.blockade import ModelOptions
 from models.evidence.load import Evidence
 from models.priors import NAMED_SETS, PriorSpec, load_priors
 
-HEADLINE_VARS = ("beta_acute", "beta_sustained", "delta_timing")
 THRESHOLD_GRID = [(p, q) for p in (0.4, 0.5, 0.6) for q in (0.1, 0.2, 0.3)]
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analyses.hypotheses import HYPOTHESES
 from analyses.plots import DPI, REGION_COLOURS
+from analyses.report import format_bf, markdown_table
 
 # Why each kind of change can move the answer: generic mechanisms, not findings.
 MECHANISMS = {
@@ -37,14 +38,6 @@ def _mechanism(name: str) -> str:
         if name.startswith(key) or key in name:
             return text
     return ""
-
-
-def _bf(value) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{v:.3g}"
 
 
 def robustness_figure(table: pd.DataFrame, leader: str, path: Path) -> Path:
@@ -123,7 +116,8 @@ def robustness_section(suite) -> str:
     lines.append(
         f"**Headline:** '{leader}' is the most probable reading in the primary analysis "
         f"(P = {primary[f'p_{leader}']:.2f}; BF permissive vs primary "
-        f"{_bf(primary['bf_permissive_vs_primary'])}). Below, each scenario changes one thing.\n"
+        f"{format_bf(primary['bf_permissive_vs_primary'])}). "
+        "Below, each scenario changes one thing.\n"
     )
     agree = refits[refits.agrees]
     disagree = refits[~refits.agrees]
@@ -177,7 +171,7 @@ def robustness_section(suite) -> str:
     show = pd.concat([table[table.kind == "primary"], refits])[[*cols, "agrees"]].copy()
     for h in HYPOTHESES:
         show[f"p_{h}"] = show[f"p_{h}"].map("{:.2f}".format)
-    show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(_bf)
+    show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(format_bf)
     show["β acute"] = [
         _interval(r, "beta_acute")
         for _, r in pd.concat([table[table.kind == "primary"], refits]).iterrows()
@@ -187,7 +181,7 @@ def robustness_section(suite) -> str:
         columns={f"p_{h}": f"P({h})" for h in HYPOTHESES}
         | {"bf_permissive_vs_primary": "BF perm. vs primary"}
     )
-    lines.append("\n" + _md_table(show) + "\n")
+    lines.append("\n" + markdown_table(show) + "\n")
     if len(grid):
         lo = grid[f"p_{leader}"].min()
         hi = grid[f"p_{leader}"].max()
@@ -227,7 +221,7 @@ def _psense_text(psense: pd.DataFrame) -> str:
     for col in ("prior", "likelihood"):
         if col in frame.columns:
             frame[col] = frame[col].map(lambda x: f"{x:.3f}")
-    lines.append(_md_table(frame))
+    lines.append(markdown_table(frame))
     meaning = {
         "potential prior-data conflict": "the prior and the data both shape it and pull in "
         "different directions, so a different prior would give a visibly different answer",
@@ -266,7 +260,7 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
                 "up to": r["scenario"].replace("cumulative to ", ""),
                 "added": r["added"],
                 **{f"P({h})": f"{r[f'p_{h}']:.2f}" for h in HYPOTHESES},
-                "BF perm. vs primary": _bf(r["bf_permissive_vs_primary"]),
+                "BF perm. vs primary": format_bf(r["bf_permissive_vs_primary"]),
                 "β acute": _interval(r, "beta_acute"),
                 "β sustained": _interval(r, "beta_sustained"),
             }
@@ -276,7 +270,7 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
             if shift > biggest[0]:
                 biggest = (shift, r["added"])
         previous = r[f"p_{leader}"]
-    lines.append(_md_table(pd.DataFrame(rows)))
+    lines.append(markdown_table(pd.DataFrame(rows)))
     if biggest[1]:
         lines.append(
             f"\nThe step that moved P({leader}) most added **{biggest[1]}** "
@@ -293,11 +287,3 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
         )
     lines.append("\n![Cumulative evidence](figures/cumulative.png)\n")
     return "\n".join(lines)
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    out = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        out.append("| " + " | ".join(str(row[c]).replace("|", "/") for c in cols) + " |")
-    return "\n".join(out)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -343,8 +342,6 @@ def _model_classes(annotation) -> list[type[BaseModel]]:
     out: list[type[BaseModel]] = []
     for arg in typing.get_args(annotation):
         out += _model_classes(arg)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return out
     return out
 
 
