@@ -17,25 +17,25 @@ EXIT_BAD_INPUT = 2
 
 
 def _check_data(args: argparse.Namespace) -> int:
-    from analyses.check_data import run
+    from analyses.commands.check_data import run
 
     return run(args.paths)
 
 
 def _new_study(args: argparse.Namespace) -> int:
-    from analyses.new_study import write_template
+    from analyses.commands.new_study import write_template
 
     return write_template(args.id, args.dir)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from analyses.run import main_run
+    from analyses.commands.run import main_run
 
     return main_run(args.config, args.quick)
 
 
 def _meta(args: argparse.Namespace) -> int:
-    from analyses.meta import run_meta
+    from analyses.commands.meta import run_meta
 
     summary = run_meta(args.table, args.out, args.priors, tuple(args.moderator), args.method)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
@@ -44,14 +44,14 @@ def _meta(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from analyses.bench import run_bench
+    from analyses.commands.bench import run_bench
 
     run_bench(suite=not args.no_suite)
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from analyses.validate import run_validation
+    from analyses.commands.validate import run_validation
 
     run_validation(args.out, quick=args.quick)
     return 0

@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyses.sampling import SamplerSettings, convergence, fit_with_gate, sample_posterior
+from analyses.inference.sampling import (
+    SamplerSettings,
+    convergence,
+    fit_with_gate,
+    sample_posterior,
+)
 from models.blockade import ModelOptions, build_blockade_model, observed_items
 from models.evidence import load_evidence
 from models.priors import load_priors

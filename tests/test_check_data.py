@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analyses.cli import main
-from analyses.new_study import TEMPLATE
+from analyses.commands.new_study import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "data" / "studies").glob("*.toml"))

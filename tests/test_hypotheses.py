@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from analyses.hypotheses import (
+from analyses.inference.hypotheses import (
     HYPOTHESES,
     Thresholds,
     bayes_factor,

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 from analyses.cli import main
-from analyses.meta import run_meta
-from analyses.sampling import SamplerSettings
+from analyses.commands.meta import run_meta
+from analyses.inference.sampling import SamplerSettings
 from models.exact import exact_posterior
 from models.meta_regression import MetaTable
 

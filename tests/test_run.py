@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from analyses import run as run_module
 from analyses.cli import main
+from analyses.commands import run as run_module
 from models.simulate import Truth, simulate_study, write_study
 from tests.conftest import private_project
 
@@ -199,7 +199,7 @@ def test_interrupted_run_leaves_nothing_behind(project, monkeypatch):
 @pytest.mark.fit
 def test_failed_gate_is_marked_not_certified(project, monkeypatch):
     """Both attempts fail an impossible ESS bar: results are written but flagged everywhere."""
-    monkeypatch.setattr("analyses.sampling.ESS_MIN", 10**9)
+    monkeypatch.setattr("analyses.inference.sampling.ESS_MIN", 10**9)
     latest = (project["results"] / "latest").resolve()
     lines = []
     run_dir = run_module.run(

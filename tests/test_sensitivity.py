@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analyses import run as run_module
-from analyses.config import load_config
-from analyses.sensitivity import _model_for, _spec, build_scenarios
+from analyses.commands import run as run_module
+from analyses.inference.config import load_config
+from analyses.suite.scenarios import _model_for, _spec, build_scenarios
 from models.evidence import load_evidence
 from models.priors import load_priors
 from tests.conftest import private_project
@@ -186,7 +186,7 @@ def test_scenarios_sharing_a_structure_share_a_compile(full_run):
 
 def test_power_scaling_text_flags_only_flagged_rows():
     """arviz-stats marks an unflagged row '✓'; only 'potential ...' rows are reported."""
-    from analyses.sensitivity_report import _psense_text
+    from analyses.report.robustness import _psense_text
 
     table = pd.DataFrame(
         {

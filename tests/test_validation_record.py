@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analyses.validate import AGREEMENT_SDS, COVERAGE_NOMINAL, SBC_MIN_P
+from analyses.commands.validate import AGREEMENT_SDS, COVERAGE_NOMINAL, SBC_MIN_P
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "validation" / "results.json"

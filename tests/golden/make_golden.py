@@ -22,9 +22,9 @@ HYPOTHESIS_COLUMNS = ["hypothesis", "prior_prob", "posterior_prob", "posterior_p
 
 def golden_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit the golden configuration; return (hypotheses, summary) as stored."""
-    from analyses.fit import fit_analysis, parameter_summary
-    from analyses.hypotheses import Thresholds
-    from analyses.sampling import SamplerSettings
+    from analyses.inference.fit import fit_analysis, parameter_summary
+    from analyses.inference.hypotheses import Thresholds
+    from analyses.inference.sampling import SamplerSettings
     from models.blockade import ModelOptions
     from models.evidence.load import load_evidence
     from models.priors import load_priors

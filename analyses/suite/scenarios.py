@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.fit import HEADLINE_VARS
-from analyses.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
+from analyses.inference.fit import HEADLINE_VARS
+from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
 from models.blockade import ModelOptions
 from models.evidence.load import Evidence
 from models.priors import NAMED_SETS, PriorSpec, load_priors
@@ -190,7 +190,7 @@ def _fit_group(payload: dict) -> list[dict]:
 
     import nutpie
 
-    from analyses.sampling import SamplerSettings, convergence, sample_compiled
+    from analyses.inference.sampling import SamplerSettings, convergence, sample_compiled
     from models.evidence.load import load_evidence
 
     warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
@@ -276,7 +276,7 @@ class SuiteResult:
     refits: int
 
     def write(self, stage: Path, figures: Path) -> None:
-        from analyses import sensitivity_report
+        from analyses.report import robustness as sensitivity_report
 
         self.table.to_csv(stage / "sensitivity.csv", index=False)
         self.cumulative.to_csv(stage / "cumulative.csv", index=False)

@@ -15,7 +15,7 @@ import xarray as xr
 from matplotlib.patches import Rectangle
 from scipy.stats import gaussian_kde
 
-from analyses.hypotheses import HYPOTHESES, Thresholds
+from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from models.blockade import SEP
 from models.evidence.load import Evidence
 

@@ -10,7 +10,7 @@ from models.blockade import ModelOptions
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, read_toml
 
-ANALYSES_DIR = Path(__file__).resolve().parent
+ANALYSES_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ANALYSES_DIR / "primary.toml"
 
 

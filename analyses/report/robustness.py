@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analyses.hypotheses import HYPOTHESES
-from analyses.plots import DPI, REGION_COLOURS
-from analyses.report import format_bf, markdown_table
+from analyses.inference.hypotheses import HYPOTHESES
+from analyses.report.figures import DPI, REGION_COLOURS
+from analyses.report.sections import format_bf, markdown_table
 
 # Why each kind of change can move the answer: generic mechanisms, not findings.
 MECHANISMS = {

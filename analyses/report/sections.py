@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from markdown_it import MarkdownIt
 
-from analyses.hypotheses import HEADLINE, HYPOTHESES
+from analyses.inference.hypotheses import HEADLINE, HYPOTHESES
 
 FIGURES = [
     ("forest.png", "Blockade fraction by study, and pooled by regimen"),

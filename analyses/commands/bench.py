@@ -32,8 +32,8 @@ def run_bench(suite: bool = True) -> dict[str, float]:
 
     figures["import pymc + nutpie"] = time.perf_counter() - started
 
-    from analyses.config import load_config
-    from analyses.sampling import SamplerSettings, sample_compiled, sample_posterior
+    from analyses.inference.config import load_config
+    from analyses.inference.sampling import SamplerSettings, sample_compiled, sample_posterior
     from models.blockade import build_blockade_model
     from models.evidence import load_evidence
     from models.exact import exact_posterior
@@ -84,9 +84,9 @@ def run_bench(suite: bool = True) -> dict[str, float]:
     )
 
     if suite:
-        from analyses.fit import fit_analysis
-        from analyses.hypotheses import Thresholds
-        from analyses.sensitivity import run_suite
+        from analyses.inference.fit import fit_analysis
+        from analyses.inference.hypotheses import Thresholds
+        from analyses.suite.scenarios import run_suite
 
         config, _ = load_config()
         thresholds = Thresholds(config.hypotheses.primary, config.hypotheses.permissive)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analyses import plots
-from analyses.config import RunConfig, load_config
-from analyses.fit import fit_analysis, parameter_summary
-from analyses.hypotheses import Thresholds
-from analyses.provenance import json_attrs, now_utc, package_versions, staged_directory
-from analyses.report import write_report
-from analyses.sampling import SamplerSettings
+from analyses.inference.config import RunConfig, load_config
+from analyses.inference.fit import fit_analysis, parameter_summary
+from analyses.inference.hypotheses import Thresholds
+from analyses.inference.provenance import json_attrs, now_utc, package_versions, staged_directory
+from analyses.inference.sampling import SamplerSettings
+from analyses.report import figures as plots
+from analyses.report.sections import write_report
 from models.blockade import bounded_observations
 from models.contrasts import beta_estimates
 from models.evidence.load import ROOT, Evidence, load_evidence
@@ -196,7 +196,7 @@ def run(
 
     sensitivity = None
     if config.sensitivity.enabled and not quick:
-        from analyses.sensitivity import run_suite
+        from analyses.suite.scenarios import run_suite
 
         say("[4/5] sensitivity analyses and cumulative evidence")
         sensitivity = run_suite(base, config, priors, result, say=say, studies_dir=studies_dir)

@@ -15,8 +15,14 @@ import pandas as pd
 import xarray as xr
 from arviz_stats import ess, rhat
 
-from analyses.provenance import file_hash, json_attrs, now_utc, package_versions, staged_directory
-from analyses.sampling import SamplerSettings, convergence, sample_posterior
+from analyses.inference.provenance import (
+    file_hash,
+    json_attrs,
+    now_utc,
+    package_versions,
+    staged_directory,
+)
+from analyses.inference.sampling import SamplerSettings, convergence, sample_posterior
 from models.evidence.problems import InputError, Problem
 from models.exact import exact_posterior, unsupported
 from models.meta_regression import MetaTable, build_meta_regression, read_priors, read_table

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analyses.provenance import now_utc, package_versions
+from analyses.inference.provenance import now_utc, package_versions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "validation" / "results.json"
 
 # Thresholds, with where they come from:
@@ -44,7 +44,7 @@ COVERAGE_NOMINAL = 0.9
 
 
 def _exact_vs_mcmc(n_cases: int, rng) -> dict:
-    from analyses.sampling import SamplerSettings, sample_posterior
+    from analyses.inference.sampling import SamplerSettings, sample_posterior
     from models.exact import exact_posterior
     from models.meta_regression import MetaTable, build_meta_regression
 
@@ -148,7 +148,7 @@ def _sbc_meta(n_sims: int, rng) -> dict:
 
 
 def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict:
-    from analyses.sampling import SamplerSettings, fit_with_gate
+    from analyses.inference.sampling import SamplerSettings, fit_with_gate
     from models.blockade import build_blockade_model
     from models.evidence import load_evidence
     from models.priors import load_priors

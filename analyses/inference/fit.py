@@ -15,8 +15,8 @@ import pymc as pm
 import xarray as xr
 from arviz_stats import summary
 
-from analyses.hypotheses import Thresholds, hypothesis_table, threshold_grid
-from analyses.sampling import GatedFit, SamplerSettings, fit_with_gate
+from analyses.inference.hypotheses import Thresholds, hypothesis_table, threshold_grid
+from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
 from models.blockade import ModelOptions, build_blockade_model
 from models.evidence.load import Evidence
 from models.priors import PriorSpec
