@@ -34,6 +34,12 @@ def _run(args: argparse.Namespace) -> int:
     return main_run(args.config, args.quick)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from analyses.commands.report import main_report
+
+    return main_report(args.run_dir)
+
+
 def _meta(args: argparse.Namespace) -> int:
     from analyses.commands.meta import run_meta
 
@@ -72,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help="a run configuration file")
     p.add_argument("--quick", action="store_true", help="skip the sensitivity suite")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("report", help="re-render the report of an earlier run (no refit)")
+    p.add_argument("run_dir", type=Path, help="a run folder, e.g. results/latest")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("meta", help="normal-normal meta-regression on a table of estimates")
     p.add_argument("table", type=Path, help="CSV with columns study, estimate, se, moderators")

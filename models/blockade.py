@@ -87,8 +87,12 @@ class ModelOptions:
     sustained_reference_hours: float = 96.0
     unknown_hours: tuple[float, float] = (2.0, 672.0)
 
+    def to_dict(self) -> dict:
+        """A plain, JSON-ready copy (tuples as lists), as stored with every result."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def _num(q: Quantity | None) -> float | None:

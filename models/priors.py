@@ -8,6 +8,7 @@ literature-based slot, ready to be stored in a result's attrs.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,16 +72,19 @@ class PriorSpec:
         derivations = {k: v for k, v in self.derivations.items() if k not in slots}
         return PriorSpec(name, {**self.slots, **slots}, derivations, self.source)
 
-    def to_json(self) -> str:
-        return json.dumps(
+    def to_dict(self) -> dict:
+        """A plain, JSON-ready copy: what every result stores as its priors."""
+        return copy.deepcopy(
             {
                 "name": self.name,
                 "slots": self.slots,
                 "derivations": self.derivations,
                 "source": self.source,
-            },
-            sort_keys=True,
+            }
         )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def resolve_path(name_or_path: str | Path) -> Path:

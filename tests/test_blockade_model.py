@@ -23,6 +23,8 @@ from models.simulate import Truth, simulate_study, write_study
 # A 'truth within k posterior SDs' check on one simulated data set: with k = 3 a correct
 # model fails about 0.3% of the time per parameter, per fixed seed never (seeds are fixed).
 RECOVERY_SDS = 3.0
+# A fixed seed for the small test fits (any number; tests must not depend on the primary one).
+SEED = 20181205
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def test_correlation_prior_beyond_quadrature_range_is_refused(evidence, neutral)
 @pytest.mark.fit
 def test_shipped_data_pass_the_convergence_gate(evidence, neutral):
     """Default settings, shipped data: zero divergences, R-hat <= 1.01, ESS >= 400."""
-    idata = sample_posterior(build_blockade_model(evidence, neutral), SamplerSettings())
+    idata = sample_posterior(build_blockade_model(evidence, neutral), SamplerSettings(seed=SEED))
     diagnostics = convergence(idata)
     assert diagnostics.passed, diagnostics.failures
     # The acute blockade fraction is positive on these data under every reading.
@@ -128,7 +130,7 @@ def test_recovery_from_simulated_studies_of_every_form(tmp_path, neutral):
     assert {"continuous_study", "ipd_study", "attenuation_study"} <= set(model.coords)
     # Rare divergences (0-2 per 4000 draws on this design) are what the analysis's
     # retry-once policy is for; the test follows the same policy.
-    fit = fit_with_gate(model, SamplerSettings())
+    fit = fit_with_gate(model, SamplerSettings(seed=SEED))
     assert fit.certified, fit.attempts
     post = fit.idata["posterior"]
     for name, true in (("beta_acute", truth.beta_acute), ("beta_sustained", truth.beta_sustained)):

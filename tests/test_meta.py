@@ -120,7 +120,7 @@ def test_mcmc_agrees_with_exact(tmp_path, label, table, priors):
             for k, spec in priors.items()
         ).replace("'", '"')
     )
-    settings = SamplerSettings(draws=2000, tune=1000, chains=4, target_accept=0.95)
+    settings = SamplerSettings(draws=2000, tune=1000, chains=4, target_accept=0.95, seed=11)
     mcmc = run_meta(csv, tmp_path / "out", prior_file, table.moderator_names, "mcmc", settings)
     mcmc = mcmc.set_index("parameter")
     assert set(mcmc.index) == set(exact.index)

@@ -222,9 +222,11 @@ def test_failed_gate_is_marked_not_certified(project, monkeypatch):
             ("model.moderator", "'hours'"),
         ),
         (
-            "[analysis]\nname = 'x'\n[sampler]\ndraws = 'many'\n",
+            "[analysis]\nname = 'x'\n[sampler]\ndraws = 'many'\nseed = 1\n",
             ("sampler.draws", "'many'", "integer"),
         ),
+        # The seed's one home is the configuration: a configuration without one is refused.
+        ("[analysis]\nname = 'x'\n[sampler]\ndraws = 1000\n", ("sampler.seed", "required")),
         (
             "[analysis]\nname = 'x'\n[hypotheses]\nprimary = 0.1\npermissive = 0.3\n",
             ("hypotheses", "permissive"),
@@ -242,6 +244,8 @@ def test_failed_gate_is_marked_not_certified(project, monkeypatch):
 )
 def test_bad_configuration(tmp_path, capsys, text, fragments):
     path = tmp_path / "bad.toml"
+    if "[sampler]" not in text:
+        text += "[sampler]\nseed = 1\n"
     path.write_text(text + f'\n[output]\nresults_dir = "{tmp_path / "results"}"\n')
     code = main(["run", "--config", str(path), "--quick"])
     err = capsys.readouterr().err

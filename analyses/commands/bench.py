@@ -33,7 +33,7 @@ def run_bench(suite: bool = True) -> dict[str, float]:
     figures["import pymc + nutpie"] = time.perf_counter() - started
 
     from analyses.inference.config import load_config
-    from analyses.inference.sampling import SamplerSettings, sample_compiled, sample_posterior
+    from analyses.inference.sampling import sample_compiled, sample_posterior
     from models.blockade import build_blockade_model
     from models.evidence import load_evidence
     from models.exact import exact_posterior
@@ -44,7 +44,7 @@ def run_bench(suite: bool = True) -> dict[str, float]:
     evidence = base.resolve()
     priors = load_priors("neutral", evidence.literature)
     model, figures["build primary model"] = _timed(build_blockade_model, evidence, priors)
-    settings = SamplerSettings()
+    settings = load_config()[0].sampler
     _, figures["primary fit, pm.sample (compile + 4x2000 iterations)"] = _timed(
         sample_posterior, model, settings
     )
@@ -85,11 +85,10 @@ def run_bench(suite: bool = True) -> dict[str, float]:
 
     if suite:
         from analyses.inference.fit import fit_analysis
-        from analyses.inference.hypotheses import Thresholds
         from analyses.suite.scenarios import run_suite
 
         config, _ = load_config()
-        thresholds = Thresholds(config.hypotheses.primary, config.hypotheses.permissive)
+        thresholds = config.hypotheses.thresholds
         primary = fit_analysis(
             evidence,
             priors,

@@ -7,7 +7,6 @@ are never overwritten, and a failed run leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pandas as pd
 import xarray as xr
 from arviz_stats import ess, rhat
 
+from analyses.inference.config import load_config
 from analyses.inference.provenance import (
     file_hash,
     json_attrs,
@@ -29,7 +29,12 @@ from models.meta_regression import MetaTable, build_meta_regression, read_priors
 
 SUMMARY_COLUMNS = ["parameter", "mean", "sd", "q2.5", "q50", "q97.5"]
 # Few studies make a funnel in (tau, z); 0.95 avoids the divergences 0.9 leaves there.
-META_SETTINGS = SamplerSettings(draws=2000, tune=1000, chains=4, target_accept=0.95)
+META_SAMPLER = {"draws": 2000, "tune": 1000, "chains": 4, "target_accept": 0.95}
+
+
+def meta_settings() -> SamplerSettings:
+    """The meta-regression's sampler, seeded from the primary configuration (the seed's home)."""
+    return SamplerSettings(**META_SAMPLER, seed=load_config()[0].sampler.seed)
 
 
 def mcmc_summary(idata: xr.DataTree, table: MetaTable) -> pd.DataFrame:
@@ -65,7 +70,7 @@ def run_meta(
     priors_path: Path | None = None,
     moderators: tuple[str, ...] = (),
     method: str = "mcmc",
-    settings: SamplerSettings = META_SETTINGS,
+    settings: SamplerSettings | None = None,
 ) -> pd.DataFrame:
     """Fit the meta-regression and write DIR/summary.csv and DIR/posterior.nc."""
     out = Path(out)
@@ -120,11 +125,12 @@ def run_meta(
             }
         )
     else:
+        settings = settings or meta_settings()
         model = build_meta_regression(table, priors)
         tree = sample_posterior(model, settings)
         summary = mcmc_summary(tree, table)
         attrs |= json_attrs(
-            sampler=json.loads(settings.to_json()),
+            sampler=settings.to_dict(),
             seed=settings.seed,
             diagnostics=convergence(tree).to_dict(),
         )

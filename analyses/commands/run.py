@@ -11,138 +11,117 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from analyses.commands.publish import new_run_id, previous_runs, results_root, update_latest
 from analyses.inference.config import RunConfig, load_config
-from analyses.inference.fit import fit_analysis, parameter_summary
-from analyses.inference.hypotheses import Thresholds
+from analyses.inference.fit import FitResult, fit_analysis, parameter_summary
 from analyses.inference.provenance import json_attrs, now_utc, package_versions, staged_directory
-from analyses.inference.sampling import SamplerSettings
 from analyses.report import figures as plots
-from analyses.report.sections import write_report
+from analyses.report.folder import RunFolder
+from analyses.report.render import write_report
 from models.blockade import bounded_observations
 from models.contrasts import beta_estimates
+from models.cross_check import cross_check
 from models.evidence.load import ROOT, Evidence, load_evidence
 from models.evidence.problems import InputError, Problem
 from models.evidence.tables import quantities_table, studies_table
-from models.exact import exact_posterior
-from models.meta_regression import MetaTable
 from models.priors import PriorSpec, load_priors
-
-MANIFEST = "manifest.json"
 
 
 def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def results_root(config: RunConfig) -> Path:
-    root = Path(config.output.results_dir)
-    return root if root.is_absolute() else ROOT / root
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run reads before it fits: checked configuration, evidence and priors."""
 
+    config: RunConfig
+    raw_config: dict
+    label: str
+    base: Evidence  # every reading of every dispute, as in data/
+    evidence: Evidence  # the readings this configuration chose
+    priors: PriorSpec
+    root: Path
 
-def new_run_id(root: Path, name: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run_id = f"{stamp}-{name}"
-    n = 2
-    while (root / run_id).exists():
-        run_id = f"{stamp}-{name}-{n}"
-        n += 1
-    return run_id
-
-
-def previous_runs(root: Path) -> list[Path]:
-    """Completed runs (folders with a manifest), oldest first."""
-    if not root.exists():
-        return []
-    runs = [
-        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / MANIFEST).exists()
-    ]
-    return sorted(runs, key=lambda p: json.loads((p / MANIFEST).read_text())["created"])
+    @property
+    def options(self):
+        return self.config.model.options()
 
 
 def resolve_readings(evidence: Evidence, readings: dict, config_label: str) -> Evidence:
+    """The evidence with each dispute read as the configuration says (exit 2 if unknown)."""
     try:
         return evidence.resolve(readings)
     except KeyError as err:
-        raise InputError(
-            [
-                Problem(
-                    config_label,
-                    "config",
-                    "analysis.readings",
-                    str(err.args[0]),
-                    "a dispute and reading recorded in data/",
-                )
-            ]
-        ) from None
+        problem = Problem(
+            config_label,
+            "config",
+            "analysis.readings",
+            str(err.args[0]),
+            "a dispute and reading recorded in data/",
+        )
+        raise InputError([problem]) from None
 
 
-def cross_check(estimates: pd.DataFrame, priors: PriorSpec) -> pd.DataFrame:
-    """The transparent meta-regression on the closed-form estimates, by exact quadrature.
+def load_inputs(config_path: Path | None, studies_dir: Path | None) -> RunInputs:
+    """Read and check the configuration, the evidence and the prior set."""
+    config, raw_config = load_config(config_path)
+    label = str(config_path or "analyses/primary.toml")
+    base = load_evidence(studies_dir)
+    evidence = resolve_readings(base, config.analysis.readings, label)
+    priors = load_priors(config.analysis.priors, evidence.literature)
+    root = results_root(config)
+    return RunInputs(config, raw_config, label, base, evidence, priors, root)
 
-    Two fits put each regimen at the intercept in turn, so both pooled values (and their
-    difference) are read directly. Priors follow the analysis's prior set where it has
-    normal priors, else the meta-regression's defaults.
+
+@contextmanager
+def _quiet_pymc() -> Iterator[None]:
+    """PyMC logs every variable it forward-samples; the run prints its own progress instead.
+
+    The logger's level is restored afterwards, so a notebook's logging is left as it was.
     """
-    if estimates.empty or estimates["regimen"].nunique() < 2:
-        return pd.DataFrame()
-    rows = []
-    for regimen, other in (("acute", "sustained"), ("sustained", "acute")):
-        mod = f"is_{other}"
-        table = MetaTable(
-            tuple(estimates["study"]),
-            estimates["estimate"].to_numpy(),
-            estimates["se"].to_numpy(),
-            pd.DataFrame({mod: (estimates["regimen"] == other).astype(float).to_numpy()}),
-        )
-        here, there = priors[f"beta_{regimen}"], priors[f"beta_{other}"]
-        normal = here["dist"] == there["dist"] == "normal"
-        mu = here if normal else {"dist": "normal", "mu": 0.5, "sigma": 1.0}
-        coef = (
-            {
-                "dist": "normal",
-                "mu": there["mu"] - here["mu"],
-                "sigma": (here["sigma"] ** 2 + there["sigma"] ** 2) ** 0.5,
-            }
-            if normal
-            else {"dist": "normal", "mu": 0.0, "sigma": 1.0}
-        )
-        tau = (
-            priors["tau_beta"]
-            if priors["tau_beta"]["dist"] != "fixed"
-            else {"dist": "halfnormal", "sigma": 0.2}
-        )
-        post = exact_posterior(table, {"mu": mu, "tau": tau, mod: coef})
-        summary = post.summary().set_index("parameter")
-        rows.append({"parameter": f"beta_{regimen}", **summary.loc["mu"].to_dict()})
-        if regimen == "acute":
-            rows.append(
-                {"parameter": "delta_timing", **(summary.loc[f"coef_{mod}"] * -1).to_dict()}
-            )
-            rows.append({"parameter": "tau_beta", **summary.loc["tau"].to_dict()})
-    out = pd.DataFrame(rows)
-    # the sign flip above reverses the quantiles of the difference
-    flip = out["parameter"] == "delta_timing"
-    out.loc[flip, ["q2.5", "q97.5"]] = out.loc[flip, ["q97.5", "q2.5"]].to_numpy()
-    out.loc[flip, "sd"] = out.loc[flip, "sd"].abs()
-    return out
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
-def update_latest(root: Path, run_dir: Path) -> None:
-    """Point results/latest at run_dir, atomically (a new link renamed over the old)."""
-    link = root / "latest"
-    tmp = root / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(run_dir.name)
-    os.replace(tmp, link)
+def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
+    """The primary fit, with both predictive groups, behind the convergence gate."""
+    hyp = inputs.config.hypotheses
+    included = [s.id for s in inputs.evidence.included]
+    say(
+        f"      {len(included)} included studies: {', '.join(included)}; "
+        f"prior set '{inputs.priors.name}'"
+    )
+    say("[2/5] fitting the blockade model (NUTS, 4 chains; compiling takes a few seconds)")
+    result = fit_analysis(
+        inputs.evidence,
+        inputs.priors,
+        inputs.options,
+        inputs.config.sampler,
+        hyp.thresholds,
+        hyp.primary_grid,
+        hyp.permissive_grid,
+        prior_predictive_draws=inputs.config.sampler.prior_predictive_draws,
+        posterior_predictive=True,
+    )
+    gate = result.gated.diagnostics
+    verdict = "passed" if result.certified else "FAILED: " + "; ".join(gate.failures)
+    retry = " (after one retry with stronger settings)" if len(result.gated.attempts) > 1 else ""
+    say(f"      convergence gate {verdict}{retry}")
+    return result
 
 
 def run(
@@ -151,143 +130,152 @@ def run(
     say: Callable[[str], None] = _say,
     studies_dir: Path | None = None,
 ) -> Path:
-    """Run an analysis and return its results folder."""
+    """Run an analysis and return its results folder.
+
+    Parameters
+    ----------
+    config_path : Path, optional
+        A run configuration (default ``analyses/primary.toml``).
+    quick : bool
+        Skip the sensitivity suite.
+    say : callable
+        Where progress lines go.
+    studies_dir : Path, optional
+        Another folder of study files (tests use a private copy).
+    """
     started = time.monotonic()
-    # PyMC logs every variable it forward-samples; the run prints its own progress instead.
-    logging.getLogger("pymc").setLevel(logging.WARNING)
-    config, raw_config = load_config(config_path)
-    label = str(config_path or "analyses/primary.toml")
-    say(f"[1/5] evidence: checking data/ ({label})")
-    base = load_evidence(studies_dir)
-    evidence = resolve_readings(base, config.analysis.readings, label)
-    priors = load_priors(config.analysis.priors, evidence.literature)
-    options = config.model.options()
-    thresholds = Thresholds(config.hypotheses.primary, config.hypotheses.permissive)
-    sampler = config.sampler
-    settings = SamplerSettings(
-        sampler.draws, sampler.tune, sampler.chains, sampler.target_accept, sampler.seed
-    )
-    root = results_root(config)
-    root.mkdir(parents=True, exist_ok=True)
-    previous = previous_runs(root)
-
-    included = [s.id for s in evidence.included]
-    say(f"      {len(included)} included studies: {', '.join(included)}; prior set '{priors.name}'")
-    say("[2/5] fitting the blockade model (NUTS, 4 chains; compiling takes a few seconds)")
-    result = fit_analysis(
-        evidence,
-        priors,
-        options,
-        settings,
-        thresholds,
-        config.hypotheses.primary_grid,
-        config.hypotheses.permissive_grid,
-        prior_predictive_draws=sampler.prior_predictive_draws,
-        posterior_predictive=True,
-    )
-    gate = result.gated.diagnostics
-    verdict = "passed" if result.certified else "FAILED: " + "; ".join(gate.failures)
-    retry = " (after one retry with stronger settings)" if len(result.gated.attempts) > 1 else ""
-    say(f"      convergence gate {verdict}{retry}")
-
+    inputs = load_inputs(config_path, studies_dir)
+    say(f"[1/5] evidence: checked data/ ({inputs.label})")
+    inputs.root.mkdir(parents=True, exist_ok=True)
+    previous = previous_runs(inputs.root)
+    with _quiet_pymc():
+        result = fit_primary(inputs, say)
     say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
-    estimates = beta_estimates(evidence, priors, options.early_stopping_bias)
-    cross = cross_check(estimates, priors)
-
+    estimates = beta_estimates(inputs.evidence, inputs.priors, inputs.options.early_stopping_bias)
+    cross = cross_check(estimates, inputs.priors)
     sensitivity = None
-    if config.sensitivity.enabled and not quick:
+    if inputs.config.sensitivity.enabled and not quick:
         from analyses.suite.scenarios import run_suite
 
         say("[4/5] sensitivity analyses and cumulative evidence")
-        sensitivity = run_suite(base, config, priors, result, say=say, studies_dir=studies_dir)
+        sensitivity = run_suite(
+            inputs.base, inputs.config, inputs.priors, result, say=say, studies_dir=studies_dir
+        )
     else:
         say("[4/5] sensitivity analyses skipped (quick mode or disabled in the configuration)")
-
     say("[5/5] writing results")
-    run_id = new_run_id(root, config.analysis.name)
+    run_id = new_run_id(inputs.root, inputs.config.analysis.name)
+    with staged_directory(inputs.root / run_id) as stage:
+        folder = RunFolder(stage)
+        _write_tables(folder, inputs, result, estimates, cross, run_id)
+        _write_figures(folder, inputs, result, estimates)
+        if sensitivity is not None:
+            sensitivity.write(stage, folder.figures_dir)
+        manifest = _manifest(inputs, result, run_id, quick, time.monotonic() - started)
+        folder.manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
+        write_report(stage, previous[-1] if previous else None)
+    run_dir = inputs.root / run_id
+    if result.certified:
+        update_latest(inputs.root, run_dir)
+    _headline(result, run_dir, say)
+    return run_dir
+
+
+def _write_tables(
+    folder: RunFolder,
+    inputs: RunInputs,
+    result: FitResult,
+    estimates: pd.DataFrame,
+    cross: pd.DataFrame,
+    run_id: str,
+) -> None:
     idata = result.idata
-    bounded = bounded_observations(evidence, options)
+    bounded = bounded_observations(inputs.evidence, inputs.options)
     idata.attrs.update(
         json_attrs(
             run_id=run_id,
-            priors=json.loads(priors.to_json()),
-            options=json.loads(options.to_json()),
-            config=raw_config,
-            data_hash=evidence.data_hash,
-            readings=evidence.readings,
+            priors=inputs.priors.to_dict(),
+            options=inputs.options.to_dict(),
+            config=inputs.raw_config,
+            data_hash=inputs.evidence.data_hash,
+            readings=inputs.evidence.readings,
             package_versions=package_versions(),
             seed=result.gated.settings.seed,
-            sampler=json.loads(result.gated.settings.to_json()),
+            sampler=result.gated.settings.to_dict(),
             bounded_counts={k: list(v) for k, v in bounded.items()},
         )
     )
-    with staged_directory(root / run_id) as stage:
-        figures = stage / "figures"
-        figures.mkdir()
-        result.hypotheses.to_csv(stage / "hypotheses.csv", index=False)
-        parameter_summary(idata).to_csv(stage / "summary.csv")
-        result.thresholds.to_csv(stage / "thresholds.csv", index=False)
-        estimates.to_csv(stage / "beta_estimates.csv", index=False)
-        studies_table(evidence).to_csv(stage / "evidence.csv", index=False)
-        quantities_table(base).to_csv(stage / "numbers.csv", index=False)
-        cross.to_csv(stage / "cross_check.csv", index=False)
-        idata.to_netcdf(stage / "posterior.nc", engine="h5netcdf")
-        plots.forest(idata, evidence, estimates, thresholds, figures / "forest.png")
-        plots.joint(idata, result.hypotheses, thresholds, figures / "joint.png")
-        plots.prior_posterior(idata, figures / "prior_posterior.png")
-        plots.thresholds_curve(result.thresholds, thresholds, figures / "thresholds.png")
-        plots.predictive_checks(
+    result.hypotheses.to_csv(folder.hypotheses_file, index=False)
+    parameter_summary(idata).to_csv(folder.summary_file)
+    result.thresholds.to_csv(folder.thresholds_file, index=False)
+    estimates.to_csv(folder.estimates_file, index=False)
+    studies_table(inputs.evidence).to_csv(folder.evidence_file, index=False)
+    quantities_table(inputs.base).to_csv(folder.numbers_file, index=False)
+    cross.to_csv(folder.cross_check_file, index=False)
+    idata.to_netcdf(folder.posterior_file, engine="h5netcdf")
+
+
+def _write_figures(
+    folder: RunFolder, inputs: RunInputs, result: FitResult, estimates: pd.DataFrame
+) -> None:
+    idata, thresholds = result.idata, inputs.config.hypotheses.thresholds
+    folder.figures_dir.mkdir()
+    drawn = {
+        "forest": lambda: plots.forest(idata, inputs.evidence, estimates, thresholds),
+        "joint": lambda: plots.joint(idata, result.hypotheses, thresholds),
+        "prior_posterior": lambda: plots.prior_posterior(idata),
+        "thresholds": lambda: plots.thresholds_curve(result.thresholds, thresholds),
+        "ppc": lambda: plots.predictive_checks(
             idata,
             "posterior_predictive",
-            figures / "ppc.png",
             "Posterior predictive checks: does the model reproduce what each study reported?",
-        )
-        plots.predictive_checks(
+        ),
+        "prior_predictive": lambda: plots.predictive_checks(
             idata,
             "prior_predictive",
-            figures / "prior_predictive.png",
             "Prior predictive checks: what the model expected before seeing the data",
-        )
-        if sensitivity is not None:
-            sensitivity.write(stage, figures)
-        manifest = {
-            "run_id": run_id,
-            "created": now_utc(),
-            "config_file": label,
-            "config": raw_config,
-            "data_hash": evidence.data_hash,
-            "studies": [
-                {
-                    "id": s.id,
-                    "file": str(base.files[s.id].relative_to(ROOT))
-                    if base.files[s.id].is_relative_to(ROOT)
-                    else str(base.files[s.id]),
-                    "sha256": base.file_hashes[s.id],
-                    "status": s.status,
-                    "included": s.id in included,
-                }
-                for s in base.studies
-            ],
-            "literature_sha256": base.file_hashes["literature"],
-            "readings": evidence.readings,
-            "priors": json.loads(priors.to_json()),
-            "options": json.loads(options.to_json()),
-            "package_versions": package_versions(),
-            "seed": result.gated.settings.seed,
-            "sampler": json.loads(result.gated.settings.to_json()),
-            "diagnostics": {"attempts": result.gated.attempts, "final": gate.to_dict()},
-            "certified": result.certified,
-            "headline": result.headline(),
-            "quick": quick or not config.sensitivity.enabled,
-            "runtime_seconds": round(time.monotonic() - started, 1),
-        }
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-        write_report(stage, previous[-1] if previous else None)
-    run_dir = root / run_id
-    if result.certified:
-        update_latest(root, run_dir)
-    _headline(result, run_dir, say)
-    return run_dir
+        ),
+    }
+    for name, draw in drawn.items():
+        plots.save_figure(draw(), folder.figure(name))
+
+
+def _study_record(inputs: RunInputs, study) -> dict:
+    path = inputs.base.files[study.id]
+    return {
+        "id": study.id,
+        "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "sha256": inputs.base.file_hashes[study.id],
+        "status": study.status,
+        "included": study.id in {s.id for s in inputs.evidence.included},
+    }
+
+
+def _manifest(
+    inputs: RunInputs, result: FitResult, run_id: str, quick: bool, seconds: float
+) -> dict:
+    gated = result.gated
+    return {
+        "run_id": run_id,
+        "created": now_utc(),
+        "config_file": inputs.label,
+        "config": inputs.raw_config,
+        "data_hash": inputs.evidence.data_hash,
+        "studies": [_study_record(inputs, s) for s in inputs.base.studies],
+        "literature_sha256": inputs.base.file_hashes["literature"],
+        "readings": inputs.evidence.readings,
+        "priors": inputs.priors.to_dict(),
+        "options": inputs.options.to_dict(),
+        "thresholds": inputs.config.hypotheses.thresholds.to_dict(),
+        "package_versions": package_versions(),
+        "seed": gated.settings.seed,
+        "sampler": gated.settings.to_dict(),
+        "diagnostics": {"attempts": gated.attempts, "final": gated.diagnostics.to_dict()},
+        "certified": result.certified,
+        "headline": result.headline(),
+        "quick": quick or not inputs.config.sensitivity.enabled,
+        "runtime_seconds": round(seconds, 1),
+    }
 
 
 def _headline(result, run_dir: Path, say) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from analyses.inference.hypotheses import Thresholds
+from analyses.inference.sampling import SamplerSettings
 from models.blockade import ModelOptions
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, read_toml
@@ -49,18 +51,9 @@ class ModelSection(_Section):
         )
 
 
-class SamplerSection(_Section):
-    draws: int = Field(default=1000, ge=100)
-    tune: int = Field(default=1000, ge=100)
-    chains: int = Field(default=4, ge=2)
-    target_accept: float = Field(default=0.9, gt=0.5, lt=1.0)
-    seed: int = 20181205
-    prior_predictive_draws: int = Field(default=2000, ge=100)
+class HypothesesSection(Thresholds):
+    """The thresholds, and the grids of the threshold-sensitivity curve."""
 
-
-class HypothesesSection(_Section):
-    primary: float = 0.5
-    permissive: float = 0.2
     primary_grid: list[float] = Field(
         default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]
     )
@@ -68,13 +61,10 @@ class HypothesesSection(_Section):
         default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
     )
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.permissive > self.primary:
-            raise ValueError(
-                f"permissive ({self.permissive}) must not exceed primary ({self.primary})"
-            )
-        return self
+    @property
+    def thresholds(self) -> Thresholds:
+        """The thresholds alone (the grids are for the threshold curve only)."""
+        return Thresholds(self.primary, self.permissive)
 
 
 class SensitivitySection(_Section):
@@ -93,7 +83,7 @@ class RunConfig(_Section):
 
     analysis: AnalysisSection
     model: ModelSection = Field(default_factory=ModelSection)
-    sampler: SamplerSection = Field(default_factory=SamplerSection)
+    sampler: SamplerSettings
     hypotheses: HypothesesSection = Field(default_factory=HypothesesSection)
     sensitivity: SensitivitySection = Field(default_factory=SensitivitySection)
     output: OutputSection = Field(default_factory=OutputSection)

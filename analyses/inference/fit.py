@@ -16,6 +16,7 @@ import xarray as xr
 from arviz_stats import summary
 
 from analyses.inference.hypotheses import Thresholds, hypothesis_table, threshold_grid
+from analyses.inference.intervals import interval
 from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
 from models.blockade import ModelOptions, build_blockade_model
 from models.evidence.load import Evidence
@@ -44,7 +45,9 @@ class FitResult:
         post = self.idata["posterior"]
         table = self.hypotheses.set_index("hypothesis")
         delta = post["delta_timing"].values.ravel()
+        ci = interval()
         out = {
+            "interval": ci.prob,
             "posterior_prob": table["posterior_prob"].to_dict(),
             "prior_prob": table["prior_prob"].to_dict(),
             "bf_permissive_vs_primary": table.loc["permissive", "bf_vs_primary"],
@@ -53,11 +56,8 @@ class FitResult:
         }
         for name in HEADLINE_VARS:
             v = post[name].values.ravel()
-            out[name] = {
-                "median": float(np.median(v)),
-                "q2.5": float(np.quantile(v, 0.025)),
-                "q97.5": float(np.quantile(v, 0.975)),
-            }
+            lo, hi = ci.bounds(v)
+            out[name] = {"median": float(np.median(v)), ci.columns[0]: lo, ci.columns[1]: hi}
         return out
 
 
@@ -112,6 +112,6 @@ def fit_analysis(
 def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:
     """summary.csv: ArviZ's summary of every model parameter, unrounded."""
     # Every parameter, including the non-centred z's and deterministics.
-    table = summary(idata, round_to="none", ci_prob=0.95, ci_kind="eti")
+    table = summary(idata, round_to="none", ci_prob=interval().prob, ci_kind="eti")
     table.index.name = "parameter"
     return table

@@ -16,12 +16,13 @@ every Bayes factor that rests on it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from arviz_stats import ess
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
 from models.exact import scipy_dist
@@ -34,21 +35,31 @@ MIN_EFFECTIVE_DRAWS = 20
 BOUND_LEVEL = 0.95  # one-sided Clopper-Pearson bound for a sparse region
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Hypothesis thresholds (configurable)."""
+class Thresholds(BaseModel):
+    """Hypothesis thresholds: the one home of their defaults (SCIENCE section 3).
 
-    primary: float = 0.5
-    permissive: float = 0.2
+    The ``[hypotheses]`` section of a run configuration is a ``Thresholds`` with grids added.
+    """
 
-    def __post_init__(self):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    primary: float = Field(default=0.5, allow_inf_nan=False)
+    permissive: float = Field(default=0.2, allow_inf_nan=False)
+
+    def __init__(self, primary: float = 0.5, permissive: float = 0.2, **extra):
+        # Positional (primary, permissive) as well as keywords, as the callers write it.
+        super().__init__(primary=primary, permissive=permissive, **extra)
+
+    @model_validator(mode="after")
+    def _ordered(self):
         if not self.permissive <= self.primary:
             raise ValueError(
-                f"thresholds: permissive ({self.permissive}) above primary ({self.primary})"
+                f"permissive ({self.permissive}) must not exceed primary ({self.primary})"
             )
+        return self
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"primary": self.primary, "permissive": self.permissive}
 
 
 def region_indicators(a: np.ndarray, s: np.ndarray, t: Thresholds) -> dict[str, np.ndarray]:

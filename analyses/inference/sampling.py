@@ -2,41 +2,48 @@
 
 from __future__ import annotations
 
-import json
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 from arviz_stats import ess, rhat
+from pydantic import BaseModel, ConfigDict, Field
 
 # The gate of SCIENCE.md section 7 (Vehtari et al. 2021 recommend R-hat <= 1.01 and bulk and
 # tail ESS >= 400 with 4 chains).
 RHAT_MAX = 1.01
 ESS_MIN = 400
 DIVERGENCES_MAX = 0
-DEFAULT_SEED = 20181205  # any fixed number; stored with every result
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
-    """NUTS settings (nutpie). Serialisable; stored with every result."""
+class SamplerSettings(BaseModel):
+    """NUTS settings (nutpie): the ``[sampler]`` section of a run configuration.
 
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
+    Serialisable and stored with every result. The seed has no default: it lives only in the
+    configuration file, so every result names the seed it was drawn with.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    draws: int = Field(default=1000, ge=100)
+    tune: int = Field(default=1000, ge=100)
+    chains: int = Field(default=4, ge=2)
     # 0.9 rather than 0.8: with few studies the non-centred heterogeneity parameters give a
-    # few divergences at 0.8 (measured on this model's family, see the notes), none at 0.9.
-    target_accept: float = 0.9
-    seed: int = DEFAULT_SEED
+    # few divergences at 0.8 (measured on this model's family), none at 0.9.
+    target_accept: float = Field(default=0.9, gt=0.5, lt=1.0)
+    seed: int = Field(ge=0, lt=2**32)
+    prior_predictive_draws: int = Field(default=2000, ge=100)
 
     def stronger(self) -> SamplerSettings:
         """The retry after a failed gate: twice the draws and tuning, smaller steps."""
-        return replace(self, draws=2 * self.draws, tune=2 * self.tune, target_accept=0.99)
+        return self.model_copy(
+            update={"draws": 2 * self.draws, "tune": 2 * self.tune, "target_accept": 0.99}
+        )
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+    def to_dict(self) -> dict:
+        return self.model_dump()
 
 
 @dataclass(frozen=True)
@@ -152,10 +159,10 @@ def fit_with_gate(
     attempts = []
     idata = sample_posterior(model, settings)
     diagnostics = convergence(idata, var_names)
-    attempts.append({"settings": asdict(settings), "diagnostics": diagnostics.to_dict()})
+    attempts.append({"settings": settings.to_dict(), "diagnostics": diagnostics.to_dict()})
     if not diagnostics.passed:
         settings = settings.stronger()
         idata = sample_posterior(model, settings)
         diagnostics = convergence(idata, var_names)
-        attempts.append({"settings": asdict(settings), "diagnostics": diagnostics.to_dict()})
+        attempts.append({"settings": settings.to_dict(), "diagnostics": diagnostics.to_dict()})
     return GatedFit(idata, diagnostics, settings, attempts)

@@ -1,21 +1,22 @@
-"""The run's figures, as PNG files. Each function takes results, writes one file, returns it."""
+"""The run's figures. Each function takes results and returns a matplotlib ``Figure``.
+
+Figures are built on ``matplotlib.figure.Figure`` directly, not through pyplot, so importing
+this module selects no backend and a notebook keeps its own; :func:`save_figure` writes a PNG.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers or in CI
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from scipy.stats import gaussian_kde
+from scipy.stats import gaussian_kde, norm
 
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
+from analyses.inference.intervals import interval
 from models.blockade import SEP
 from models.evidence.load import Evidence
 
@@ -29,78 +30,45 @@ REGION_COLOURS = {
 DPI = 150
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG; every figure of a run goes through here (one DPI, tight box)."""
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
 def _interval(values: np.ndarray) -> tuple[float, float, float, float, float]:
-    q = np.quantile(values, [0.025, 0.25, 0.5, 0.75, 0.975])
+    """Outer bound, quartile, median, quartile, outer bound (the run's credible interval)."""
+    lo_q, hi_q = interval().quantiles
+    q = np.quantile(values, [lo_q, 0.25, 0.5, 0.75, hi_q])
     return tuple(float(x) for x in q)
 
 
-def forest(
-    idata: xr.DataTree,
-    evidence: Evidence,
-    estimates: pd.DataFrame,
-    thresholds: Thresholds,
-    path: Path,
-) -> Path:
-    """Each study's blockade fraction, the pooled acute and sustained values, and the
-    closed-form per-study estimates of the cross-check."""
-    post = idata["posterior"]
-    studies = list(post["beta_study"].coords["study"].values)
+def _forest_rows(post: xr.DataTree, evidence: Evidence) -> list[tuple]:
+    """(label, draws, regimen, study id or None for a pooled row), top to bottom."""
     labels = {s.id: s for s in evidence.studies}
     rows = []
-    for sid in studies:
-        s = labels[sid]
+    for sid in post["beta_study"].coords["study"].values:
+        s = labels[str(sid)]
+        label = f"{s.label} ({s.naltrexone.regimen}, {s.design.type})"
         rows.append(
-            (
-                f"{s.label} ({s.naltrexone.regimen}, {s.design.type})",
-                post["beta_study"].sel(study=sid).values.ravel(),
-                s.naltrexone.regimen,
-                sid,
-            )
+            (label, post["beta_study"].sel(study=sid).values.ravel(), s.naltrexone.regimen, s.id)
         )
     rows.append(("Pooled: acute blockade", post["beta_acute"].values.ravel(), "acute", None))
     rows.append(
         ("Pooled: sustained blockade", post["beta_sustained"].values.ravel(), "sustained", None)
     )
-    fig, ax = plt.subplots(figsize=(8.5, 0.6 * len(rows) + 1.6))
-    est = estimates.set_index("study") if len(estimates) else pd.DataFrame()
-    for i, (_, values, regimen, sid) in enumerate(rows):
-        y = len(rows) - 1 - i
-        lo, q1, med, q3, hi = _interval(values)
-        pooled = sid is None
-        colour = COLOURS[regimen]
-        ax.plot([lo, hi], [y, y], color=colour, lw=1.5)
-        ax.plot([q1, q3], [y, y], color=colour, lw=5, solid_capstyle="butt")
-        ax.plot(
-            med,
-            y,
-            marker="D" if pooled else "o",
-            color="white",
-            mec=colour,
-            mew=2,
-            ms=8 if pooled else 7,
-            zorder=3,
-        )
-        if sid is not None and sid in est.index:
-            e, se = est.loc[sid, "estimate"], est.loc[sid, "se"]
-            ax.errorbar(
-                e,
-                y - 0.28,
-                xerr=1.96 * se,
-                fmt="s",
-                ms=4,
-                color="#888888",
-                mfc="white",
-                lw=0.8,
-                capsize=2,
-            )
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r[0] for r in reversed(rows)])
+    return rows
+
+
+def _forest_row(ax, y: int, values: np.ndarray, colour: str, pooled: bool) -> None:
+    lo, q1, med, q3, hi = _interval(values)
+    ax.plot([lo, hi], [y, y], color=colour, lw=1.5)
+    ax.plot([q1, q3], [y, y], color=colour, lw=5, solid_capstyle="butt")
+    marker = {"marker": "D", "ms": 8} if pooled else {"marker": "o", "ms": 7}
+    ax.plot(med, y, color="white", mec=colour, mew=2, zorder=3, **marker)
+
+
+def _reference_lines(ax, thresholds: Thresholds) -> None:
     marks = (
         (0, "-", "none"),
         (thresholds.permissive, ":", "permissive"),
@@ -112,21 +80,48 @@ def forest(
     # Label the reference lines on a top axis, clear of the rows and the title.
     top = ax.secondary_xaxis("top")
     top.set_xticks([m[0] for m in marks], labels=[m[2] for m in marks], fontsize=7, color="#666666")
+
+
+def forest(
+    idata: xr.DataTree,
+    evidence: Evidence,
+    estimates: pd.DataFrame,
+    thresholds: Thresholds,
+) -> Figure:
+    """Each study's blockade fraction, the pooled acute and sustained values, and the
+    closed-form per-study estimates of the cross-check."""
+    rows = _forest_rows(idata["posterior"], evidence)
+    ci = interval()
+    z = float(norm.ppf(ci.quantiles[1]))
+    fig = Figure(figsize=(8.5, 0.6 * len(rows) + 1.6))
+    ax = fig.subplots()
+    est = estimates.set_index("study") if len(estimates) else pd.DataFrame()
+    for i, (_, values, regimen, sid) in enumerate(rows):
+        y = len(rows) - 1 - i
+        _forest_row(ax, y, values, COLOURS[regimen], pooled=sid is None)
+        if sid is not None and sid in est.index:
+            e, se = est.loc[sid, "estimate"], est.loc[sid, "se"]
+            style = {"fmt": "s", "ms": 4, "color": "#888888", "mfc": "white", "lw": 0.8}
+            ax.errorbar(e, y - 0.28, xerr=z * se, capsize=2, **style)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r[0] for r in reversed(rows)])
+    _reference_lines(ax, thresholds)
     ax.axhline(1.5, color="#cccccc", lw=0.8)
     ax.set_xlabel("blockade fraction β (share of ketamine's specific effect removed by naltrexone)")
     ax.set_title(
         "Blockade fraction by study and pooled by regimen\n"
-        "posterior median, 50% and 95% intervals; grey squares: closed-form estimate ± 1.96 SE",
+        f"posterior median, 50% and {ci.percent} intervals; "
+        f"grey squares: closed-form estimate ± {z:.2f} SE",
         fontsize=10,
         pad=14,
     )
     lo = min(-1.0, min(np.quantile(r[1], 0.01) for r in rows))
     hi = max(1.6, max(np.quantile(r[1], 0.99) for r in rows))
     ax.set_xlim(lo, hi)
-    return _save(fig, path)
+    return fig
 
 
-def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds, path: Path) -> Path:
+def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds) -> Figure:
     """The joint posterior of (beta_acute, beta_sustained) over the hypothesis regions."""
     post = idata["posterior"]
     a = post["beta_acute"].values.ravel()
@@ -135,7 +130,8 @@ def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds, 
         min(-1.0, np.quantile(a, 0.005), np.quantile(s, 0.005)),
         max(2.0, np.quantile(a, 0.995), np.quantile(s, 0.995)),
     )
-    fig, ax = plt.subplots(figsize=(7, 6.2))
+    fig = Figure(figsize=(7, 6.2))
+    ax = fig.subplots()
     p, q = thresholds.primary, thresholds.permissive
     lo, hi = lim
     probs = hypotheses.set_index("hypothesis")["posterior_prob"]
@@ -165,7 +161,7 @@ def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds, 
         kde = gaussian_kde(np.vstack([a, s]))
         gx, gy = np.meshgrid(np.linspace(lo, hi, 120), np.linspace(lo, hi, 120))
         z = kde(np.vstack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
-        levels = np.quantile(kde(np.vstack([a, s])), [0.05, 0.5])
+        levels = np.quantile(kde(np.vstack([a, s])), [1.0 - interval().prob, 0.5])
         ax.contour(gx, gy, z, levels=sorted(levels), colors="black", linewidths=0.8)
     except np.linalg.LinAlgError:
         pass  # degenerate draws: the hexbin alone shows them
@@ -176,20 +172,21 @@ def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds, 
     ax.set_ylabel("β sustained (depot naltrexone days before)")
     ax.set_title(
         "Joint posterior of the two blockade fractions\n"
-        "contours enclose 50% and 95% of draws; dotted: equal blockade",
+        f"contours enclose 50% and {interval().percent} of draws; dotted: equal blockade",
         fontsize=10,
     )
-    return _save(fig, path)
+    return fig
 
 
-def prior_posterior(idata: xr.DataTree, path: Path) -> Path:
+def prior_posterior(idata: xr.DataTree) -> Figure:
     """Prior against posterior for beta_acute, beta_sustained and their difference."""
     names = [
         ("beta_acute", "β acute"),
         ("beta_sustained", "β sustained"),
         ("delta_timing", "Δ = β acute − β sustained"),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig = Figure(figsize=(12, 3.4))
+    axes = fig.subplots(1, 3)
     for ax, (name, label) in zip(axes, names, strict=True):
         post = idata["posterior"][name].values.ravel()
         prior = idata["prior"][name].values.ravel() if "prior" in idata else None
@@ -211,7 +208,7 @@ def prior_posterior(idata: xr.DataTree, path: Path) -> Path:
     axes[0].legend(frameon=False, fontsize=8, loc="upper left")
     fig.suptitle("What the data changed: prior (dashed) and posterior (filled)", fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def _exact_prior_pdf(idata: xr.DataTree, name: str):
@@ -239,9 +236,10 @@ def _exact_prior_pdf(idata: xr.DataTree, name: str):
     return None
 
 
-def thresholds_curve(grid: pd.DataFrame, base: Thresholds, path: Path) -> Path:
+def thresholds_curve(grid: pd.DataFrame, base: Thresholds) -> Figure:
     """Posterior hypothesis probabilities as each threshold moves."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, varied, column, label, mark in (
         (
             axes[0],
@@ -271,10 +269,10 @@ def thresholds_curve(grid: pd.DataFrame, base: Thresholds, path: Path) -> Path:
         fontsize=11,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
-def predictive_checks(idata: xr.DataTree, group: str, path: Path, title: str) -> Path:
+def predictive_checks(idata: xr.DataTree, group: str, title: str) -> Figure:
     """For every reported number: its predictive distribution and what was observed.
 
     Bounded counts (">80%") show the bound as a shaded interval.
@@ -296,7 +294,8 @@ def predictive_checks(idata: xr.DataTree, group: str, path: Path, title: str) ->
             panels.append((base, draws[:, 0], obs[0], name))
     cols = 3
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     bounds = _bounds(idata)
     for ax, (label, values, obs, name) in zip(axes.ravel(), panels, strict=False):
         discrete = np.allclose(values, np.round(values))
@@ -322,7 +321,7 @@ def predictive_checks(idata: xr.DataTree, group: str, path: Path, title: str) ->
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def _bounds(idata: xr.DataTree) -> dict[str, tuple[float, float]]:

@@ -5,18 +5,13 @@ All text is generated from the suite's tables, so it follows the data.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from analyses.inference.hypotheses import HYPOTHESES
-from analyses.report.figures import DPI, REGION_COLOURS
+from analyses.inference.intervals import interval
+from analyses.report.figures import REGION_COLOURS
 from analyses.report.sections import format_bf, markdown_table
 
 # Why each kind of change can move the answer: generic mechanisms, not findings.
@@ -40,10 +35,11 @@ def _mechanism(name: str) -> str:
     return ""
 
 
-def robustness_figure(table: pd.DataFrame, leader: str, path: Path) -> Path:
+def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
     """Each scenario's hypothesis probabilities as a stacked bar, the primary analysis first."""
     rows = table.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.5))
+    fig = Figure(figsize=(9, 0.32 * len(rows) + 1.5))
+    ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
     left = np.zeros(len(rows))
     for h in HYPOTHESES:
@@ -65,14 +61,13 @@ def robustness_figure(table: pd.DataFrame, leader: str, path: Path) -> Path:
         fontsize=10,
         pad=22,
     )
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return fig
 
 
-def cumulative_figure(cumulative: pd.DataFrame, path: Path) -> Path:
+def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     """P(hypothesis) and the permissive-vs-primary Bayes factor as each year's studies arrive."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    (ax1, ax2) = fig.subplots(1, 2)
     steps = np.arange(len(cumulative))
     labels = [
         f"{r.scenario.replace('cumulative to ', '')}\n+{r.added}" for r in cumulative.itertuples()
@@ -94,14 +89,13 @@ def cumulative_figure(cumulative: pd.DataFrame, path: Path) -> Path:
     ax2.set_title("grey lines: BF 1/10, 1/3.2, 3.2, 10 (Kass & Raftery bands)", fontsize=8)
     fig.suptitle("How the evidence formed, in publication order", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _interval(row, name: str) -> str:
+    lb, ub = interval().columns
     return (
-        f"{row[f'{name}_median']:+.2f} ({row[f'{name}_q2.5']:+.2f} to {row[f'{name}_q97.5']:+.2f})"
+        f"{row[f'{name}_median']:+.2f} ({row[f'{name}_{lb}']:+.2f} to {row[f'{name}_{ub}']:+.2f})"
     )
 
 

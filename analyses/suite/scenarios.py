@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ import pandas as pd
 
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
+from analyses.inference.intervals import interval
 from models.blockade import ModelOptions
 from models.evidence.load import Evidence
 from models.priors import NAMED_SETS, PriorSpec, load_priors
@@ -51,7 +51,7 @@ class Scenario:
 
 
 def _prior_dict(spec: PriorSpec) -> dict:
-    return json.loads(spec.to_json())
+    return spec.to_dict()
 
 
 def _spec(d: dict) -> PriorSpec:
@@ -253,8 +253,8 @@ def _row(scenario, table, draws, certified, attempts, compiled_here, seconds, st
     row["bf_permissive_vs_primary"] = t.loc[HEADLINE[0], f"bf_vs_{HEADLINE[1]}"]
     for name, values in draws.items():
         row[f"{name}_median"] = float(np.median(values))
-        row[f"{name}_q2.5"] = float(np.quantile(values, 0.025))
-        row[f"{name}_q97.5"] = float(np.quantile(values, 0.975))
+        ci = interval()
+        row[f"{name}_{ci.columns[0]}"], row[f"{name}_{ci.columns[1]}"] = ci.bounds(values)
     row["p_delta_positive"] = float((draws["delta_timing"] > 0).mean())
     row["certified"] = bool(certified)
     row["attempts"] = len(attempts)
@@ -277,12 +277,18 @@ class SuiteResult:
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report
+        from analyses.report.figures import save_figure
 
         self.table.to_csv(stage / "sensitivity.csv", index=False)
         self.cumulative.to_csv(stage / "cumulative.csv", index=False)
         self.psense.to_csv(stage / "psense.csv")
-        sensitivity_report.robustness_figure(self.table, self.leader, figures / "robustness.png")
-        sensitivity_report.cumulative_figure(self.cumulative, figures / "cumulative.png")
+        save_figure(
+            sensitivity_report.robustness_figure(self.table, self.leader),
+            figures / "robustness.png",
+        )
+        save_figure(
+            sensitivity_report.cumulative_figure(self.cumulative), figures / "cumulative.png"
+        )
         (stage / "robustness.md").write_text(sensitivity_report.robustness_section(self))
 
 
@@ -298,15 +304,8 @@ def run_suite(
     """Run every scenario and the cumulative steps; returns the tables for the run folder."""
     started = time.monotonic()
     scenarios = build_scenarios(base, config, priors)
-    thresholds = Thresholds(config.hypotheses.primary, config.hypotheses.permissive)
-    s = config.sampler
-    settings = {
-        "draws": s.draws,
-        "tune": s.tune,
-        "chains": s.chains,
-        "target_accept": s.target_accept,
-        "seed": s.seed,
-    }
+    thresholds = config.hypotheses.thresholds
+    settings = config.sampler.to_dict()
 
     # Group by model structure; identical (structure, data) scenarios are fitted once.
     groups: dict[str, list[Scenario]] = {}

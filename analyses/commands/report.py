@@ -1,0 +1,59 @@
+"""`python -m analyses report RUN_DIR`: re-render the report of an earlier run, without refitting.
+
+The report is built from the run folder's own files, so this rewrites ``report.md`` and
+``report.html`` in place (atomically: a failed render leaves the old report) with the current
+report code. "What changed" compares against the run made just before it in the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from analyses.commands.publish import previous_runs
+from analyses.report.folder import RunFolder
+from analyses.report.render import report_html, report_markdown
+from models.evidence.problems import InputError, Problem
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def render_report(run_dir: Path) -> tuple[Path, Path]:
+    """Re-render ``report.md`` and ``report.html`` of the run in ``run_dir``."""
+    run = RunFolder(Path(run_dir).resolve())
+    if not run.is_run():
+        problem = Problem(str(run_dir), "", "RUN_DIR", "no manifest.json there", "a run folder")
+        raise InputError([problem])
+    created = run.manifest["created"]
+    earlier = [
+        p for p in previous_runs(run.path.parent) if RunFolder(p).manifest["created"] < created
+    ]
+    previous = RunFolder(earlier[-1]) if earlier else None
+    text = report_markdown(run, previous)
+    _atomic_write(run.report_md, text)
+    _atomic_write(run.report_html, report_html(text, run, run.manifest["run_id"]))
+    return run.report_md, run.report_html
+
+
+def main_report(run_dir: Path) -> int:
+    """The `report` command."""
+    md, html = render_report(run_dir)
+    print(f"wrote {md} and {html}")
+    return 0

@@ -1,0 +1,48 @@
+"""The credible interval every summary, table and figure reports: its one home.
+
+Every place that prints or stores an interval reads :func:`interval` at call time, so changing
+:data:`CI_PROB` (or monkeypatching it in a test) changes every output together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# 95% equal-tailed intervals: the convention of the meta-analysis literature this toolkit's
+# users read (ArviZ's own default is an 89% ETI, so it is always passed explicitly).
+CI_PROB = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An equal-tailed credible interval of probability ``prob``."""
+
+    prob: float
+
+    @property
+    def percent(self) -> str:
+        """``"95%"``."""
+        return f"{100 * self.prob:g}%"
+
+    @property
+    def quantiles(self) -> tuple[float, float]:
+        tail = (1.0 - self.prob) / 2.0
+        return tail, 1.0 - tail
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        """Column names of the bounds, as ArviZ's summary names them (``eti95_lb``, ...)."""
+        tag = f"eti{100 * self.prob:g}".replace(".", "_")
+        return f"{tag}_lb", f"{tag}_ub"
+
+    def bounds(self, values: np.ndarray) -> tuple[float, float]:
+        """The interval's bounds over draws."""
+        lo, hi = np.quantile(np.asarray(values).ravel(), self.quantiles)
+        return float(lo), float(hi)
+
+
+def interval() -> Interval:
+    """The analysis's credible interval (read at call time; see :data:`CI_PROB`)."""
+    return Interval(CI_PROB)

@@ -1,0 +1,124 @@
+"""One object that names every file of a run folder, for the writers and for the report.
+
+A run writes its outputs through these names, and the report reads them back through the same
+names, so a renamed file is renamed in one place. The report is built from the folder alone:
+``python -m analyses report RUN_DIR`` re-renders any earlier run without refitting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one run folder ``results/<run-id>/``.
+
+    Attributes are paths; the ``cached_property`` readers load a file once.
+    """
+
+    path: Path
+
+    # --- the files a run writes -------------------------------------------------------------
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def hypotheses_file(self) -> Path:
+        return self.path / "hypotheses.csv"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / "summary.csv"
+
+    @property
+    def thresholds_file(self) -> Path:
+        return self.path / "thresholds.csv"
+
+    @property
+    def estimates_file(self) -> Path:
+        return self.path / "beta_estimates.csv"
+
+    @property
+    def evidence_file(self) -> Path:
+        return self.path / "evidence.csv"
+
+    @property
+    def numbers_file(self) -> Path:
+        return self.path / "numbers.csv"
+
+    @property
+    def cross_check_file(self) -> Path:
+        return self.path / "cross_check.csv"
+
+    @property
+    def posterior_file(self) -> Path:
+        return self.path / "posterior.nc"
+
+    @property
+    def robustness_file(self) -> Path:
+        """The robustness section, written by the sensitivity suite (absent in quick runs)."""
+        return self.path / "robustness.md"
+
+    @property
+    def report_md(self) -> Path:
+        return self.path / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / "figures"
+
+    def figure(self, name: str) -> Path:
+        """The PNG of figure ``name`` (``forest``, ``joint``, ...)."""
+        return self.figures_dir / f"{name}.png"
+
+    # --- readers -----------------------------------------------------------------------------
+    @cached_property
+    def manifest(self) -> dict:
+        return json.loads(self.manifest_file.read_text())
+
+    @cached_property
+    def hypotheses(self) -> pd.DataFrame:
+        return pd.read_csv(self.hypotheses_file).set_index("hypothesis")
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return pd.read_csv(self.summary_file).set_index("parameter")
+
+    @cached_property
+    def evidence(self) -> pd.DataFrame:
+        return pd.read_csv(self.evidence_file)
+
+    @cached_property
+    def numbers(self) -> pd.DataFrame:
+        return pd.read_csv(self.numbers_file)
+
+    @cached_property
+    def estimates(self) -> pd.DataFrame:
+        return pd.read_csv(self.estimates_file)
+
+    @cached_property
+    def cross_check(self) -> pd.DataFrame:
+        """The exact meta-regression; empty when it could not be run (one regimen only)."""
+        path = self.cross_check_file
+        return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
+
+    @cached_property
+    def robustness(self) -> str:
+        return self.robustness_file.read_text() if self.robustness_file.exists() else ""
+
+    def is_run(self) -> bool:
+        """Whether this folder holds a completed run (it has a manifest)."""
+        return self.path.is_dir() and not self.path.is_symlink() and self.manifest_file.exists()

@@ -1,0 +1,76 @@
+"""Assemble report.md from the sections, resolve citations, and render a self-contained HTML.
+
+Citations are written ``[@key]`` in the section text; each becomes "(Author Year)" and the
+report ends with a reference list built from ``docs/references.bib`` in order of first citation.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from analyses.report.folder import RunFolder
+from analyses.report.references import cite
+from analyses.report.sections import SECTIONS, ReportContext
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 980px;
+       margin: 2em auto; padding: 0 1em; line-height: 1.5; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+img { max-width: 100%; border: 1px solid #eee; }
+.banner { background: #fdecea; border: 2px solid #c0392b; padding: 0.8em; font-weight: bold; }
+code { background: #f4f4f4; padding: 1px 4px; }
+"""
+FIGURE_SRC = re.compile(r'src="figures/([A-Za-z0-9_-]+)\.png"')
+
+
+def report_markdown(run: RunFolder, previous: RunFolder | None = None) -> str:
+    """The report's Markdown: every section, then the references it cites."""
+    ctx = ReportContext(run, previous)
+    parts = [section(ctx) for section in SECTIONS]
+    return cite("\n".join(part for part in parts if part))
+
+
+def report_html(text: str, run: RunFolder, title: str) -> str:
+    """A self-contained HTML page; only the run's own figures are embedded, by name."""
+    body = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+
+    def embed(match: re.Match) -> str:
+        path = run.figure(match.group(1))
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    body = FIGURE_SRC.sub(embed, body)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Path]:
+    """Write report.md and report.html into ``run_dir`` from its own files.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run folder (or a staging folder holding a complete run).
+    previous : Path, optional
+        The previous run's folder, for "What changed".
+
+    Returns
+    -------
+    tuple of Path
+        The Markdown and HTML files.
+    """
+    run = RunFolder(Path(run_dir))
+    text = report_markdown(run, RunFolder(Path(previous)) if previous else None)
+    run.report_md.write_text(text)
+    run.report_html.write_text(report_html(text, run, run.manifest["run_id"]))
+    return run.report_md, run.report_html
