@@ -13,7 +13,8 @@ import pytest
 
 from analyses.commands import run as run_module
 from analyses.inference.config import load_config
-from analyses.suite.scenarios import _model_for, _spec, build_scenarios
+from analyses.suite.scenarios import _spec, build_scenarios
+from analyses.suite.worker import model_for as _model_for
 from models.evidence import load_evidence
 from models.priors import load_priors
 from tests.conftest import private_project

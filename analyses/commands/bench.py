@@ -85,7 +85,7 @@ def run_bench(suite: bool = True) -> dict[str, float]:
 
     if suite:
         from analyses.inference.fit import fit_analysis
-        from analyses.suite.scenarios import run_suite
+        from analyses.suite.runner import run_suite
 
         config, _ = load_config()
         thresholds = config.hypotheses.thresholds

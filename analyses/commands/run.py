@@ -155,7 +155,7 @@ def run(
     cross = cross_check(estimates, inputs.priors)
     sensitivity = None
     if inputs.config.sensitivity.enabled and not quick:
-        from analyses.suite.scenarios import run_suite
+        from analyses.suite.runner import run_suite
 
         say("[4/5] sensitivity analyses and cumulative evidence")
         sensitivity = run_suite(

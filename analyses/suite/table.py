@@ -1,0 +1,152 @@
+"""The suite's tables: one row per scenario, the threshold rows, and power-scaling."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analyses.inference.fit import HEADLINE_VARS
+from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
+from analyses.inference.intervals import interval
+from analyses.suite.scenarios import THRESHOLD_GRID, Scenario
+from models.priors import PriorSpec
+
+
+def scenario_row(
+    scenario: Scenario, table: pd.DataFrame, draws: dict, certified: bool, attempts: list
+) -> dict:
+    """One row of sensitivity.csv / cumulative.csv from a fit's hypothesis table and draws."""
+    t = table.set_index("hypothesis")
+    row = {
+        "scenario": scenario.name,
+        "change": scenario.change,
+        "kind": scenario.kind,
+        "step": scenario.step,
+    }
+    for h in HYPOTHESES:
+        row[f"p_{h}"] = float(t.loc[h, "posterior_prob"])
+        row[f"prior_{h}"] = float(t.loc[h, "prior_prob"])
+    row["bf_permissive_vs_primary"] = t.loc[HEADLINE[0], f"bf_vs_{HEADLINE[1]}"]
+    ci = interval()
+    for name, values in draws.items():
+        row[f"{name}_median"] = float(np.median(values))
+        row[f"{name}_{ci.columns[0]}"], row[f"{name}_{ci.columns[1]}"] = ci.bounds(values)
+    row["p_delta_positive"] = float((draws["delta_timing"] > 0).mean())
+    row["certified"] = bool(certified)
+    row["attempts"] = len(attempts)
+    return row
+
+
+def _studies(primary) -> str:
+    return " ".join(primary.idata["posterior"]["beta_study"].coords["study"].values)
+
+
+def _draws(primary) -> dict:
+    post = primary.idata["posterior"]
+    return {name: post[name].values.ravel() for name in HEADLINE_VARS}
+
+
+def primary_row(primary) -> dict:
+    """The primary fit as a row of the table."""
+    scenario = Scenario("primary", "the primary analysis", {}, {}, kind="primary")
+    row = scenario_row(
+        scenario, primary.hypotheses, _draws(primary), primary.certified, primary.gated.attempts
+    )
+    return row | {"compiled": True, "seconds": 0.0, "studies": _studies(primary)}
+
+
+def threshold_rows(primary, base: Thresholds, priors: PriorSpec) -> list[dict]:
+    """Other threshold pairs, read from the primary posterior (no refit)."""
+    post = primary.idata["posterior"]
+    spec_a, spec_s = priors["beta_acute"], priors["beta_sustained"]
+    rows = []
+    for p, q in THRESHOLD_GRID:
+        if (p, q) == (base.primary, base.permissive):
+            continue
+        table = hypothesis_table(
+            post["beta_acute"], post["beta_sustained"], spec_a, spec_s, Thresholds(p, q)
+        )
+        change = f"primary threshold {p:g}, permissive threshold {q:g} (no refit)"
+        sc = Scenario(f"thresholds {p:g}/{q:g}", change, {}, {}, kind="thresholds")
+        row = scenario_row(sc, table, _draws(primary), primary.certified, [])
+        rows.append(row | {"compiled": False, "seconds": 0.0, "studies": _studies(primary)})
+    return rows
+
+
+def with_leader(table: pd.DataFrame) -> pd.DataFrame:
+    """Add the most probable hypothesis of each row."""
+    table = table.copy()
+    table["leader"] = table[[f"p_{h}" for h in HYPOTHESES]].idxmax(axis=1).str[2:]
+    return table
+
+
+def cumulative_table(rows: list[dict]) -> pd.DataFrame:
+    """The cumulative steps, each with the studies it added."""
+    cumulative = pd.DataFrame(rows)
+    if cumulative.empty:
+        return cumulative
+    cumulative = with_leader(cumulative)
+    previous: set[str] = set()
+    added = []
+    for studies in cumulative["studies"]:
+        now = set(studies.split())
+        added.append(" ".join(sorted(now - previous)))
+        previous = now
+    cumulative.insert(2, "added", added)
+    return cumulative
+
+
+def psense(primary) -> pd.DataFrame:
+    """Power-scaling sensitivity of the primary fit to its prior and likelihood."""
+    import pymc as pm
+    from arviz_stats import psense_summary
+
+    idata = primary.idata
+    if "log_prior" not in idata:
+        pm.stats.compute_log_prior(idata, model=primary.model, progressbar=False)
+    # Prior sensitivity of the headline quantities, with the nuisance priors scaled too.
+    # psense_summary logs a pointer to its documentation when it flags anything; the report
+    # explains the flags instead, so that message is held back.
+    logger = logging.getLogger("arviz_stats.psense")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        table = psense_summary(
+            idata, var_names=[*list(HEADLINE_VARS), "tau_beta", "ketamine_effect"]
+        )
+    finally:
+        logger.setLevel(level)
+    return table
+
+
+@dataclass
+class SuiteResult:
+    """Everything the suite produced, ready to be written into a run folder."""
+
+    table: pd.DataFrame
+    cumulative: pd.DataFrame
+    psense: pd.DataFrame
+    leader: str
+    wall_seconds: float
+    compiles: int
+    refits: int
+
+    def write(self, stage: Path, figures: Path) -> None:
+        from analyses.report import robustness as sensitivity_report
+        from analyses.report.figures import save_figure
+
+        self.table.to_csv(stage / "sensitivity.csv", index=False)
+        self.cumulative.to_csv(stage / "cumulative.csv", index=False)
+        self.psense.to_csv(stage / "psense.csv")
+        save_figure(
+            sensitivity_report.robustness_figure(self.table, self.leader),
+            figures / "robustness.png",
+        )
+        save_figure(
+            sensitivity_report.cumulative_figure(self.cumulative), figures / "cumulative.png"
+        )
+        (stage / "robustness.md").write_text(sensitivity_report.robustness_section(self))
