@@ -21,7 +21,8 @@ import pandas as pd
 
 from analyses.commands.publish import new_run_id, previous_runs, results_root, update_latest
 from analyses.inference.config import RunConfig, load_config
-from analyses.inference.fit import FitResult, fit_analysis, parameter_summary
+from analyses.inference.fit import HEADLINE_VARS, FitResult, fit_analysis, parameter_summary
+from analyses.inference.intervals import Interval
 from analyses.inference.provenance import json_attrs, now_utc, package_versions, staged_directory
 from analyses.report import figures as plots
 from analyses.report.folder import RunFolder
@@ -294,12 +295,10 @@ def _headline(result, run_dir: Path, say) -> None:
             f"{row.posterior_prob_mcse:>9.3f}   {bf}"
         )
     head = result.headline()
-    for name in ("beta_acute", "beta_sustained", "delta_timing"):
+    ci = Interval(head["interval"])
+    for name in HEADLINE_VARS:
         h = head[name]
-        say(
-            f"{name:<15} median {h['median']:+.2f}  "
-            f"95% interval {h['q2.5']:+.2f} to {h['q97.5']:+.2f}"
-        )
+        say(f"{name:<15} median {ci.describe(h['median'], h['lower'], h['upper'])}")
     say(f"P(acute blockade removes more than sustained) = {head['p_delta_positive']:.2f}")
     say(f"report: {run_dir / 'report.html'}")
 

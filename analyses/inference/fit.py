@@ -57,7 +57,8 @@ class FitResult:
         for name in HEADLINE_VARS:
             v = post[name].values.ravel()
             lo, hi = ci.bounds(v)
-            out[name] = {"median": float(np.median(v)), ci.columns[0]: lo, ci.columns[1]: hi}
+            # Generic keys, so a later run with another interval can still read this one.
+            out[name] = {"median": float(np.median(v)), "lower": lo, "upper": hi}
         return out
 
 

@@ -37,6 +37,10 @@ class Interval:
         tag = f"eti{100 * self.prob:g}".replace(".", "_")
         return f"{tag}_lb", f"{tag}_ub"
 
+    def describe(self, median: float, lower: float, upper: float) -> str:
+        """``"+0.90 (95% interval +0.38 to +1.56)"``: the one way an interval is printed."""
+        return f"{median:+.2f} ({self.percent} interval {lower:+.2f} to {upper:+.2f})"
+
     def bounds(self, values: np.ndarray) -> tuple[float, float]:
         """The interval's bounds over draws."""
         lo, hi = np.quantile(np.asarray(values).ravel(), self.quantiles)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HEADLINE, HYPOTHESES
-from analyses.inference.intervals import interval
+from analyses.inference.intervals import Interval, interval
 from analyses.report.folder import RunFolder
 
 FIGURES = [
@@ -146,7 +146,7 @@ def _interval(summary: pd.DataFrame, name: str) -> str:
     ci = interval()
     lb, ub = ci.columns
     r = summary.loc[name]
-    return f"{r['mean']:+.2f} ({ci.percent} interval {r[lb]:+.2f} to {r[ub]:+.2f})"
+    return ci.describe(r["mean"], r[lb], r[ub])
 
 
 @dataclass(frozen=True)
@@ -472,13 +472,24 @@ def _what_changed(manifest: dict, previous: Path | None) -> str:
             "now": format_bf(nh["bf_permissive_vs_primary"]),
         }
     )
-    for name in ("beta_acute", "beta_sustained", "delta_timing"):
-        fmt = lambda x: f"{x['median']:+.2f} ({x['q2.5']:+.2f} to {x['q97.5']:+.2f})"  # noqa: E731
+    for name in HEADLINE_VARS:
         rows.append(
-            {"quantity": f"{name} median (95%)", "previous": fmt(ph[name]), "now": fmt(nh[name])}
+            {
+                "quantity": f"{name} median (interval)",
+                "previous": _headline_interval(ph, name),
+                "now": _headline_interval(nh, name),
+            }
         )
     rows.append(
         {"quantity": "certified", "previous": str(ph["certified"]), "now": str(nh["certified"])}
     )
     lines.append(markdown_table(pd.DataFrame(rows)))
     return "\n".join(lines) + "\n"
+
+
+def _headline_interval(headline: dict, name: str) -> str:
+    """One headline quantity as printed; runs written before the generic keys say so."""
+    entry = headline.get(name, {})
+    if not {"median", "lower", "upper"} <= entry.keys():
+        return "not recorded in this form"
+    return Interval(headline["interval"]).describe(entry["median"], entry["lower"], entry["upper"])
