@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Extra arguments for a target, e.g. `make test ARGS="-k hypotheses"`.
 ARGS ?=
 
-$(STAMP): requirements.lock .python-version tools/bootstrap.sh
+$(STAMP): requirements.lock pyproject.toml .python-version tools/bootstrap.sh
 	@tools/bootstrap.sh
 
 .PHONY: help

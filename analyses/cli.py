@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analyses import __version__
 from models.evidence.problems import InputError
 
 EXIT_BAD_INPUT = 2
@@ -65,9 +66,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m analyses",
-        description="Bayesian reanalysis of naltrexone x ketamine studies.",
+        prog="ketamine-opioid",
+        description="Bayesian reanalysis of naltrexone x ketamine studies "
+        "(also run as `python -m analyses`).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check-data", help="validate study files (default: all of data/)")

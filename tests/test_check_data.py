@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from analyses.cli import main
-from analyses.commands.new_study import TEMPLATE
+from analyses.commands.new_study import TEMPLATE_FILE, template_text
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "data" / "studies").glob("*.toml"))
@@ -148,7 +149,7 @@ def test_bound_above_denominator(capsys, tmp_path):
 
 def test_sd_not_positive(capsys, tmp_path):
     path = tmp_path / "smith2027.toml"
-    path.write_text(fill_template(TEMPLATE.format(id="smith2027"), sd="0.0"))
+    path.write_text(fill_template(template_text("smith2027"), sd="0.0"))
     code, _, err = run_cli(capsys, path)
     assert_problem(code, err, "'smith2027'", "sd_change", "found 0.0", "above 0")
 
@@ -316,3 +317,9 @@ def test_new_study_rejects_a_bad_id(capsys, tmp_path):
     code = main(["new-study", "Smith-2027", "--dir", str(tmp_path)])
     assert_problem(code, capsys.readouterr().err, "'Smith-2027'", "lower-case")
     assert not list(tmp_path.iterdir())
+
+
+def test_new_study_template_is_a_toml_file_with_one_placeholder():
+    text = TEMPLATE_FILE.read_text(encoding="utf-8")
+    assert tomllib.loads(text)["id"] == "{id}"
+    assert "{id}" not in template_text("smith2027")

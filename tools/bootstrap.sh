@@ -37,4 +37,10 @@ fi
 echo "Installing requirements.lock into .venv (first run takes about a minute)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.lock
+# The project itself, editable, for the `ketamine-opioid` command. Its dependencies are already
+# pinned by the lock (--no-deps), and setuptools came with them (--no-build-isolation: no
+# second download of the build backend). setuptools prints a long notice on stderr even when
+# this succeeds, so stderr is shown only if it fails (by running it again).
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>/dev/null \
+    || .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 touch .venv/.installed

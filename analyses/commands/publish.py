@@ -9,7 +9,7 @@ from pathlib import Path
 
 from analyses.inference.config import RunConfig
 from analyses.report.folder import RunFolder
-from models.evidence.load import ROOT
+from models.paths import ROOT
 
 
 def results_root(config: RunConfig) -> Path:

@@ -30,9 +30,10 @@ from analyses.report.render import write_report
 from models.blockade import bounded_observations
 from models.contrasts import beta_estimates
 from models.cross_check import cross_check
-from models.evidence.load import ROOT, Evidence, load_evidence
+from models.evidence.load import Evidence, load_evidence
 from models.evidence.problems import InputError, Problem
 from models.evidence.tables import quantities_table, studies_table
+from models.paths import ROOT
 from models.priors import PriorSpec, load_priors
 
 

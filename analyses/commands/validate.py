@@ -27,8 +27,8 @@ import pandas as pd
 from scipy import stats
 
 from analyses.inference.provenance import now_utc, package_versions
+from models.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "validation" / "results.json"
 
 # Thresholds, with where they come from:

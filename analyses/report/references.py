@@ -11,9 +11,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-from models.evidence.load import ROOT
+from models.paths import DOCS_DIR
 
-BIB_FILE = ROOT / "docs" / "references.bib"
+BIB_FILE = DOCS_DIR / "references.bib"
 CITATION = re.compile(r"\[@([a-z0-9_-]+)\]")
 ENTRY = re.compile(r"^@(\w+)\{([^,\s]+),\s*$")
 FIELD = re.compile(r"^\s*(\w+)\s*=\s*\{(.*)\},?\s*$")

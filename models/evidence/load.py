@@ -30,11 +30,7 @@ from models.evidence.schema import (
     StudyFile,
 )
 from models.evidence.validate import check_literature, check_study
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = ROOT / "data"
-STUDIES_DIR = DATA_DIR / "studies"
-LITERATURE_FILE = DATA_DIR / "literature" / "inputs.toml"
+from models.paths import DATA_DIR, LITERATURE_FILE, STUDIES_DIR
 
 _KIND_CLASSES: dict[str, type[BaseModel]] = {
     "paired_binary": PairedBinary,
