@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from models.distributions import scipy_dist
 from models.evidence.load import Evidence
 from models.evidence.validate import usable
-from models.exact import scipy_dist
 from models.priors import PriorSpec
 
 

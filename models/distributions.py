@@ -6,48 +6,119 @@ TOML file, stored in a result's attrs, and used in a model are one and the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from scipy import stats
 
-# Lower-case PyMC names. "fixed" is a constant that a sensitivity analysis can vary.
-DISTRIBUTIONS: dict[str, type[pm.Distribution]] = {
-    "normal": pm.Normal,
-    "studentt": pm.StudentT,
-    "cauchy": pm.Cauchy,
-    "halfnormal": pm.HalfNormal,
-    "halfcauchy": pm.HalfCauchy,
-    "halfstudentt": pm.HalfStudentT,
-    "exponential": pm.Exponential,
-    "uniform": pm.Uniform,
-    "beta": pm.Beta,
-    "lognormal": pm.LogNormal,
-    "truncatednormal": pm.TruncatedNormal,
-    "gamma": pm.Gamma,
+
+class _HalfStudentT(stats.rv_continuous):
+    """Student-t folded at zero (scipy has no half-t): density 2 t(x; nu, 0, 1) on x >= 0."""
+
+    def _pdf(self, x, nu):
+        return 2.0 * stats.t.pdf(x, nu)
+
+    def _cdf(self, x, nu):
+        return 2.0 * stats.t.cdf(x, nu) - 1.0
+
+    def _ppf(self, q, nu):
+        return stats.t.ppf(0.5 + q / 2.0, nu)
+
+
+_half_t = _HalfStudentT(a=0.0, name="halfstudentt")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One distribution, as PyMC builds it and as scipy integrates it.
+
+    Attributes
+    ----------
+    pymc : type
+        The PyMC distribution.
+    parameters : tuple of str
+        The one parametrization a spec may use.
+    defaults : dict
+        PyMC's values for parameters a spec may omit (the rest are required).
+    scipy : callable
+        Complete parameters -> the frozen scipy distribution with the same density; exact
+        prior masses, closed-form estimates and prior-density figures all go through it.
+    """
+
+    pymc: type[pm.Distribution]
+    parameters: tuple[str, ...]
+    defaults: dict[str, float]
+    scipy: Callable[..., Any]
+
+
+# Every family in one table: a distribution PyMC can build but scipy cannot integrate (or the
+# reverse) cannot be added, so a prior that passes validation cannot fail after a fit.
+FAMILIES: dict[str, Family] = {
+    "normal": Family(
+        pm.Normal,
+        ("mu", "sigma"),
+        {"mu": 0.0, "sigma": 1.0},
+        lambda mu, sigma: stats.norm(mu, sigma),
+    ),
+    "studentt": Family(
+        pm.StudentT,
+        ("nu", "mu", "sigma"),
+        {"mu": 0.0, "sigma": 1.0},
+        lambda nu, mu, sigma: stats.t(nu, mu, sigma),
+    ),
+    "cauchy": Family(
+        pm.Cauchy, ("alpha", "beta"), {}, lambda alpha, beta: stats.cauchy(alpha, beta)
+    ),
+    "halfnormal": Family(
+        pm.HalfNormal, ("sigma",), {"sigma": 1.0}, lambda sigma: stats.halfnorm(scale=sigma)
+    ),
+    "halfcauchy": Family(pm.HalfCauchy, ("beta",), {}, lambda beta: stats.halfcauchy(scale=beta)),
+    "halfstudentt": Family(
+        pm.HalfStudentT,
+        ("nu", "sigma"),
+        {"sigma": 1.0},
+        lambda nu, sigma: _half_t(nu, scale=sigma),
+    ),
+    "exponential": Family(pm.Exponential, ("lam",), {}, lambda lam: stats.expon(scale=1.0 / lam)),
+    "uniform": Family(
+        pm.Uniform,
+        ("lower", "upper"),
+        {"lower": 0.0, "upper": 1.0},
+        lambda lower, upper: stats.uniform(lower, upper - lower),
+    ),
+    "beta": Family(pm.Beta, ("alpha", "beta"), {}, lambda alpha, beta: stats.beta(alpha, beta)),
+    "lognormal": Family(
+        pm.LogNormal,
+        ("mu", "sigma"),
+        {"mu": 0.0, "sigma": 1.0},
+        lambda mu, sigma: stats.lognorm(s=sigma, scale=np.exp(mu)),
+    ),
+    "truncatednormal": Family(
+        pm.TruncatedNormal,
+        ("mu", "sigma", "lower", "upper"),
+        {"mu": 0.0, "sigma": 1.0, "lower": -np.inf, "upper": np.inf},
+        lambda mu, sigma, lower, upper: stats.truncnorm(
+            (lower - mu) / sigma, (upper - mu) / sigma, loc=mu, scale=sigma
+        ),
+    ),
+    "gamma": Family(
+        pm.Gamma, ("alpha", "beta"), {}, lambda alpha, beta: stats.gamma(a=alpha, scale=1 / beta)
+    ),
 }
+# Views kept for readers of the table by PyMC class or by parameter names.
+DISTRIBUTIONS: dict[str, type[pm.Distribution]] = {k: f.pymc for k, f in FAMILIES.items()}
+PARAMETERS: dict[str, tuple[str, ...]] = {k: f.parameters for k, f in FAMILIES.items()}
 
 
-# One parametrization per distribution. PyMC's own ``dist`` also accepts alternatives (a
-# precision ``tau``, Beta by mean and SD) and swallows unknown keywords, and the exact method
-# and the closed-form estimates map specs to scipy by these names, so a file may use only
-# these. Omitted keys take PyMC's defaults where it has them (normal mu = 0, sigma = 1, ...).
-PARAMETERS: dict[str, tuple[str, ...]] = {
-    "normal": ("mu", "sigma"),
-    "studentt": ("nu", "mu", "sigma"),
-    "cauchy": ("alpha", "beta"),
-    "halfnormal": ("sigma",),
-    "halfcauchy": ("beta",),
-    "halfstudentt": ("nu", "sigma"),
-    "exponential": ("lam",),
-    "uniform": ("lower", "upper"),
-    "beta": ("alpha", "beta"),
-    "lognormal": ("mu", "sigma"),
-    "truncatednormal": ("mu", "sigma", "lower", "upper"),
-    "gamma": ("alpha", "beta"),
-}
+def scipy_dist(spec: Mapping[str, Any]):
+    """The frozen scipy distribution with the density of a prior spec (not ``fixed``)."""
+    family = FAMILIES[spec["dist"]]
+    params = {**family.defaults, **{k: v for k, v in spec.items() if k != "dist"}}
+    return family.scipy(**{k: float(params[k]) for k in family.parameters})
 
 
 def spec_error(spec: Any) -> str | None:
@@ -77,7 +148,8 @@ def spec_error(spec: Any) -> str | None:
         return f"lower < upper for {name}"
     try:
         DISTRIBUTIONS[name].dist(**kwargs)
-    except (TypeError, ValueError) as err:
+        scipy_dist(spec)
+    except (TypeError, ValueError, KeyError) as err:
         return f"the parameters of pm.{DISTRIBUTIONS[name].__name__} ({err})"
     return None
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from models.distributions import scipy_dist
 from models.meta_regression import MetaTable
 
 TAU_NODES = 2000  # Gauss-Legendre nodes on the mapped tau axis
@@ -23,49 +24,6 @@ TAU_NODES = 2000  # Gauss-Legendre nodes on the mapped tau axis
 GRID_TAU_NODES = 600
 MU_NODES = 1501  # grid points for a non-normal mu prior
 QUANTILES = (0.025, 0.5, 0.975)
-
-
-def scipy_dist(spec: dict[str, Any]):
-    """The frozen scipy distribution of a prior spec (not 'fixed')."""
-    d = spec["dist"]
-    p = {k: v for k, v in spec.items() if k != "dist"}
-    if d == "normal":
-        return stats.norm(p.get("mu", 0.0), p.get("sigma", 1.0))
-    if d == "studentt":
-        return stats.t(p["nu"], p.get("mu", 0.0), p.get("sigma", 1.0))
-    if d == "cauchy":
-        return stats.cauchy(p["alpha"], p["beta"])
-    if d == "halfnormal":
-        return stats.halfnorm(scale=p.get("sigma", 1.0))
-    if d == "halfcauchy":
-        return stats.halfcauchy(scale=p["beta"])
-    if d == "halfstudentt":
-        return _HalfT(p["nu"], p.get("sigma", 1.0))
-    if d == "exponential":
-        return stats.expon(scale=1.0 / p["lam"])
-    if d == "uniform":
-        lo, hi = p.get("lower", 0.0), p.get("upper", 1.0)
-        return stats.uniform(lo, hi - lo)
-    if d == "lognormal":
-        return stats.lognorm(s=p.get("sigma", 1.0), scale=np.exp(p.get("mu", 0.0)))
-    if d == "gamma":
-        return stats.gamma(a=p["alpha"], scale=1.0 / p["beta"])
-    if d == "beta":
-        return stats.beta(p["alpha"], p["beta"])
-    raise ValueError(f"no exact-method support for a {d} prior")
-
-
-@dataclass(frozen=True)
-class _HalfT:
-    nu: float
-    sigma: float
-
-    def logpdf(self, x):
-        x = np.asarray(x, dtype=float)
-        return np.where(x >= 0, np.log(2.0) + stats.t.logpdf(x, self.nu, 0.0, self.sigma), -np.inf)
-
-    def ppf(self, q):
-        return stats.t.ppf(0.5 + q / 2.0, self.nu, 0.0, self.sigma)
 
 
 def unsupported(priors: dict[str, dict[str, Any]], moderators: tuple[str, ...]) -> str | None:

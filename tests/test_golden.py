@@ -9,9 +9,11 @@ import pytest
 from tests.golden.make_golden import HERE, golden_tables
 
 # nutpie's sampling is reproducible from its seed only up to floating-point summation order:
-# two processes with the same seed gave posterior means differing by up to 7e-13 (measured on
-# this machine). 1e-10 is far below any Monte Carlo error (~1e-2) yet catches any real change.
-GOLDEN_ATOL = 1e-10
+# two processes with the same seed gave posterior means differing by up to 7e-13, and a 2.5%
+# quantile by 1.1e-10 on a busy machine (leapfrog trajectories amplify rounding). 1e-6 leaves
+# four orders of margin over that, and is still four orders below the Monte Carlo error
+# (~1e-2) that any real change to the model, data or sampler moves these numbers by.
+GOLDEN_ATOL = 1e-6
 
 
 @pytest.mark.fit

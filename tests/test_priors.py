@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
+from analyses.inference.hypotheses import Thresholds, prior_probabilities
 from models.contrasts import beta_estimates
+from models.distributions import FAMILIES, scipy_dist, spec_error
 from models.evidence import InputError, load_evidence
 from models.priors import NAMED_SETS, SLOTS, load_priors
 
@@ -111,3 +114,51 @@ def test_per_study_estimates_match_hand_arithmetic(evidence):
         contrast / 0.87 * 0.71, rel=1e-3
     )
     assert with_bias.loc["jelen2025", "estimate"] == table.loc["jelen2025", "estimate"]
+
+
+# PyMC's Beta log-normaliser differs from scipy's betaln by 2.4e-8 (measured); every other
+# family agrees to 1e-12. A wrong parametrization is off by far more than this.
+LOGPDF_ATOL = 1e-6
+# One valid parameter set per family, away from every default, for the PyMC/scipy check.
+FAMILY_EXAMPLES = {
+    "normal": {"mu": 0.3, "sigma": 0.7},
+    "studentt": {"nu": 4.0, "mu": 0.2, "sigma": 0.5},
+    "cauchy": {"alpha": 0.1, "beta": 0.4},
+    "halfnormal": {"sigma": 0.6},
+    "halfcauchy": {"beta": 0.3},
+    "halfstudentt": {"nu": 3.0, "sigma": 0.5},
+    "exponential": {"lam": 2.0},
+    "uniform": {"lower": -0.5, "upper": 1.5},
+    "beta": {"alpha": 2.0, "beta": 3.0},
+    "lognormal": {"mu": -0.2, "sigma": 0.4},
+    "truncatednormal": {"mu": 0.5, "sigma": 0.5, "lower": 0.0, "upper": 1.2},
+    "gamma": {"alpha": 2.0, "beta": 3.0},
+}
+
+
+def test_every_family_has_an_example():
+    assert set(FAMILY_EXAMPLES) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_EXAMPLES))
+def test_scipy_and_pymc_agree_on_every_family(name):
+    """The one table serves PyMC and the exact prior masses: their densities must match."""
+    import pymc as pm
+
+    spec = {"dist": name, **FAMILY_EXAMPLES[name]}
+    assert spec_error(spec) is None, spec_error(spec)
+    frozen = scipy_dist(spec)
+    x = frozen.ppf(np.array([0.05, 0.3, 0.5, 0.8, 0.95]))
+    rv = FAMILIES[name].pymc.dist(**FAMILY_EXAMPLES[name])
+    np.testing.assert_allclose(pm.logp(rv, x).eval(), frozen.logpdf(x), atol=LOGPDF_ATOL)
+    # cdf and ppf invert each other: exact prior masses read the cdf
+    np.testing.assert_allclose(frozen.cdf(x), [0.05, 0.3, 0.5, 0.8, 0.95], rtol=1e-8)
+
+
+@pytest.mark.parametrize("dist", ["truncatednormal", "halfstudentt", "lognormal"])
+def test_any_valid_beta_prior_has_exact_region_masses(dist):
+    """A prior that passes validation must not fail after the fit (it once did)."""
+    spec = {"dist": dist, **FAMILY_EXAMPLES[dist]}
+    probs = prior_probabilities(spec, spec, Thresholds())
+    assert sum(probs.values()) == pytest.approx(1.0)
+    assert all(0.0 <= p <= 1.0 for p in probs.values())

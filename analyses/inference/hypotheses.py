@@ -25,7 +25,7 @@ from arviz_stats import ess
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
-from models.exact import scipy_dist
+from models.distributions import scipy_dist
 
 HYPOTHESES = ("primary", "permissive", "none", "other")
 HEADLINE = ("permissive", "primary")  # the headline Bayes factor: permissive vs primary

@@ -219,7 +219,7 @@ def _exact_prior_pdf(idata: xr.DataTree, name: str):
     """
     import json
 
-    from models.exact import scipy_dist
+    from models.distributions import scipy_dist
 
     raw = idata.attrs.get("priors")
     if not raw:
