@@ -7,32 +7,13 @@ report code. "What changed" compares against the run made just before it in the 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from analyses.commands.publish import previous_runs
+from analyses.inference.provenance import atomic_write_text
 from analyses.report.folder import RunFolder
 from analyses.report.render import report_html, report_markdown
 from models.evidence.problems import InputError, Problem
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def render_report(run_dir: Path) -> tuple[Path, Path]:
@@ -47,8 +28,8 @@ def render_report(run_dir: Path) -> tuple[Path, Path]:
     ]
     previous = RunFolder(earlier[-1]) if earlier else None
     text = report_markdown(run, previous)
-    _atomic_write(run.report_md, text)
-    _atomic_write(run.report_html, report_html(text, run, run.manifest["run_id"]))
+    atomic_write_text(run.report_md, text)
+    atomic_write_text(run.report_html, report_html(text, run, run.manifest["run_id"]))
     return run.report_md, run.report_html
 
 

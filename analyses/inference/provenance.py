@@ -65,9 +65,32 @@ def staged_directory(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    # mkdtemp makes a private (0700) folder; a published run follows the user's umask like any
+    # other folder, so colleagues on a shared server can read it.
+    os.chmod(staging, 0o777 & ~current_umask())
     try:
         yield staging
         os.replace(staging, final)  # atomic on one filesystem; fails if final is non-empty
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def current_umask() -> int:
+    """The process's umask (``os.umask`` can only be read by setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: a failed write leaves the old file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600, as for the folders
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise
