@@ -88,20 +88,6 @@ def run_meta(
         )
     table = read_table(Path(table_path), tuple(moderators))
     priors = read_priors(priors_path, table.moderator_names)
-    if method == "exact":
-        reason = unsupported(priors, table.moderator_names)
-        if reason:
-            raise InputError(
-                [
-                    Problem(
-                        str(priors_path or "default priors"),
-                        "priors",
-                        "",
-                        "unsupported priors",
-                        reason,
-                    )
-                ]
-            )
     attrs = json_attrs(
         method=method,
         priors=priors,
@@ -112,22 +98,10 @@ def run_meta(
         created=now_utc(),
     )
     if method == "exact":
-        post = exact_posterior(table, priors)
-        summary = post.summary()
-        tau_values, inverse = np.unique(post.tau, return_inverse=True)
-        tau_weights = np.bincount(inverse, weights=post.weights)
-        tree = xr.DataTree.from_dict(
-            {
-                "/quadrature": xr.Dataset(
-                    {"tau_weight": ("tau_node", tau_weights)}, coords={"tau_node": tau_values}
-                ),
-                "/summary": xr.Dataset.from_dataframe(summary.set_index("parameter")),
-            }
-        )
+        summary, tree = _exact(table, priors, priors_path)
     else:
         settings = settings or meta_settings()
-        model = build_meta_regression(table, priors)
-        tree = sample_posterior(model, settings)
+        tree = sample_posterior(build_meta_regression(table, priors), settings)
         summary = mcmc_summary(tree, table)
         attrs |= json_attrs(
             sampler=settings.to_dict(),
@@ -139,3 +113,26 @@ def run_meta(
         summary.to_csv(stage / "summary.csv", index=False)
         tree.to_netcdf(stage / "posterior.nc", engine="h5netcdf")
     return summary
+
+
+def _exact(
+    table: MetaTable, priors: dict, priors_path: Path | None
+) -> tuple[pd.DataFrame, xr.DataTree]:
+    """The exact posterior's summary, and a tree of its tau quadrature weights."""
+    reason = unsupported(priors, table.moderator_names)
+    if reason:
+        where = str(priors_path or "default priors")
+        raise InputError([Problem(where, "priors", "", "unsupported priors", reason)])
+    post = exact_posterior(table, priors)
+    summary = post.summary()
+    tau_values, inverse = np.unique(post.tau, return_inverse=True)
+    tau_weights = np.bincount(inverse, weights=post.weights)
+    tree = xr.DataTree.from_dict(
+        {
+            "/quadrature": xr.Dataset(
+                {"tau_weight": ("tau_node", tau_weights)}, coords={"tau_node": tau_values}
+            ),
+            "/summary": xr.Dataset.from_dataframe(summary.set_index("parameter")),
+        }
+    )
+    return summary, tree

@@ -46,7 +46,7 @@ COVERAGE_NOMINAL = 0.9
 def _exact_vs_mcmc(n_cases: int, rng) -> dict:
     from analyses.inference.sampling import SamplerSettings, sample_posterior
     from models.exact import exact_posterior
-    from models.meta_regression import MetaTable, build_meta_regression
+    from models.meta_regression import build_meta_regression
 
     tau_priors = [
         {"dist": "halfnormal", "sigma": 0.5},
@@ -56,44 +56,18 @@ def _exact_vs_mcmc(n_cases: int, rng) -> dict:
     ]
     cases = []
     for i in range(n_cases):
-        k = int(rng.integers(3, 11))
-        moderated = bool(i % 2)
-        mods = (
-            pd.DataFrame({"m": rng.integers(0, 2, k).astype(float)})
-            if moderated
-            else pd.DataFrame(index=range(k))
-        )
-        se = rng.uniform(0.1, 0.6, k)
-        y = rng.normal(0.4, 0.3, k) + rng.normal(0, se)
-        table = MetaTable(tuple(f"s{j}" for j in range(k)), y, se, mods)
-        priors = {
-            "mu": {"dist": "normal", "mu": 0.0, "sigma": 1.0},
-            "tau": tau_priors[i % len(tau_priors)],
-        }
-        if moderated:
-            priors["m"] = {"dist": "normal", "mu": 0.0, "sigma": 1.0}
+        table, priors = _random_meta_case(i, rng, tau_priors[i % len(tau_priors)])
         exact = exact_posterior(table, priors).summary().set_index("parameter")
         idata = sample_posterior(
             build_meta_regression(table, priors),
             SamplerSettings(draws=2000, tune=1000, target_accept=0.95, seed=100 + i),
         )
-        post = idata["posterior"]
-        worst = 0.0
-        for name in exact.index:
-            if name in ("mu", "tau"):
-                v = post[name].values.ravel()
-            elif name.startswith("coef_"):
-                v = post["coef"].sel(moderator=name[5:]).values.ravel()
-            else:
-                v = post["theta"].sel(study=name).values.ravel()
-            sd = exact.loc[name, "sd"]
-            worst = max(worst, abs(v.mean() - exact.loc[name, "mean"]) / sd, abs(v.std() - sd) / sd)
         cases.append(
             {
-                "studies": k,
-                "moderator": moderated,
+                "studies": len(table.study),
+                "moderator": bool(table.moderator_names),
                 "tau_prior": priors["tau"],
-                "worst_sd": worst,
+                "worst_sd": _worst_discrepancy(exact, idata["posterior"]),
                 "divergences": int(idata["sample_stats"]["diverging"].sum()),
             }
         )
@@ -104,6 +78,41 @@ def _exact_vs_mcmc(n_cases: int, rng) -> dict:
         "threshold_sd": AGREEMENT_SDS,
         "passed": worst < AGREEMENT_SDS,
     }
+
+
+def _random_meta_case(i: int, rng, tau_prior: dict):
+    """A random table of 3-10 studies (every other one with a 0/1 moderator) and its priors."""
+    from models.meta_regression import MetaTable
+
+    k = int(rng.integers(3, 11))
+    moderated = bool(i % 2)
+    mods = (
+        pd.DataFrame({"m": rng.integers(0, 2, k).astype(float)})
+        if moderated
+        else pd.DataFrame(index=range(k))
+    )
+    se = rng.uniform(0.1, 0.6, k)
+    y = rng.normal(0.4, 0.3, k) + rng.normal(0, se)
+    table = MetaTable(tuple(f"s{j}" for j in range(k)), y, se, mods)
+    priors = {"mu": {"dist": "normal", "mu": 0.0, "sigma": 1.0}, "tau": tau_prior}
+    if moderated:
+        priors["m"] = {"dist": "normal", "mu": 0.0, "sigma": 1.0}
+    return table, priors
+
+
+def _worst_discrepancy(exact: pd.DataFrame, post) -> float:
+    """The largest |MCMC - exact| over every parameter's mean and SD, in posterior SDs."""
+    worst = 0.0
+    for name in exact.index:
+        if name in ("mu", "tau"):
+            v = post[name].values.ravel()
+        elif name.startswith("coef_"):
+            v = post["coef"].sel(moderator=name[5:]).values.ravel()
+        else:
+            v = post["theta"].sel(study=name).values.ravel()
+        sd = exact.loc[name, "sd"]
+        worst = max(worst, abs(v.mean() - exact.loc[name, "mean"]) / sd, abs(v.std() - sd) / sd)
+    return worst
 
 
 def _sbc_meta(n_sims: int, rng) -> dict:
@@ -148,11 +157,7 @@ def _sbc_meta(n_sims: int, rng) -> dict:
 
 
 def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict:
-    from analyses.inference.sampling import SamplerSettings, fit_with_gate
-    from models.blockade import build_blockade_model
-    from models.evidence import load_evidence
-    from models.priors import load_priors
-    from models.simulate import Truth, simulate_study, write_study
+    from models.simulate import Truth
 
     plan = [
         ("paired_binary", "acute", 60),
@@ -166,18 +171,7 @@ def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict
     for a, s in truths:
         for rep in range(replications):
             truth = Truth(beta_acute=a, beta_sustained=s, tau_beta=0.1, tau_ketamine=0.1)
-            with tempfile.TemporaryDirectory() as folder:
-                for j, (kind, regimen, n) in enumerate(plan):
-                    study, ipd, _ = simulate_study(
-                        kind, f"sim{j}", regimen, truth, n, seed=int(rng.integers(1 << 31))
-                    )
-                    write_study(study, Path(folder), ipd)
-                evidence = load_evidence(Path(folder)).resolve()
-                priors = load_priors("neutral", evidence.literature)
-                fit = fit_with_gate(
-                    build_blockade_model(evidence, priors),
-                    SamplerSettings(seed=int(rng.integers(1 << 31))),
-                )
+            fit = _fit_simulated(truth, plan, rng)
             post = fit.idata["posterior"]
             for name, value in (("beta_acute", a), ("beta_sustained", s)):
                 v = post[name].values.ravel()
@@ -207,6 +201,28 @@ def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict
         "certified": float(frame["certified"].mean()),
         "passed": bool(abs(coverage - COVERAGE_NOMINAL) <= band),
     }
+
+
+def _fit_simulated(truth, plan: list[tuple[str, str, int]], rng):
+    """Simulate one study per (form, regimen, n) of ``plan`` from ``truth``; fit behind the gate."""
+    from analyses.inference.sampling import SamplerSettings, fit_with_gate
+    from models.blockade import build_blockade_model
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+    from models.simulate import simulate_study, write_study
+
+    with tempfile.TemporaryDirectory() as folder:
+        for j, (kind, regimen, n) in enumerate(plan):
+            study, ipd, _ = simulate_study(
+                kind, f"sim{j}", regimen, truth, n, seed=int(rng.integers(1 << 31))
+            )
+            write_study(study, Path(folder), ipd)
+        evidence = load_evidence(Path(folder)).resolve()
+        priors = load_priors("neutral", evidence.literature)
+        return fit_with_gate(
+            build_blockade_model(evidence, priors),
+            SamplerSettings(seed=int(rng.integers(1 << 31))),
+        )
 
 
 def _plain(value):

@@ -101,24 +101,38 @@ def _interval(row, name: str) -> str:
 
 def robustness_section(suite) -> str:
     """The report's Robustness and Cumulative sections, as Markdown."""
-    table = suite.table
-    leader = suite.leader
+    table, leader = suite.table, suite.leader
     primary = table[table.kind == "primary"].iloc[0]
     refits = table[table.kind == "sensitivity"]
-    grid = table[table.kind == "thresholds"]
-    lines = ["## Robustness\n"]
-    lines.append(
+    lines = [
+        "## Robustness\n",
         f"**Headline:** '{leader}' is the most probable reading in the primary analysis "
         f"(P = {primary[f'p_{leader}']:.2f}; BF permissive vs primary "
         f"{format_bf(primary['bf_permissive_vs_primary'])}). "
-        "Below, each scenario changes one thing.\n"
-    )
-    agree = refits[refits.agrees]
-    disagree = refits[~refits.agrees]
-    lines.append(
-        f"Of {len(refits)} refitted scenarios, **{len(agree)} agree** (the same hypothesis stays "
-        f"most probable) and **{len(disagree)} {'does' if len(disagree) == 1 else 'do'} not**."
-    )
+        "Below, each scenario changes one thing.\n",
+        *_agreement_lines(refits),
+        *_disagreement_lines(refits, leader),
+        *_moved_most_lines(refits, primary, leader),
+        *_uncertified_lines(refits),
+        "\n" + _scenario_table(table, refits) + "\n",
+        *_threshold_lines(table[table.kind == "thresholds"], leader),
+        "![Robustness](figures/robustness.png)\n",
+        _psense_text(suite.psense),
+        _cumulative_text(suite.cumulative, refits, primary, leader),
+        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models, "
+        f"{suite.wall_seconds:.0f} s wall time.*\n",
+    ]
+    return "\n".join(lines)
+
+
+def _agreement_lines(refits: pd.DataFrame) -> list[str]:
+    """How many scenarios keep the leader, and how far the headline Bayes factor moves."""
+    disagree = int((~refits.agrees).sum())
+    lines = [
+        f"Of {len(refits)} refitted scenarios, **{len(refits) - disagree} agree** (the same "
+        f"hypothesis stays most probable) and **{disagree} {'does' if disagree == 1 else 'do'} "
+        "not**."
+    ]
     bf = pd.to_numeric(refits["bf_permissive_vs_primary"], errors="coerce")
     if bf.notna().any():
         low, high = refits.loc[bf.idxmin()], refits.loc[bf.idxmax()]
@@ -136,68 +150,81 @@ def robustness_section(suite) -> str:
                 else "; it stays above 1 in every scenario."
             )
         )
-    if len(disagree):
-        lines.append("\nWhere the conclusion changes, and why:\n")
-        for _, r in disagree.iterrows():
-            lines.append(
-                f"- **{r['scenario']}** ({r['change']}): '{r['leader']}' leads with P = "
-                f"{r[f'p_{r.leader}']:.2f}; P({leader}) = {r[f'p_{leader}']:.2f}; β acute "
-                f"{_interval(r, 'beta_acute')}. Why: {_mechanism(r['scenario'])}."
-            )
+    return lines
+
+
+def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
+    disagree = refits[~refits.agrees]
+    if not len(disagree):
+        return []
+    lines = ["\nWhere the conclusion changes, and why:\n"]
+    for _, r in disagree.iterrows():
+        lines.append(
+            f"- **{r['scenario']}** ({r['change']}): '{r['leader']}' leads with P = "
+            f"{r[f'p_{r.leader}']:.2f}; P({leader}) = {r[f'p_{leader}']:.2f}; β acute "
+            f"{_interval(r, 'beta_acute')}. Why: {_mechanism(r['scenario'])}."
+        )
+    return lines
+
+
+def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> list[str]:
     moved = refits.assign(shift=(refits[f"p_{leader}"] - primary[f"p_{leader}"]).abs())
     moved = moved[moved.agrees].sort_values("shift", ascending=False).head(3)
-    if len(moved):
-        lines.append("\nAgreeing scenarios that moved P(" + leader + ") most:\n")
-        for _, r in moved.iterrows():
-            lines.append(
-                f"- **{r['scenario']}**: P({leader}) {primary[f'p_{leader}']:.2f} → "
-                f"{r[f'p_{leader}']:.2f}; β acute {_interval(r, 'beta_acute')}. "
-                f"Why: {_mechanism(r['scenario'])}."
-            )
-    uncertified = refits[~refits.certified]
-    if len(uncertified):
+    if not len(moved):
+        return []
+    lines = ["\nAgreeing scenarios that moved P(" + leader + ") most:\n"]
+    for _, r in moved.iterrows():
         lines.append(
-            "\n**Not certified** (convergence gate failed after a retry): "
-            + ", ".join(uncertified["scenario"])
-            + ". Read those rows as provisional."
+            f"- **{r['scenario']}**: P({leader}) {primary[f'p_{leader}']:.2f} → "
+            f"{r[f'p_{leader}']:.2f}; β acute {_interval(r, 'beta_acute')}. "
+            f"Why: {_mechanism(r['scenario'])}."
         )
+    return lines
+
+
+def _uncertified_lines(refits: pd.DataFrame) -> list[str]:
+    uncertified = refits[~refits.certified]
+    if not len(uncertified):
+        return []
+    return [
+        "\n**Not certified** (convergence gate failed after a retry): "
+        + ", ".join(uncertified["scenario"])
+        + ". Read those rows as provisional."
+    ]
+
+
+def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
+    """The primary row and every refit: probabilities, headline BF, β acute, agreement."""
+    rows = pd.concat([table[table.kind == "primary"], refits])
     cols = ["scenario", *[f"p_{h}" for h in HYPOTHESES], "bf_permissive_vs_primary"]
-    show = pd.concat([table[table.kind == "primary"], refits])[[*cols, "agrees"]].copy()
+    show = rows[[*cols, "agrees"]].copy()
     for h in HYPOTHESES:
         show[f"p_{h}"] = show[f"p_{h}"].map("{:.2f}".format)
     show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(format_bf)
-    show["β acute"] = [
-        _interval(r, "beta_acute")
-        for _, r in pd.concat([table[table.kind == "primary"], refits]).iterrows()
-    ]
+    show["β acute"] = [_interval(r, "beta_acute") for _, r in rows.iterrows()]
     show["agrees"] = show["agrees"].map({True: "yes", False: "**no**"})
     show = show.rename(
         columns={f"p_{h}": f"P({h})" for h in HYPOTHESES}
         | {"bf_permissive_vs_primary": "BF perm. vs primary"}
     )
-    lines.append("\n" + markdown_table(show) + "\n")
-    if len(grid):
-        lo = grid[f"p_{leader}"].min()
-        hi = grid[f"p_{leader}"].max()
-        flips = grid[~grid.agrees]["scenario"].tolist()
-        lines.append(
-            f"**Thresholds** (no refit): over primary thresholds 0.4-0.6 and permissive 0.1-0.3, "
-            f"P({leader}) ranges from {lo:.2f} to {hi:.2f}"
-            + (
-                f"; another hypothesis leads at {', '.join(flips)}."
-                if flips
-                else "; it leads everywhere on this grid."
-            )
-            + " The threshold figure shows the full curves.\n"
+    return markdown_table(show)
+
+
+def _threshold_lines(grid: pd.DataFrame, leader: str) -> list[str]:
+    if not len(grid):
+        return []
+    lo, hi = grid[f"p_{leader}"].min(), grid[f"p_{leader}"].max()
+    flips = grid[~grid.agrees]["scenario"].tolist()
+    return [
+        f"**Thresholds** (no refit): over primary thresholds 0.4-0.6 and permissive 0.1-0.3, "
+        f"P({leader}) ranges from {lo:.2f} to {hi:.2f}"
+        + (
+            f"; another hypothesis leads at {', '.join(flips)}."
+            if flips
+            else "; it leads everywhere on this grid."
         )
-    lines.append("![Robustness](figures/robustness.png)\n")
-    lines.append(_psense_text(suite.psense))
-    lines.append(_cumulative_text(suite.cumulative, refits, primary, leader))
-    lines.append(
-        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models, "
-        f"{suite.wall_seconds:.0f} s wall time.*\n"
-    )
-    return "\n".join(lines)
+        + " The threshold figure shows the full curves.\n"
+    ]
 
 
 def _psense_text(psense: pd.DataFrame) -> str:

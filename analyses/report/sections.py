@@ -40,6 +40,32 @@ EVIDENCE_WORDS = {
 
 def caveats(included: pd.DataFrame, numbers: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     """Caveats generated from the run's own evidence tables, so they follow the data."""
+    out = _timing_caveat(included)
+    for _, r in included[included["stopped_early"] == "yes"].iterrows():
+        out.append(
+            f"**Early stopping.** {r['label']} stopped at an interim analysis with {r['analysed']} "
+            "analysed; early-stopped trials overstate effects [@bassler2010], and the size of the "
+            "bias term is borrowed from trials of other questions."
+        )
+    out += _source_caveats(numbers[numbers["study"].isin(set(included["study"]))])
+    kappa = [i for i in summary.index if i.startswith("specific_share")]
+    if kappa:
+        out.append(
+            f"**The specific share κ** (posterior mean {summary.loc[kappa[0], 'mean']:.2f}) "
+            "turns a "
+            "reported attenuation of the whole improvement into a share of ketamine's specific "
+            "effect; its prior rests on one ketamine-vs-midazolam trial."
+        )
+    if not any(("arm_means" in str(e)) or ("ipd" in str(e)) for e in included["evidence"]):
+        out.append(
+            "**No arm-level means.** No included study reports means and SDs per condition; every "
+            "likelihood works from counts or test statistics."
+        )
+    return out
+
+
+def _timing_caveat(included: pd.DataFrame) -> list[str]:
+    """What besides timing differs between the regimens (rating time, infusions, covariates)."""
     out = []
     groups = {}
     for regimen, part in included.groupby("regimen"):
@@ -66,13 +92,12 @@ def caveats(included: pd.DataFrame, numbers: pd.DataFrame, summary: pd.DataFrame
                 "to `[model] covariates` leaves the regimen difference resting on its prior."
             )
         out.append(text)
-    for _, r in included[included["stopped_early"] == "yes"].iterrows():
-        out.append(
-            f"**Early stopping.** {r['label']} stopped at an interim analysis with {r['analysed']} "
-            "analysed; early-stopped trials overstate effects [@bassler2010], and the size of the "
-            "bias term is borrowed from trials of other questions."
-        )
-    used = numbers[numbers["study"].isin(set(included["study"]))]
+    return out
+
+
+def _source_caveats(used: pd.DataFrame) -> list[str]:
+    """Numbers from secondary sources, and counts known only as bounds."""
+    out = []
     secondary = used[used["status"] == "secondary"].groupby("study").size()
     if len(secondary):
         out.append(
@@ -90,19 +115,6 @@ def caveats(included: pd.DataFrame, numbers: pd.DataFrame, summary: pd.DataFrame
             + ", ".join(sorted(set(bounds["study"])))
             + " report some counts only as bounds; the model uses the whole range, which carries "
             "less information than a count."
-        )
-    kappa = [i for i in summary.index if i.startswith("specific_share")]
-    if kappa:
-        out.append(
-            f"**The specific share κ** (posterior mean {summary.loc[kappa[0], 'mean']:.2f}) "
-            "turns a "
-            "reported attenuation of the whole improvement into a share of ketamine's specific "
-            "effect; its prior rests on one ketamine-vs-midazolam trial."
-        )
-    if not any(("arm_means" in str(e)) or ("ipd" in str(e)) for e in included["evidence"]):
-        out.append(
-            "**No arm-level means.** No included study reports means and SDs per condition; every "
-            "likelihood works from counts or test statistics."
         )
     return out
 
