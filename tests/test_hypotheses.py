@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import xarray as xr
 
+from analyses.inference.bayes_factors import (
+    bayes_factor_table,
+    compare,
+    evidence_words,
+    prior_delta_positive,
+    regions,
+)
 from analyses.inference.hypotheses import (
     HYPOTHESES,
     Thresholds,
@@ -22,6 +31,9 @@ SCEPTICAL = {"dist": "normal", "mu": 0.0, "sigma": 0.3}
 # Exact prior probabilities vs 400,000 independent prior draws: MC SD <= sqrt(0.25/4e5)
 # = 0.0008; 0.004 is 5 SDs.
 PRIOR_MC_ATOL = 0.004
+# The MCSE of log10 BF vs the SD over 200 replications: an SD from 200 draws is known to about
+# 1/sqrt(2 * 199) = 5%; 20% is four of those, and covers the delta method's approximation.
+MCSE_RTOL = 0.2
 
 
 def draws(a, s, chains=4):
@@ -93,11 +105,16 @@ def test_sparse_region_gives_a_bound_not_a_number():
     table = hypothesis_table(a, s, NEUTRAL, NEUTRAL, Thresholds()).set_index("hypothesis")
     # every draw is 'permissive'; 'primary' has none, so permissive-vs-primary is a lower bound
     assert table.loc["permissive", "posterior_prob"] == 1.0
-    bf = table.loc["permissive", "bf_vs_primary"]
-    assert isinstance(bf, str) and bf.startswith(">")
-    assert table.loc["primary", "bf_vs_permissive"].startswith("<")
-    assert table.loc["primary", "bf_vs_none"].startswith("not estimable")
+    # hypotheses.csv holds numbers only: a bound is not a Bayes factor, so it is NaN there...
+    assert np.isnan(table.loc["permissive", "bf_vs_primary"])
+    assert table.select_dtypes("number").shape[1] == table.shape[1]
     assert table.loc["primary", "posterior_prob_upper95"] < 0.002
+    # ...and bayes_factors.csv gives the bound, with its direction in a column of its own.
+    bfs = bayes_factor_table(a, s, NEUTRAL, NEUTRAL, Thresholds()).set_index("question")
+    head = bfs.loc["permissive vs primary"]
+    assert head["bound"] == ">" and head["bf"] > 1 and np.isnan(head["log10_bf_mcse"])
+    assert bfs.loc["primary vs none", "evidence"] == "not estimable"
+    assert bfs.loc["permissive vs none", "bound"] == ">"
 
 
 def test_bayes_factor_is_posterior_odds_over_prior_odds():
@@ -126,3 +143,72 @@ def test_thresholds_are_validated_and_the_grid_moves_them():
     # a stricter bar for 'primary' can only shrink it
     assert prim.loc[0.3, "primary"] >= prim.loc[0.5, "primary"] >= prim.loc[0.8, "primary"]
     assert np.allclose(grid[list(HYPOTHESES)].sum(axis=1), 1.0)
+
+
+def test_equal_odds_posterior_undoes_the_prior_region_sizes():
+    rng = np.random.default_rng(7)
+    a, s = draws(rng.normal(0.6, 0.3, 8000), rng.normal(0.4, 0.4, 8000))
+    table = hypothesis_table(a, s, NEUTRAL, SCEPTICAL, Thresholds()).set_index("hypothesis")
+    eq = table["posterior_prob_equal_odds"]
+    assert eq.sum() == pytest.approx(1.0)
+    # Under equal prior odds, the posterior odds of two hypotheses are their Bayes factor.
+    assert eq["permissive"] / eq["primary"] == pytest.approx(
+        table.loc["permissive", "bf_vs_primary"]
+    )
+
+
+def test_bayes_factor_table_rows_and_arithmetic():
+    rng = np.random.default_rng(8)
+    a, s = draws(rng.normal(0.7, 0.3, 8000), rng.normal(0.3, 0.4, 8000))
+    bfs = bayes_factor_table(a, s, NEUTRAL, SCEPTICAL, Thresholds()).set_index("question")
+    assert bfs.index[0] == "permissive vs primary"
+    assert len(bfs) == 6 + 5  # every pair of the four hypotheses, plus five region questions
+    hyp = hypothesis_table(a, s, NEUTRAL, SCEPTICAL, Thresholds()).set_index("hypothesis")
+    assert bfs.loc["permissive vs primary", "bf"] == pytest.approx(
+        hyp.loc["permissive", "bf_vs_primary"]
+    )
+    sus = bfs.loc["sustained: beta_sustained >= P vs < P"]
+    post = float((s.values >= 0.5).mean())
+    prior = 1 - 0.5 - 0.5 * math.erf((0.5 - 0.0) / (0.3 * math.sqrt(2)))  # 1 - Phi(0.5/0.3)
+    assert sus["bf"] == pytest.approx(post / (1 - post) / (prior / (1 - prior)), rel=1e-9)
+    assert bfs["log10_bf"].to_numpy() == pytest.approx(np.log10(bfs["bf"].to_numpy()))
+    assert (bfs["bound"] == "").all() and (bfs["log10_bf_mcse"] > 0).all()
+
+
+def test_log10_bf_mcse_matches_the_spread_over_replications():
+    """The delta-method MCSE agrees with the SD of log10 BF over independent replications."""
+    rng = np.random.default_rng(9)
+    found = regions(NEUTRAL, NEUTRAL, Thresholds())
+    estimates, mcses = [], []
+    for _ in range(200):
+        a, s = draws(rng.normal(0.6, 0.3, 2000), rng.normal(0.4, 0.4, 2000))
+        row = compare(a, s, found["permissive"], found["primary"], fallback_ess=2000.0)
+        estimates.append(row["log10_bf"])
+        mcses.append(row["log10_bf_mcse"])
+    # 200 replications estimate an SD to about 5%; 20% allows for that and the delta method.
+    assert np.mean(mcses) == pytest.approx(np.std(estimates, ddof=1), rel=MCSE_RTOL)
+
+
+def test_prior_p_delta_positive_is_exact():
+    # Two normals: P(a - s > 0) = Phi((mu_a - mu_s) / sqrt(sd_a^2 + sd_s^2)).
+    z = (0.5 - 0.0) / math.hypot(0.5, 0.3)
+    expected = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+    assert prior_delta_positive(NEUTRAL, SCEPTICAL) == pytest.approx(expected, abs=1e-9)
+    assert prior_delta_positive(NEUTRAL, NEUTRAL) == pytest.approx(0.5, abs=1e-9)
+    fixed = {"dist": "fixed", "value": 0.5}
+    assert prior_delta_positive(fixed, NEUTRAL) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("log10_bf", "words"),
+    [
+        (0.2, "not worth more than a bare mention"),
+        (-0.3, "not worth more than a bare mention"),
+        (0.7, "substantial, for"),
+        (-1.5, "strong, against"),
+        (2.5, "decisive, for"),
+        (float("nan"), "not estimable"),
+    ],
+)
+def test_kass_raftery_words(log10_bf, words):
+    assert evidence_words(log10_bf) == words

@@ -21,6 +21,7 @@ from tests.conftest import private_project
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = [
     "hypotheses.csv",
+    "bayes_factors.csv",
     "summary.csv",
     "posterior.nc",
     "manifest.json",
@@ -85,6 +86,30 @@ def test_hypotheses_csv_content(project):
     assert table["prior_prob"].sum() == pytest.approx(1.0)
     assert table["posterior_prob"].sum() == pytest.approx(1.0)
     assert (table["posterior_prob_mcse"] >= 0).all()
+    assert table["posterior_prob_equal_odds"].sum() == pytest.approx(1.0)
+    # numbers only: bounds live in bayes_factors.csv
+    assert table.drop(columns="hypothesis").dtypes.map(pd.api.types.is_numeric_dtype).all()
+
+
+@pytest.mark.fit
+def test_bayes_factors_csv_leads_with_the_headline(project):
+    table = pd.read_csv(project["first"] / "bayes_factors.csv", keep_default_na=False)
+    for col in ("question", "bf", "log10_bf", "log10_bf_mcse", "bound", "evidence"):
+        assert col in table.columns, col
+    assert table.loc[0, "question"] == "permissive vs primary"
+    questions = set(table["question"])
+    assert "sustained: beta_sustained >= P vs < P" in questions
+    assert "acute: beta_acute >= P vs between Q and P" in questions
+    assert "acute: beta_acute >= P vs < Q" in questions
+    assert len(table) == 11
+    report = (project["first"] / "report.md").read_text()
+    headline = report[report.index("## Headline") :].splitlines()[2]
+    assert headline.startswith("**Permissive vs primary: BF ")
+    head = table.iloc[0]
+    assert f"{float(head['bf']):.3g}" in headline
+    assert f"± {float(head['log10_bf_mcse']):.2f}" in headline
+    if abs(float(head["log10_bf"])) < 0.5:
+        assert "cannot tell a primary from a permissive" in headline
 
 
 @pytest.mark.fit

@@ -208,6 +208,7 @@ def _write_tables(
         )
     )
     result.hypotheses.to_csv(folder.hypotheses_file, index=False)
+    result.bayes_factors.to_csv(folder.bayes_factors_file, index=False)
     parameter_summary(idata).to_csv(folder.summary_file)
     result.thresholds.to_csv(folder.thresholds_file, index=False)
     estimates.to_csv(folder.estimates_file, index=False)
@@ -281,26 +282,29 @@ def _manifest(
 
 
 def _headline(result, run_dir: Path, say) -> None:
-    table = result.hypotheses.set_index("hypothesis")
     say("")
     if not result.certified:
         say(
             "*** NOT CERTIFIED: the convergence gate failed; treat these numbers as provisional ***"
         )
-    say(f"{'hypothesis':<12}{'prior':>8}{'posterior':>11}{'± MCSE':>9}   BF vs primary")
+    say(f"{'question':<56}{'BF':>9}  {'log10 ± MCSE':<15} evidence")
+    for _, row in result.bayes_factors.head(6).iterrows():
+        bf = f"{row['bound']}{row['bf']:.3g}"
+        spread = "" if row["bound"] else f"{row['log10_bf']:+.2f} ± {row['log10_bf_mcse']:.2f}"
+        say(f"{row['question']:<56}{bf:>9}  {spread:<15} {row['evidence']}")
+    say("")
+    table = result.hypotheses.set_index("hypothesis")
+    say(f"{'hypothesis':<12}{'prior':>8}{'posterior':>11}{'± MCSE':>9}{'equal odds':>12}")
     for h, row in table.iterrows():
-        bf = "" if h == "primary" else row["bf_vs_primary"]
-        bf = f"{bf:.3g}" if isinstance(bf, float) else str(bf)
         say(
             f"{h:<12}{row.prior_prob:>8.3f}{row.posterior_prob:>11.3f}"
-            f"{row.posterior_prob_mcse:>9.3f}   {bf}"
+            f"{row.posterior_prob_mcse:>9.3f}{row.posterior_prob_equal_odds:>12.3f}"
         )
     head = result.headline()
     ci = Interval(head["interval"])
     for name in HEADLINE_VARS:
         h = head[name]
-        say(f"{name:<15} median {ci.describe(h['median'], h['lower'], h['upper'])}")
-    say(f"P(acute blockade removes more than sustained) = {head['p_delta_positive']:.2f}")
+        say(f"{name:<15} {ci.describe('median', h['median'], h['lower'], h['upper'])}")
     say(f"report: {run_dir / 'report.html'}")
 
 

@@ -15,6 +15,7 @@ import pymc as pm
 import xarray as xr
 from arviz_stats import summary
 
+from analyses.inference.bayes_factors import bayes_factor_table
 from analyses.inference.hypotheses import Thresholds, hypothesis_table, threshold_grid
 from analyses.inference.intervals import interval
 from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
@@ -35,6 +36,7 @@ class FitResult:
     hypotheses: pd.DataFrame
     thresholds: pd.DataFrame
     model: pm.Model
+    bayes_factors: pd.DataFrame
 
     @property
     def certified(self) -> bool:
@@ -51,6 +53,9 @@ class FitResult:
             "posterior_prob": table["posterior_prob"].to_dict(),
             "prior_prob": table["prior_prob"].to_dict(),
             "bf_permissive_vs_primary": table.loc["permissive", "bf_vs_primary"],
+            "bayes_factors": self.bayes_factors.set_index("question")[
+                ["bf", "log10_bf", "log10_bf_mcse", "bound", "evidence"]
+            ].to_dict(orient="index"),
             "p_delta_positive": float((delta > 0).mean()),
             "certified": self.certified,
         }
@@ -107,7 +112,14 @@ def fit_analysis(
         np.array(primary_grid),
         np.array(permissive_grid),
     )
-    return FitResult(idata, gated, hyp, grid, model)
+    bfs = bayes_factor_table(
+        post["beta_acute"],
+        post["beta_sustained"],
+        priors["beta_acute"],
+        priors["beta_sustained"],
+        thresholds,
+    )
+    return FitResult(idata, gated, hyp, grid, model, bfs)
 
 
 def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:

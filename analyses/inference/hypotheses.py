@@ -112,8 +112,15 @@ class RegionProbability:
         return self.draws_in < MIN_EFFECTIVE_DRAWS
 
 
-def posterior_probability(indicator: xr.DataArray) -> RegionProbability:
-    """Probability of a region from (chain, draw) indicators, with MCSE from the ESS."""
+def posterior_probability(
+    indicator: xr.DataArray, fallback_ess: float | None = None
+) -> RegionProbability:
+    """Probability of a region from (chain, draw) indicators, with MCSE from the ESS.
+
+    An indicator that is all False (or all True) has no ESS of its own; ``fallback_ess`` (the
+    ESS of the parameters the region is defined on) stands in, so a bound at p = 0 reflects
+    the effective, not the raw, number of draws.
+    """
     values = indicator.values.astype(float)
     p = float(values.mean())
     n_eff = float(values.size)
@@ -121,6 +128,8 @@ def posterior_probability(indicator: xr.DataArray) -> RegionProbability:
         # An indicator's ESS for its mean; capped at the number of draws.
         measured = float(ess(xr.Dataset({"x": indicator.astype(float)}), method="mean")["x"])
         n_eff = min(max(measured, 1.0), n_eff)
+    elif fallback_ess is not None and np.isfinite(fallback_ess):
+        n_eff = min(max(float(fallback_ess), 1.0), n_eff)
     mcse = float(np.sqrt(p * (1 - p) / n_eff))
     k = p * n_eff
     upper = float(stats.beta.ppf(BOUND_LEVEL, k + 1, n_eff - k)) if k < n_eff else 1.0
@@ -156,16 +165,24 @@ def _fmt(x: float) -> str:
 def hypothesis_table(
     a: xr.DataArray, s: xr.DataArray, spec_acute: dict, spec_sustained: dict, t: Thresholds
 ) -> pd.DataFrame:
-    """hypotheses.csv: hypothesis, prior_prob, posterior_prob, posterior_prob_mcse, bf_vs_*.
+    """hypotheses.csv: one row per hypothesis, numbers only.
 
-    Bayes factors are numbers when estimable, else text bounds ('<0.01', '>250').
+    Columns: hypothesis, prior_prob, posterior_prob, posterior_prob_mcse,
+    posterior_prob_lower95 / _upper95 (one-sided bounds at the region's ESS),
+    posterior_prob_equal_odds (the posterior had the four started equally likely), and
+    bf_vs_<other>. A Bayes factor the draws cannot support is NaN here; bayes_factors.csv
+    gives its bound.
     """
     indicators = region_indicators(a.values, s.values, t)
     prior = prior_probabilities(spec_acute, spec_sustained, t)
+    fallback = float(min(ess(xr.Dataset({"a": a, "s": s}), method="mean").values()))
     post = {
-        h: posterior_probability(xr.DataArray(ind, dims=a.dims, coords=a.coords))
+        h: posterior_probability(xr.DataArray(ind, dims=a.dims, coords=a.coords), fallback)
         for h, ind in indicators.items()
     }
+    # Equal prior odds: reweight each region's posterior by 1 / its prior mass.
+    weight = {h: post[h].prob / prior[h] if prior[h] > 0 else 0.0 for h in HYPOTHESES}
+    total = sum(weight.values())
     rows = []
     for h in HYPOTHESES:
         row = {
@@ -173,12 +190,14 @@ def hypothesis_table(
             "prior_prob": prior[h],
             "posterior_prob": post[h].prob,
             "posterior_prob_mcse": post[h].mcse,
+            "posterior_prob_lower95": post[h].lower,
             "posterior_prob_upper95": post[h].upper,
+            "posterior_prob_equal_odds": weight[h] / total if total > 0 else np.nan,
         }
         for other in HYPOTHESES:
             if other != h:
-                value, text = bayes_factor(post[h], post[other], prior[h], prior[other])
-                row[f"bf_vs_{other}"] = value if value is not None else text
+                value, _ = bayes_factor(post[h], post[other], prior[h], prior[other])
+                row[f"bf_vs_{other}"] = np.nan if value is None else value
         rows.append(row)
     return pd.DataFrame(rows)
 

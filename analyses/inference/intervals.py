@@ -37,9 +37,13 @@ class Interval:
         tag = f"eti{100 * self.prob:g}".replace(".", "_")
         return f"{tag}_lb", f"{tag}_ub"
 
-    def describe(self, median: float, lower: float, upper: float) -> str:
-        """``"+0.90 (95% interval +0.38 to +1.56)"``: the one way an interval is printed."""
-        return f"{median:+.2f} ({self.percent} interval {lower:+.2f} to {upper:+.2f})"
+    def describe(self, point: str, value: float, lower: float, upper: float) -> str:
+        """``"mean +0.90 (95% interval +0.38 to +1.56)"``: the one way an interval is printed.
+
+        ``point`` names the point estimate ("mean" or "median"), so no number is ever printed
+        without saying which it is.
+        """
+        return f"{point} {value:+.2f} ({self.percent} interval {lower:+.2f} to {upper:+.2f})"
 
     def bounds(self, values: np.ndarray) -> tuple[float, float]:
         """The interval's bounds over draws."""

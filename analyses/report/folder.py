@@ -36,6 +36,10 @@ class RunFolder:
         return self.path / "hypotheses.csv"
 
     @property
+    def bayes_factors_file(self) -> Path:
+        return self.path / "bayes_factors.csv"
+
+    @property
     def summary_file(self) -> Path:
         return self.path / "summary.csv"
 
@@ -94,6 +98,12 @@ class RunFolder:
         return pd.read_csv(self.hypotheses_file).set_index("hypothesis")
 
     @cached_property
+    def bayes_factors(self) -> pd.DataFrame:
+        return pd.read_csv(
+            self.bayes_factors_file, keep_default_na=False, na_values=[""]
+        ).set_index("question")
+
+    @cached_property
     def summary(self) -> pd.DataFrame:
         return pd.read_csv(self.summary_file).set_index("parameter")
 
@@ -114,6 +124,12 @@ class RunFolder:
         """The exact meta-regression; empty when it could not be run (one regimen only)."""
         path = self.cross_check_file
         return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
+
+    @cached_property
+    def sensitivity(self) -> pd.DataFrame:
+        """The sensitivity suite's table; empty in a quick run."""
+        path = self.path / "sensitivity.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
     @cached_property
     def robustness(self) -> str:

@@ -10,10 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from analyses.inference.bayes_factors import CANNOT_TELL
 from analyses.inference.fit import HEADLINE_VARS
-from analyses.inference.hypotheses import HEADLINE, HYPOTHESES
+from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import Interval, interval
 from analyses.report.folder import RunFolder
 
@@ -119,21 +121,6 @@ def _source_caveats(used: pd.DataFrame) -> list[str]:
     return out
 
 
-def bf_words(bf) -> str:
-    """Kass & Raftery (1995): how much a Bayes factor moves belief, in words."""
-    if not isinstance(bf, float):
-        return "too few posterior draws to estimate it; only a bound is known"
-    strength = max(bf, 1 / bf)
-    side = "for" if bf >= 1 else "against"
-    if strength < 3.2:
-        return "not worth more than a bare mention (Kass & Raftery scale)"
-    if strength < 10:
-        return f"substantial evidence {side} (Kass & Raftery scale)"
-    if strength < 100:
-        return f"strong evidence {side} (Kass & Raftery scale)"
-    return f"decisive evidence {side} (Kass & Raftery scale)"
-
-
 def _bf(value) -> float | str:
     try:
         return float(value)
@@ -142,8 +129,11 @@ def _bf(value) -> float | str:
 
 
 def format_bf(value) -> str:
+    """A Bayes factor as printed: 3 significant digits, or why there is none."""
     v = _bf(value)
-    return f"{v:.3g}" if isinstance(v, float) else v
+    if isinstance(v, float):
+        return f"{v:.3g}" if np.isfinite(v) else "not estimable"
+    return v
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -158,7 +148,7 @@ def _interval(summary: pd.DataFrame, name: str) -> str:
     ci = interval()
     lb, ub = ci.columns
     r = summary.loc[name]
-    return ci.describe(r["mean"], r[lb], r[ub])
+    return ci.describe("mean", r["mean"], r[lb], r[ub])
 
 
 @dataclass(frozen=True)
@@ -177,6 +167,15 @@ class ReportContext:
         inc["stopped_early"] = inc["stopped_early"].map({True: "yes", False: "no"})
         inc["timepoint"] = inc["timepoint"].fillna("")
         return inc
+
+    @property
+    def thresholds(self) -> dict:
+        """The run's hypothesis thresholds (older runs hold them in the configuration)."""
+        m = self.run.manifest
+        return m.get("thresholds") or {
+            "primary": m["config"].get("hypotheses", {}).get("primary", 0.5),
+            "permissive": m["config"].get("hypotheses", {}).get("permissive", 0.2),
+        }
 
 
 def title_section(ctx: ReportContext) -> str:
@@ -208,63 +207,130 @@ def question_section(ctx: ReportContext) -> str:
     )
 
 
+HEADLINE_QUESTION = "permissive vs primary"
+ACUTE_QUESTION = "acute: beta_acute >= P vs between Q and P"
+SUSTAINED_QUESTION = "sustained: beta_sustained >= P vs < P"
+REGIMEN_QUESTION = "regimen difference: beta_acute > beta_sustained vs <="
+
+
+def bf_phrase(row: pd.Series) -> str:
+    """``BF 1.70 (log10 0.23 ± 0.01; not worth more than a bare mention)``, or the bound."""
+    if row["bound"]:
+        return f"BF {row['bound']}{row['bf']:.3g} (a bound: too few posterior draws in a region)"
+    if not np.isfinite(row["bf"]):
+        return "BF not estimable"
+    return (
+        f"BF {row['bf']:.3g} (log10 {row['log10_bf']:+.2f} ± {row['log10_bf_mcse']:.2f}; "
+        f"{row['evidence']})"
+    )
+
+
 def headline_section(ctx: ReportContext) -> str:
-    hyp, summary, head = ctx.run.hypotheses, ctx.run.summary, ctx.run.manifest["headline"]
-    pp, pq = head["posterior_prob"], head["prior_prob"]
-    bf = _bf(hyp.loc[HEADLINE[0], f"bf_vs_{HEADLINE[1]}"])
-    leader = max(HYPOTHESES, key=lambda h: pp[h])
-    sd_a, sd_s = summary.loc["beta_acute", "sd"], summary.loc["beta_sustained", "sd"]
-    tighter, looser = ("acute", "sustained") if sd_a <= sd_s else ("sustained", "acute")
+    bfs, summary = ctx.run.bayes_factors, ctx.run.summary
+    head = bfs.loc[HEADLINE_QUESTION]
     lines = [
         "## Headline\n",
-        f"- The most probable reading is **{leader}**: posterior probability "
-        f"{pp[leader]:.2f} ± {hyp.loc[leader, 'posterior_prob_mcse']:.3f} "
-        f"(prior {pq[leader]:.2f}).",
-        f"- Permissive vs primary: posterior probabilities {pp['permissive']:.2f} vs "
-        f"{pp['primary']:.2f}; Bayes factor **{format_bf(bf)}**, {bf_words(bf)}.",
-        f"- β acute: {_interval(summary, 'beta_acute')}. "
-        f"β sustained: {_interval(summary, 'beta_sustained')}.",
-        f"- Timing effect Δ = β acute − β sustained: {_interval(summary, 'delta_timing')}; "
-        f"P(Δ > 0) = {head['p_delta_positive']:.2f}.",
-        f"- Ketamine's specific effect (SMD): {_interval(summary, 'ketamine_effect')}; "
-        f"between-study SD of β: {_interval(summary, 'tau_beta')}.\n",
-        f"β {tighter} is estimated more precisely than β {looser} (posterior SD "
-        f"{min(sd_a, sd_s):.2f} vs {max(sd_a, sd_s):.2f}); the Caveats say what the regimens "
-        "differ in besides timing.\n",
+        f"**Permissive vs primary: {bf_phrase(head)}.** " + _verdict(head) + "\n",
+        f"- The acute question (β acute ≥ P vs between the thresholds): "
+        f"{bf_phrase(bfs.loc[ACUTE_QUESTION])}.",
+        f"- The sustained question (β sustained ≥ P vs below): "
+        f"{bf_phrase(bfs.loc[SUSTAINED_QUESTION])}.",
+        *_rests_on(ctx.run.sensitivity),
+        f"- β acute: {_interval(summary, 'beta_acute')}; β sustained: "
+        f"{_interval(summary, 'beta_sustained')}.",
+        f"- Regimen difference Δ = β acute − β sustained (confounded with population, design "
+        f"and rating time, so not a clean timing effect): {_interval(summary, 'delta_timing')}; "
+        f"{bf_phrase(bfs.loc[REGIMEN_QUESTION])} for Δ > 0.\n",
+        "Bayes factors lead because posterior probabilities of the four regions partly restate "
+        "the prior's region sizes; the table below gives both, and the posterior under equal "
+        "prior odds.\n",
     ]
     return "\n".join(lines)
 
 
+def _verdict(head: pd.Series) -> str:
+    if head["bound"] or not np.isfinite(head["log10_bf"]):
+        return ""
+    if abs(head["log10_bf"]) < CANNOT_TELL:
+        return (
+            "Today's data cannot tell a primary from a permissive opioid role: the evidence "
+            "moves the odds between them by less than a factor of √10."
+        )
+    side = "permissive" if head["log10_bf"] > 0 else "primary"
+    return f"The data favour a **{side}** role, {head['evidence'].split(',')[0]}."
+
+
+def _rests_on(sensitivity: pd.DataFrame) -> list[str]:
+    """The study whose removal moves the headline BF most, and the prior sets' range."""
+    if sensitivity.empty:
+        return ["- What the answer rests on: run without `--quick` for the sensitivity suite."]
+    bf = pd.to_numeric(sensitivity["bf_permissive_vs_primary"], errors="coerce")
+    base = float(bf.iloc[0])
+    out = []
+    loo = sensitivity["scenario"].str.startswith("leave out ")
+    if loo.any():
+        shift = (np.log10(bf[loo]) - np.log10(base)).abs()
+        worst = shift.idxmax()
+        study = sensitivity.loc[worst, "scenario"].removeprefix("leave out ")
+        out.append(
+            f"- What the answer rests on: without **{study}** the BF permissive vs primary is "
+            f"{bf[worst]:.3g} (vs {base:.3g}), the largest move of any single study."
+        )
+    sets = sensitivity["scenario"].str.startswith("priors: ")
+    if sets.any():
+        values = [base, *bf[sets]]
+        out.append(
+            f"- Across the prior sets the BF runs from {min(values):.3g} to {max(values):.3g}."
+        )
+    return out
+
+
 def hypotheses_section(ctx: ReportContext) -> str:
-    hyp = ctx.run.hypotheses
-    rows = []
-    for h in HYPOTHESES:
-        r = hyp.loc[h]
-        rows.append(
-            {
-                "hypothesis": h,
-                "prior": f"{r['prior_prob']:.3f}",
-                "posterior": f"{r['posterior_prob']:.3f} ± {r['posterior_prob_mcse']:.3f}",
-                **{f"BF vs {o}": format_bf(r[f"bf_vs_{o}"]) for o in HYPOTHESES if o != h},
-            }
-        )
-    m = ctx.run.manifest
-    # Runs made before the manifest recorded its thresholds hold them in the configuration.
-    thresholds = m.get("thresholds") or {
-        "primary": m["config"].get("hypotheses", {}).get("primary", 0.5),
-        "permissive": m["config"].get("hypotheses", {}).get("permissive", 0.2),
-    }
-    return (
-        "### Hypotheses\n\n"
-        + markdown_table(pd.DataFrame(rows).fillna(""))
-        + "\n\nRegions: primary = both β ≥ {p}; permissive = β acute ≥ {q} and not primary; "
-        "none = both β < {q}; other = the rest. Prior probabilities are exact; posterior ones "
-        "carry their Monte Carlo standard error. A Bayes factor shown as a bound ('<x', '>x') "
-        "rests on a region with too few posterior draws to estimate it; Bayes factors are read "
-        "on the Kass–Raftery scale [@kassraftery1995].\n".format(
-            p=thresholds["primary"], q=thresholds["permissive"]
-        )
+    hyp, bfs = ctx.run.hypotheses, ctx.run.bayes_factors
+    probs = pd.DataFrame(
+        {
+            "hypothesis": list(HYPOTHESES),
+            "prior": [f"{hyp.loc[h, 'prior_prob']:.3f}" for h in HYPOTHESES],
+            "posterior": [
+                f"{hyp.loc[h, 'posterior_prob']:.3f} ± {hyp.loc[h, 'posterior_prob_mcse']:.3f}"
+                for h in HYPOTHESES
+            ],
+            "posterior under equal prior odds": [
+                f"{hyp.loc[h, 'posterior_prob_equal_odds']:.3f}" for h in HYPOTHESES
+            ],
+        }
     )
+    factors = pd.DataFrame(
+        {
+            "question": bfs.index,
+            "prior odds": bfs["prior_odds"].map("{:.3g}".format),
+            "Bayes factor": [_bf_cell(r) for _, r in bfs.iterrows()],
+            "log10 BF ± MCSE": [
+                f"{r['log10_bf']:+.2f} ± {r['log10_bf_mcse']:.2f}" if not r["bound"] else ""
+                for _, r in bfs.iterrows()
+            ],
+            "evidence": bfs["evidence"],
+        }
+    )
+    t = ctx.thresholds
+    return (
+        "### Bayes factors and hypotheses\n\n"
+        + markdown_table(factors)
+        + "\n\n"
+        + markdown_table(probs)
+        + f"\n\nRegions: primary = both β ≥ P = {t['primary']}; permissive = β acute ≥ "
+        f"Q = {t['permissive']} and not primary; none = both β < Q; other = the rest. Prior "
+        "probabilities are exact; posterior ones carry their Monte Carlo standard error. A "
+        "Bayes factor shown as a bound ('<x', '>x') rests on a region with too few posterior "
+        "draws to estimate it. Words follow Jeffreys' scale as given by Kass and Raftery "
+        "[@kassraftery1995]: |log10 BF| below 0.5 is not worth more than a bare mention.\n"
+    )
+
+
+def _bf_cell(row: pd.Series) -> str:
+    if row["bound"]:
+        return f"{row['bound']}{row['bf']:.3g}"
+    return f"{row['bf']:.3g}" if np.isfinite(row["bf"]) else "not estimable"
 
 
 def evidence_section(ctx: ReportContext) -> str:
@@ -504,4 +570,6 @@ def _headline_interval(headline: dict, name: str) -> str:
     entry = headline.get(name, {})
     if not {"median", "lower", "upper"} <= entry.keys():
         return "not recorded in this form"
-    return Interval(headline["interval"]).describe(entry["median"], entry["lower"], entry["upper"])
+    return Interval(headline["interval"]).describe(
+        "median", entry["median"], entry["lower"], entry["upper"]
+    )

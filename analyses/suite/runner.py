@@ -28,7 +28,7 @@ from analyses.suite.table import (
     primary_row,
     psense,
     threshold_rows,
-    with_leader,
+    with_agreement,
 )
 from analyses.suite.worker import fingerprint, fit_group, model_for
 from models.evidence.load import Evidence
@@ -118,12 +118,12 @@ def run_suite(
     probs = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
     leader = max(HYPOTHESES, key=lambda h: float(probs[h]))
     sensitivity = [r for r in ordered if r["kind"] == "sensitivity"]
-    table = with_leader(
+    table = with_agreement(
         pd.DataFrame(
             [primary_row(primary), *sensitivity, *threshold_rows(primary, thresholds, priors)]
-        )
+        ),
+        leader,
     )
-    table["agrees"] = table["leader"] == leader
     cumulative = cumulative_table([r for r in ordered if r["kind"] == "cumulative"])
     compiles = sum(1 for r in rows if r["compiled"])
     seconds = time.monotonic() - started

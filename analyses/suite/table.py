@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analyses.inference.bayes_factors import band_index
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
 from analyses.inference.intervals import interval
@@ -81,6 +82,22 @@ def with_leader(table: pd.DataFrame) -> pd.DataFrame:
     """Add the most probable hypothesis of each row."""
     table = table.copy()
     table["leader"] = table[[f"p_{h}" for h in HYPOTHESES]].idxmax(axis=1).str[2:]
+    return table
+
+
+def with_agreement(table: pd.DataFrame, leader: str) -> pd.DataFrame:
+    """Add each row's leader and whether it agrees with the primary row (the first).
+
+    ``agrees`` compares the most probable hypothesis; ``agrees_bf`` compares what the run
+    leads with, the Bayes factor permissive vs primary: its direction and Kass-Raftery band.
+    A Bayes factor the draws cannot support (NaN) agrees with nothing.
+    """
+    table = with_leader(table)
+    table["agrees"] = table["leader"] == leader
+    log10 = np.log10(pd.to_numeric(table["bf_permissive_vs_primary"], errors="coerce"))
+    table["log10_bf_permissive_vs_primary"] = log10
+    head = band_index(float(log10.iloc[0]))
+    table["agrees_bf"] = [bool(np.isfinite(x)) and band_index(float(x)) == head for x in log10]
     return table
 
 
