@@ -10,6 +10,7 @@ import xarray as xr
 
 from analyses.inference.bayes_factors import (
     bayes_factor_table,
+    bound_words,
     compare,
     evidence_words,
     prior_delta_positive,
@@ -212,3 +213,16 @@ def test_prior_p_delta_positive_is_exact():
 )
 def test_kass_raftery_words(log10_bf, words):
     assert evidence_words(log10_bf) == words
+
+
+@pytest.mark.parametrize(
+    ("bound", "log10_bf", "words"),
+    [
+        (">", 1.76, "at least strong, for"),
+        ("<", -0.7, "at least substantial, against"),
+        (">", -0.3, "a bound only; the band is not known"),
+        ("<", 1.2, "a bound only; the band is not known"),
+    ],
+)
+def test_a_bound_says_only_what_it_implies(bound, log10_bf, words):
+    assert bound_words(bound, log10_bf) == words

@@ -93,7 +93,7 @@ def test_hypotheses_csv_content(project):
 
 @pytest.mark.fit
 def test_bayes_factors_csv_leads_with_the_headline(project):
-    table = pd.read_csv(project["first"] / "bayes_factors.csv", keep_default_na=False)
+    table = pd.read_csv(project["first"] / "bayes_factors.csv", dtype={"bound": "string"})
     for col in ("question", "bf", "log10_bf", "log10_bf_mcse", "bound", "evidence"):
         assert col in table.columns, col
     assert table.loc[0, "question"] == "permissive vs primary"

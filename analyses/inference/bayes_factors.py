@@ -49,6 +49,14 @@ def evidence_words(log10_bf: float) -> str:
     return f"{band}, {'for' if log10_bf > 0 else 'against'}"
 
 
+def bound_words(bound: str, log10_bf: float) -> str:
+    """Words for a Bayes factor known only as a bound: the band it is at least in, if any."""
+    away_from_one = (bound == ">" and log10_bf > 0) or (bound == "<" and log10_bf < 0)
+    if away_from_one and abs(log10_bf) >= BANDS[0][0]:
+        return f"at least {evidence_words(log10_bf)}"
+    return "a bound only; the band is not known"
+
+
 def band_index(log10_bf: float) -> int:
     """Signed band number (0 = bare mention, +-1 substantial, +-2 strong, +-3 decisive)."""
     size = abs(log10_bf)
@@ -159,15 +167,17 @@ def compare(
         "log10_bf_mcse": np.nan,
         "bound": "",
     }
-    if num.prior <= 0 or den.prior <= 0 or (p_num.sparse and p_den.sparse):
+    if num.prior <= 0 or den.prior <= 0:
         return row | {"evidence": "not estimable"}
     prior_odds = num.prior / den.prior
     row["prior_odds"] = prior_odds
+    if p_num.sparse and p_den.sparse:
+        return row | {"evidence": "not estimable"}
     if p_num.sparse or p_den.sparse:
         # Only a bound: the sparse region's one-sided Clopper-Pearson bound at its ESS.
         bf = (p_num.upper / p_den.prob if p_num.sparse else p_num.prob / p_den.upper) / prior_odds
         row |= {"bf": bf, "log10_bf": np.log10(bf), "bound": "<" if p_num.sparse else ">"}
-        return row | {"evidence": f"bound only ({row['bound']}{bf:.3g})"}
+        return row | {"evidence": bound_words(row["bound"], np.log10(bf))}
     bf = p_num.prob / p_den.prob / prior_odds
     mcse = _log_ratio_mcse(in_num, in_den, p_num.prob, p_den.prob) / np.log(10.0)
     row |= {

@@ -99,9 +99,9 @@ class RunFolder:
 
     @cached_property
     def bayes_factors(self) -> pd.DataFrame:
-        return pd.read_csv(
-            self.bayes_factors_file, keep_default_na=False, na_values=[""]
-        ).set_index("question")
+        # An empty bound means "a number, not a bound": keep it as "", not as NaN (truthy).
+        table = pd.read_csv(self.bayes_factors_file, dtype={"bound": "string"})
+        return table.assign(bound=table["bound"].fillna("")).set_index("question")
 
     @cached_property
     def summary(self) -> pd.DataFrame:

@@ -68,33 +68,40 @@ def caveats(included: pd.DataFrame, numbers: pd.DataFrame, summary: pd.DataFrame
 
 def _timing_caveat(included: pd.DataFrame) -> list[str]:
     """What besides timing differs between the regimens (rating time, infusions, covariates)."""
-    out = []
-    groups = {}
-    for regimen, part in included.groupby("regimen"):
-        covs = {
-            c[len("covariate_") :]: set(part[c]) for c in part.columns if c.startswith("covariate_")
-        }
-        hours = sorted({f"{h:g} h" for h in part["timepoint_hours"].dropna()}) or [
-            "an unreported time"
-        ]
-        infusions = sorted({f"{i:.0f}" for i in part["infusions"].dropna()})
-        groups[regimen] = (covs, hours, infusions)
-    if len(groups) == 2:
-        (ra, (ca, ha, ia)), (rb, (cb, hb, ib)) = sorted(groups.items())
-        separated = [c for c in ca if c in cb and not ca[c] & cb[c]]
-        text = (
-            f"**Timing is not the only difference between the regimens.** {ra.capitalize()} "
-            f"studies rate their outcome at {', '.join(ha)} after {' or '.join(ia)} infusion(s); "
-            f"{rb} studies at {', '.join(hb)} after {' or '.join(ib)}."
+    if included["regimen"].nunique() != 2:
+        return []
+    per_regimen = []
+    for regimen, part in sorted(included.groupby("regimen")):
+        studies = "; ".join(f"{r['label']} {_rated(r)}" for _, r in part.iterrows())
+        per_regimen.append(f"{regimen}: {studies}")
+    text = (
+        "**Timing is not the only difference between the regimens.** Outcomes were rated "
+        "as follows, per study (" + "; ".join(per_regimen) + "). The regimen difference also "
+        "carries every difference in population, design and blinding between the two groups."
+    )
+    groups = {
+        regimen: {c[len("covariate_") :]: set(part[c]) for c in part if c.startswith("covariate_")}
+        for regimen, part in included.groupby("regimen")
+    }
+    ca, cb = groups.values()
+    separated = [c for c in ca if c in cb and not ca[c] & cb[c]]
+    if separated:
+        text += (
+            f" The covariate(s) {', '.join(separated)} take different values in the two "
+            "groups with no overlap, so the data cannot separate them from timing: adding one "
+            "to `[model] covariates` leaves the regimen difference resting on its prior."
         )
-        if separated:
-            text += (
-                f" The covariate(s) {', '.join(separated)} take different values in the two "
-                "groups with no overlap, so the data cannot separate them from timing: adding one "
-                "to `[model] covariates` leaves the regimen difference resting on its prior."
-            )
-        out.append(text)
-    return out
+    return [text]
+
+
+def _rated(study: pd.Series) -> str:
+    """``"at 24 h after 1 infusion"``, each part only where the study reports it."""
+    hours, infusions = study.get("timepoint_hours"), study.get("infusions")
+    when = f"at {hours:g} h" if pd.notna(hours) else "at an unreported time"
+    if pd.isna(infusions):
+        return f"{when}, number of infusions not reported"
+    n = int(infusions)
+    return f"{when} after {n} infusion{'s' if n != 1 else ''}"
 
 
 def _source_caveats(used: pd.DataFrame) -> list[str]:
@@ -240,12 +247,21 @@ def headline_section(ctx: ReportContext) -> str:
         f"{_interval(summary, 'beta_sustained')}.",
         f"- Regimen difference Δ = β acute − β sustained (confounded with population, design "
         f"and rating time, so not a clean timing effect): {_interval(summary, 'delta_timing')}; "
+        f"{_odds_to_prob(bfs.loc[REGIMEN_QUESTION])}; "
         f"{bf_phrase(bfs.loc[REGIMEN_QUESTION])} for Δ > 0.\n",
         "Bayes factors lead because posterior probabilities of the four regions partly restate "
         "the prior's region sizes; the table below gives both, and the posterior under equal "
         "prior odds.\n",
     ]
     return "\n".join(lines)
+
+
+def _odds_to_prob(row: pd.Series) -> str:
+    """``P(Δ > 0) = 0.91 (prior 0.50)`` from a question's posterior and prior odds."""
+    post, prior = row["posterior_odds"], row["prior_odds"]
+    if not np.isfinite(post):
+        return f"prior P(Δ > 0) = {prior / (1 + prior):.2f}"
+    return f"P(Δ > 0) = {post / (1 + post):.2f} (prior {prior / (1 + prior):.2f})"
 
 
 def _verdict(head: pd.Series) -> str:
@@ -306,7 +322,9 @@ def hypotheses_section(ctx: ReportContext) -> str:
             "prior odds": bfs["prior_odds"].map("{:.3g}".format),
             "Bayes factor": [_bf_cell(r) for _, r in bfs.iterrows()],
             "log10 BF ± MCSE": [
-                f"{r['log10_bf']:+.2f} ± {r['log10_bf_mcse']:.2f}" if not r["bound"] else ""
+                f"{r['log10_bf']:+.2f} ± {r['log10_bf_mcse']:.2f}"
+                if not r["bound"] and np.isfinite(r["log10_bf"])
+                else ""
                 for _, r in bfs.iterrows()
             ],
             "evidence": bfs["evidence"],
@@ -322,8 +340,9 @@ def hypotheses_section(ctx: ReportContext) -> str:
         f"Q = {t['permissive']} and not primary; none = both β < Q; other = the rest. Prior "
         "probabilities are exact; posterior ones carry their Monte Carlo standard error. A "
         "Bayes factor shown as a bound ('<x', '>x') rests on a region with too few posterior "
-        "draws to estimate it. Words follow Jeffreys' scale as given by Kass and Raftery "
-        "[@kassraftery1995]: |log10 BF| below 0.5 is not worth more than a bare mention.\n"
+        "draws to estimate it. Words follow Jeffreys' scale [@kassraftery1995]: |log10 BF| "
+        "below 0.5 is not worth more than a bare mention, 0.5-1 substantial, 1-2 strong, "
+        "above 2 decisive.\n"
     )
 
 
