@@ -34,7 +34,7 @@ from models.evidence.load import Evidence, load_evidence
 from models.evidence.problems import InputError, Problem
 from models.evidence.tables import quantities_table, studies_table
 from models.paths import ROOT
-from models.priors import PriorSpec, load_priors
+from models.priors import NAMED_SETS, PriorSpec, load_priors
 
 
 def _say(message: str) -> None:
@@ -268,6 +268,7 @@ def _manifest(
         "literature_sha256": inputs.base.file_hashes["literature"],
         "readings": inputs.evidence.readings,
         "priors": inputs.priors.to_dict(),
+        "prior_sets": _prior_sets(inputs),
         "options": inputs.options.to_dict(),
         "thresholds": inputs.config.hypotheses.thresholds.to_dict(),
         "package_versions": package_versions(),
@@ -279,6 +280,15 @@ def _manifest(
         "quick": quick or not inputs.config.sensitivity.enabled,
         "runtime_seconds": round(seconds, 1),
     }
+
+
+def _prior_sets(inputs: RunInputs) -> dict[str, dict]:
+    """Every prior set this run reports on: its own, the named sets, and the user's files."""
+    sets = {inputs.priors.name: inputs.priors.slots}
+    for source in (*NAMED_SETS, *inputs.config.sensitivity.prior_files):
+        spec = load_priors(source, inputs.evidence.literature)
+        sets.setdefault(spec.name, spec.slots)
+    return sets
 
 
 def _headline(result, run_dir: Path, say) -> None:

@@ -18,6 +18,7 @@ from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import Interval, interval
 from analyses.report.folder import RunFolder
+from models.distributions import scipy_dist
 
 FIGURES = [
     ("forest", "Blockade fraction by study, and pooled by regimen"),
@@ -352,6 +353,68 @@ def _bf_cell(row: pd.Series) -> str:
     return f"{row['bf']:.3g}" if np.isfinite(row["bf"]) else "not estimable"
 
 
+# Parameters whose prior and posterior spread the report compares: what the data taught.
+PRIOR_POSTERIOR_VARS = (
+    "beta_acute",
+    "beta_sustained",
+    "tau_beta",
+    "ketamine_effect",
+    "tau_ketamine",
+    "early_stop_log_exaggeration",
+)
+
+
+def spec_text(spec: dict) -> str:
+    """``normal(mu=0.5, sigma=0.5)``, or ``fixed at 0.3``."""
+    if spec["dist"] == "fixed":
+        return f"fixed at {spec['value']:g}"
+    params = ", ".join(f"{k}={v:.3g}" for k, v in spec.items() if k != "dist")
+    return f"{spec['dist']}({params})"
+
+
+def priors_section(ctx: ReportContext) -> str:
+    """Every prior set the run reports on, and each headline parameter's prior vs posterior SD."""
+    m = ctx.run.manifest
+    sets = m.get("prior_sets") or {m["priors"]["name"]: m["priors"]["slots"]}
+    slots = list(m["priors"]["slots"])
+    table = pd.DataFrame(
+        {"slot": slots} | {name: [spec_text(spec[k]) for k in slots] for name, spec in sets.items()}
+    )
+    return (
+        "### Priors\n\n"
+        f"This run uses the prior set **{m['priors']['name']}**; the others are the prior-set "
+        "scenarios of the sensitivity suite.\n\n"
+        + markdown_table(table)
+        + "\n\n"
+        + _prior_vs_posterior(m["priors"]["slots"], ctx.run.summary)
+    )
+
+
+def _prior_vs_posterior(slots: dict, summary: pd.DataFrame) -> str:
+    rows = []
+    for name in PRIOR_POSTERIOR_VARS:
+        spec = slots.get(name)
+        if spec is None or spec["dist"] == "fixed" or name not in summary.index:
+            continue
+        prior = scipy_dist(spec)
+        post_sd = summary.loc[name, "sd"]
+        rows.append(
+            {
+                "parameter": name,
+                "prior mean": f"{prior.mean():+.2f}",
+                "prior SD": f"{prior.std():.2f}",
+                "posterior mean": f"{summary.loc[name, 'mean']:+.2f}",
+                "posterior SD": f"{post_sd:.2f}",
+                "posterior SD / prior SD": f"{post_sd / prior.std():.2f}",
+            }
+        )
+    return (
+        markdown_table(pd.DataFrame(rows))
+        + "\n\nA ratio near 1 means the data said little about that parameter: its posterior "
+        "is mostly its prior.\n"
+    )
+
+
 def evidence_section(ctx: ReportContext) -> str:
     inc = ctx.included
     columns = ["label", "design", "regimen", "naltrexone", "analysed", "scale", "timepoint"]
@@ -513,6 +576,7 @@ SECTIONS = (
     question_section,
     headline_section,
     hypotheses_section,
+    priors_section,
     evidence_section,
     model_section,
     figures_section,
