@@ -277,3 +277,20 @@ def test_bad_configuration(tmp_path, capsys, text, fragments):
     assert code == 2 and "Traceback" not in err
     assert any(all(f in line for f in fragments) for line in err.splitlines()), err
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+@pytest.mark.fit
+def test_report_command_rerenders_and_refuses_an_old_folder(project, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(project["first"], copy)
+    before = (copy / "report.md").read_text()
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "report.md").read_text() == before  # same files, same report
+    (copy / "bayes_factors.csv").unlink()
+    hashes = tree_hashes(copy)
+    assert main(["report", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "bayes_factors.csv" in err and "older version" in err and "Traceback" not in err
+    assert tree_hashes(copy) == hashes

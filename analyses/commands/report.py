@@ -22,6 +22,15 @@ def render_report(run_dir: Path) -> tuple[Path, Path]:
     if not run.is_run():
         problem = Problem(str(run_dir), "", "RUN_DIR", "no manifest.json there", "a run folder")
         raise InputError([problem])
+    if missing := run.missing():
+        problem = Problem(
+            str(run_dir),
+            "",
+            "RUN_DIR",
+            f"no {', '.join(missing)} (a run written by an older version of the toolkit)",
+            "a run folder this version can read: rerun the analysis to report on it",
+        )
+        raise InputError([problem])
     created = run.manifest["created"]
     earlier = [
         p for p in previous_runs(run.path.parent) if RunFolder(p).manifest["created"] < created

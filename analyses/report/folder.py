@@ -135,6 +135,20 @@ class RunFolder:
     def robustness(self) -> str:
         return self.robustness_file.read_text() if self.robustness_file.exists() else ""
 
+    def missing(self) -> list[str]:
+        """Files the report needs that this folder lacks (a run by an older version)."""
+        needed = (
+            self.manifest_file,
+            self.hypotheses_file,
+            self.bayes_factors_file,
+            self.summary_file,
+            self.evidence_file,
+            self.numbers_file,
+            self.estimates_file,
+            self.cross_check_file,
+        )
+        return [p.name for p in needed if not p.is_file()]
+
     def is_run(self) -> bool:
         """Whether this folder holds a completed run (it has a manifest)."""
         return self.path.is_dir() and not self.path.is_symlink() and self.manifest_file.exists()
