@@ -18,15 +18,11 @@ from pydantic import BaseModel, ValidationError
 
 from models.evidence.problems import InputError, Problem, describe
 from models.evidence.schema import (
-    ArmCounts,
-    ArmMeans,
-    ContrastStatistic,
+    EVIDENCE_CLASSES,
     Disputed,
     IndividualData,
     LiteratureFile,
-    PairedBinary,
     Quantity,
-    SingleArmBinary,
     StudyFile,
 )
 from models.evidence.validate import check_literature, check_study
@@ -36,14 +32,6 @@ DATA_DIR = ROOT / "data"
 STUDIES_DIR = DATA_DIR / "studies"
 LITERATURE_FILE = DATA_DIR / "literature" / "inputs.toml"
 
-_KIND_CLASSES: dict[str, type[BaseModel]] = {
-    "paired_binary": PairedBinary,
-    "contrast_statistic": ContrastStatistic,
-    "arm_counts": ArmCounts,
-    "single_arm_binary": SingleArmBinary,
-    "arm_means": ArmMeans,
-    "ipd": IndividualData,
-}
 IPD_COLUMNS = ("participant", "condition", "change")
 
 
@@ -313,7 +301,7 @@ def _problem_from_error(err: dict, raw: dict, label: str, study_id: str, root=St
             node = item
             continue
         else:
-            if part in _KIND_CLASSES or part in ("quantity", "disputed"):
+            if part in EVIDENCE_CLASSES or part in ("quantity", "disputed"):
                 continue
         parts.append(str(part))
     field_path = ".".join(parts)
@@ -348,8 +336,8 @@ def _model_classes(annotation) -> list[type[BaseModel]]:
 def _allowed_fields(loc: Sequence, root: type[BaseModel]) -> list[str]:
     cls: type[BaseModel] | None = root
     for part in loc:
-        if part in _KIND_CLASSES:
-            cls = _KIND_CLASSES[part]
+        if part in EVIDENCE_CLASSES:
+            cls = EVIDENCE_CLASSES[part]
             continue
         if part == "quantity":
             cls = Quantity
