@@ -27,9 +27,9 @@ hours are uniform over its reported range.
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pymc as pm
@@ -40,20 +40,12 @@ from models.distributions import make_rv
 from models.evidence.load import Evidence
 from models.evidence.schema import Disputed, Quantity, StudyFile
 from models.evidence.validate import usable
-from models.likelihoods import (
-    RHO_MAX,
-    binomial_random,
-    bounded_binomial_logp,
-    contrast_t_sd,
-    normal_cdf,
-    paired_binary_logp,
-    paired_binary_random,
-)
+from models.forms import counts, form_of
+from models.forms.base import SEP, ItemContext, Need
+from models.likelihoods import RHO_MAX
 from models.priors import PriorSpec
 
 REGIMENS = ("acute", "sustained")
-BINARY_KINDS = ("paired_binary", "arm_counts", "single_arm_binary")
-SEP = "__"  # observed variable names are <study>__<item>[__<condition>]
 
 
 @dataclass(frozen=True)
@@ -93,10 +85,6 @@ class ModelOptions:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
-
-
-def _num(q: Quantity | None) -> float | None:
-    return None if q is None else q.value
 
 
 def _assert_resolved(node) -> None:
@@ -157,14 +145,61 @@ def _check_correlation_prior(spec: dict) -> None:
         )
 
 
-def _t_from(item) -> float:
-    """The contrast's signed t statistic (positive = naltrexone attenuated ketamine).
+@dataclass(frozen=True)
+class _Layout:
+    """Which modelled studies each study-level quantity is indexed by (its dim's values)."""
 
-    An F(1, df) has no sign: it is read as t^2 in the direction the study reports, which for
-    every F in data/ is attenuation. A t or z keeps its sign.
-    """
-    value = _num(item.value)
-    return math.sqrt(value) if item.statistic == "F" else value
+    ids: list[str]
+    binary_ids: list[str]  # 24-h single-infusion binary outcomes: the literature eta prior
+    course_ids: list[str]  # binary outcomes after a course of infusions: their own eta prior
+    attenuation_ids: list[str]
+    continuous_ids: list[str]
+    ipd_ids: list[str]
+    needs_rho: bool
+
+    def coords(self, options: ModelOptions) -> dict[str, list[str]]:
+        coords = {"study": self.ids, "regimen": list(REGIMENS)}
+        if options.covariates:
+            coords["covariate"] = list(options.covariates)
+        for dim, values in (
+            ("binary_study", self.binary_ids),
+            ("course_study", self.course_ids),
+            ("attenuation_study", self.attenuation_ids),
+            ("continuous_study", self.continuous_ids),
+            ("ipd_study", self.ipd_ids),
+        ):
+            if values:
+                coords[dim] = values
+        return coords
+
+
+@dataclass(frozen=True)
+class _Latent:
+    """The model's study-level quantities that the evidence items' likelihoods share."""
+
+    beta_study: Any
+    delta_study: Any
+    exaggeration: Any
+    rho: Any
+    eta: dict[str, Any]  # study id -> its ketamine-alone response probit
+    kappa: dict[str, Any]  # study id -> its specific share
+    nonspecific: dict[str, Any]  # study id -> its non-specific improvement
+
+    def context(self, i: int, study: StudyFile, item, evidence: Evidence) -> ItemContext:
+        """What the item's form needs to add its likelihood (``i``: the study's index)."""
+        return ItemContext(
+            study=study,
+            item=item,
+            name=f"{study.id}{SEP}{item.id}",
+            beta=self.beta_study[i],
+            delta=self.delta_study[i],
+            exaggeration=self.exaggeration[i],
+            rho=self.rho,
+            eta=self.eta.get(study.id),
+            kappa=self.kappa.get(study.id),
+            nonspecific=self.nonspecific.get(study.id),
+            ipd=evidence.ipd.get((study.id, item.id)),
+        )
 
 
 def build_blockade_model(
@@ -185,268 +220,150 @@ def build_blockade_model(
     -------
     pm.Model
         Named dims: ``study``, ``regimen``, and, when used, ``covariate``, ``binary_study``,
-        ``attenuation_study``, ``continuous_study``, ``ipd_study``.
+        ``course_study``, ``attenuation_study``, ``continuous_study``, ``ipd_study``.
     """
     options = options or ModelOptions()
+    studies, items = _modelled_items(evidence, options)
+    layout = _layout(studies, items)
+    with pm.Model(coords=layout.coords(options)) as model:
+        # The order of these calls is the order the variables are created in, which fixes
+        # the model's variable order and so the draws a given seed gives: keep it.
+        beta_study = _beta_study(studies, priors, options)
+        delta_study = _ketamine_effect_study(priors)
+        rho = _correlation(layout, priors)
+        exaggeration = _exaggeration(studies, priors, options)
+        nuisances = _study_nuisances(layout, priors)
+        latent = _Latent(beta_study, delta_study, exaggeration, rho, **nuisances)
+        for study, item in items:
+            context = latent.context(layout.ids.index(study.id), study, item, evidence)
+            form_of(item.kind).add_likelihood(context)
+    return model
+
+
+def _modelled_items(
+    evidence: Evidence, options: ModelOptions
+) -> tuple[list[StudyFile], list[tuple[StudyFile, Any]]]:
+    """The modelled studies and their usable items, refusing what the model cannot take."""
     for s in evidence.studies:
         _assert_resolved(s)
     studies = modelled_studies(evidence, options)
     if not studies:
         raise ValueError("no included study has usable evidence")
-    ids = [s.id for s in studies]
     items = [(s, item) for s in studies for item in s.evidence if usable(item)]
-    binary = sorted({s.id for s, it in items if it.kind in BINARY_KINDS}, key=ids.index)
-    course = {s.id for s, it in items if it.kind in BINARY_KINDS and is_course_outcome(s, it)}
-    binary_ids = [sid for sid in binary if sid not in course]
-    course_ids = [sid for sid in binary if sid in course]
-    attenuation_ids = sorted(
-        {s.id for s, it in items if it.kind == "contrast_statistic" and it.attenuation},
-        key=ids.index,
-    )
-    continuous_ids = sorted(
-        {s.id for s, it in items if it.kind in ("arm_means", "ipd")}, key=ids.index
-    )
-    ipd_ids = sorted({s.id for s, it in items if it.kind == "ipd"}, key=ids.index)
     for name in options.covariates:
         missing = [s.id for s in studies if name not in s.covariates]
         if missing:
             raise ValueError(f"covariate {name!r} is not given by studies {missing}")
+    return studies, items
 
-    coords = {"study": ids, "regimen": list(REGIMENS)}
+
+def _layout(studies: list[StudyFile], items: list[tuple[StudyFile, Any]]) -> _Layout:
+    """Ask each item's form which study-level quantities it needs."""
+    ids = [s.id for s in studies]
+    needs = [(s, it, form_of(it.kind).needs(s, it)) for s, it in items]
+
+    def needing(need: Need, where: Callable[[StudyFile, Any], bool] | None = None) -> list[str]:
+        found = {s.id for s, it, n in needs if need in n and (where is None or where(s, it))}
+        return sorted(found, key=ids.index)
+
+    binary = needing("response_probit")
+    course = set(needing("response_probit", is_course_outcome))
+    return _Layout(
+        ids=ids,
+        binary_ids=[sid for sid in binary if sid not in course],
+        course_ids=[sid for sid in binary if sid in course],
+        attenuation_ids=needing("specific_share"),
+        continuous_ids=needing("nonspecific_improvement"),
+        ipd_ids=needing("individual_data"),
+        needs_rho=any("within_subject_correlation" in n for _, _, n in needs),
+    )
+
+
+def _beta_study(studies: list[StudyFile], priors: PriorSpec, options: ModelOptions):
+    """``beta_s = beta_regimen(s) [+ covariates . coef] + tau_beta * z_s``."""
+    # Shared data (not constants), so prior-set scenarios re-use one compiled model.
+    beta_acute = make_rv("beta_acute", priors["beta_acute"], as_data=True)
+    # Shared data (not constants), so prior-set scenarios re-use one compiled model.
+    beta_sustained = make_rv("beta_sustained", priors["beta_sustained"], as_data=True)
+    pm.Deterministic("beta_regimen", pt.stack([beta_acute, beta_sustained]), dims="regimen")
+    pm.Deterministic("delta_timing", beta_acute - beta_sustained)
+    tau_beta = make_rv("tau_beta", priors["tau_beta"])
+
+    if options.moderator == "regimen":
+        regimen_idx = np.array([REGIMENS.index(s.naltrexone.regimen) for s in studies])
+        beta_mean = pt.stack([beta_acute, beta_sustained])[regimen_idx]
+    else:
+        beta_mean = _beta_on_log_hours(studies, options, beta_acute, beta_sustained)
+
     if options.covariates:
-        coords["covariate"] = list(options.covariates)
-    for dim, values in (
-        ("binary_study", binary_ids),
-        ("course_study", course_ids),
-        ("attenuation_study", attenuation_ids),
-        ("continuous_study", continuous_ids),
-        ("ipd_study", ipd_ids),
+        x = np.array([[s.covariates[c] for c in options.covariates] for s in studies])
+        x_data = pm.Data("covariate_values", x, dims=("study", "covariate"))
+        coef = make_rv("covariate_coef", priors["covariate_coef"], dims="covariate")
+        beta_mean = beta_mean + pt.dot(x_data, coef)
+
+    z_beta = pm.Normal("z_beta", 0.0, 1.0, dims="study")
+    return pm.Deterministic("beta_study", beta_mean + tau_beta * z_beta, dims="study")
+
+
+def _beta_on_log_hours(studies, options: ModelOptions, beta_acute, beta_sustained):
+    """The line through beta_acute and beta_sustained at each study's hours of blockade."""
+    ranges = np.array([_hours_range(s, options) for s in studies])
+    log_lo, log_hi = np.log(ranges[:, 0]), np.log(ranges[:, 1])
+    # A uniform position within each study's reported range; a point range leaves
+    # the position unidentified but harmless (it multiplies a zero width).
+    position = pm.Uniform("hours_position", 0.0, 1.0, dims="study")
+    log_hours = pm.Deterministic("log_hours", log_lo + position * (log_hi - log_lo), dims="study")
+    a, b = np.log(options.acute_reference_hours), np.log(options.sustained_reference_hours)
+    return beta_acute + (beta_sustained - beta_acute) * (log_hours - a) / (b - a)
+
+
+def _ketamine_effect_study(priors: PriorSpec):
+    """``delta_s = ketamine_effect + tau_ketamine * w_s``."""
+    ketamine_effect = make_rv("ketamine_effect", priors["ketamine_effect"])
+    tau_ketamine = make_rv("tau_ketamine", priors["tau_ketamine"])
+    z_ketamine = pm.Normal("z_ketamine", 0.0, 1.0, dims="study")
+    return pm.Deterministic(
+        "ketamine_effect_study", ketamine_effect + tau_ketamine * z_ketamine, dims="study"
+    )
+
+
+def _correlation(layout: _Layout, priors: PriorSpec):
+    """The within-subject correlation, if any item needs it."""
+    if not layout.needs_rho:
+        return None
+    _check_correlation_prior(priors["within_subject_correlation"])
+    return make_rv("within_subject_correlation", priors["within_subject_correlation"], as_data=True)
+
+
+def _exaggeration(studies: list[StudyFile], priors: PriorSpec, options: ModelOptions):
+    """Per study, the factor inflating an early-stopped trial's contrast (else 1)."""
+    stopped = np.array([s.design.stopped_early for s in studies], dtype=float)
+    if options.early_stopping_bias and stopped.any():
+        log_k = make_rv("early_stop_log_exaggeration", priors["early_stop_log_exaggeration"])
+        return pt.exp(log_k * pt.as_tensor(stopped))
+    return pt.ones(len(studies))
+
+
+def _study_nuisances(layout: _Layout, priors: PriorSpec) -> dict[str, dict[str, Any]]:
+    """Response probits, specific shares and non-specific improvements, by study id."""
+    # Ketamine-alone response probit per binary study: a 24-h single-infusion outcome
+    # takes the literature prior; an outcome after a course of infusions its own.
+    eta = {}
+    for slot, dim, ids in (
+        ("ketamine_response_probit", "binary_study", layout.binary_ids),
+        ("course_response_probit", "course_study", layout.course_ids),
     ):
-        if values:
-            coords[dim] = values
-
-    with pm.Model(coords=coords) as model:
-        # Shared data (not constants), so prior-set scenarios re-use one compiled model.
-        beta_acute = make_rv("beta_acute", priors["beta_acute"], as_data=True)
-        # Shared data (not constants), so prior-set scenarios re-use one compiled model.
-        beta_sustained = make_rv("beta_sustained", priors["beta_sustained"], as_data=True)
-        pm.Deterministic("beta_regimen", pt.stack([beta_acute, beta_sustained]), dims="regimen")
-        pm.Deterministic("delta_timing", beta_acute - beta_sustained)
-        tau_beta = make_rv("tau_beta", priors["tau_beta"])
-
-        if options.moderator == "regimen":
-            regimen_idx = np.array([REGIMENS.index(s.naltrexone.regimen) for s in studies])
-            beta_mean = pt.stack([beta_acute, beta_sustained])[regimen_idx]
-        else:
-            ranges = np.array([_hours_range(s, options) for s in studies])
-            log_lo, log_hi = np.log(ranges[:, 0]), np.log(ranges[:, 1])
-            # A uniform position within each study's reported range; a point range leaves
-            # the position unidentified but harmless (it multiplies a zero width).
-            position = pm.Uniform("hours_position", 0.0, 1.0, dims="study")
-            log_hours = pm.Deterministic(
-                "log_hours", log_lo + position * (log_hi - log_lo), dims="study"
-            )
-            a, b = np.log(options.acute_reference_hours), np.log(options.sustained_reference_hours)
-            beta_mean = beta_acute + (beta_sustained - beta_acute) * (log_hours - a) / (b - a)
-
-        if options.covariates:
-            x = np.array([[s.covariates[c] for c in options.covariates] for s in studies])
-            x_data = pm.Data("covariate_values", x, dims=("study", "covariate"))
-            coef = make_rv("covariate_coef", priors["covariate_coef"], dims="covariate")
-            beta_mean = beta_mean + pt.dot(x_data, coef)
-
-        z_beta = pm.Normal("z_beta", 0.0, 1.0, dims="study")
-        beta_study = pm.Deterministic("beta_study", beta_mean + tau_beta * z_beta, dims="study")
-
-        ketamine_effect = make_rv("ketamine_effect", priors["ketamine_effect"])
-        tau_ketamine = make_rv("tau_ketamine", priors["tau_ketamine"])
-        z_ketamine = pm.Normal("z_ketamine", 0.0, 1.0, dims="study")
-        delta_study = pm.Deterministic(
-            "ketamine_effect_study", ketamine_effect + tau_ketamine * z_ketamine, dims="study"
-        )
-
-        needs_rho = any(
-            it.kind == "paired_binary"
-            or (
-                it.kind == "contrast_statistic"
-                and not it.attenuation
-                and s.design.type == "crossover"
-            )
-            or (it.kind in ("arm_means", "ipd") and it.paired)
-            for s, it in items
-        )
-        rho = None
-        if needs_rho:
-            _check_correlation_prior(priors["within_subject_correlation"])
-            rho = make_rv(
-                "within_subject_correlation", priors["within_subject_correlation"], as_data=True
-            )
-
-        stopped = np.array([s.design.stopped_early for s in studies], dtype=float)
-        if options.early_stopping_bias and stopped.any():
-            log_k = make_rv("early_stop_log_exaggeration", priors["early_stop_log_exaggeration"])
-            exaggeration = pt.exp(log_k * pt.as_tensor(stopped))
-        else:
-            exaggeration = pt.ones(len(studies))
-
-        # Ketamine-alone response probit per binary study: a 24-h single-infusion outcome
-        # takes the literature prior; an outcome after a course of infusions its own.
-        eta = {}
-        if binary_ids:
-            single = make_rv(
-                "ketamine_response_probit", priors["ketamine_response_probit"], dims="binary_study"
-            )
-            eta |= {sid: single[j] for j, sid in enumerate(binary_ids)}
-        if course_ids:
-            repeated = make_rv(
-                "course_response_probit", priors["course_response_probit"], dims="course_study"
-            )
-            eta |= {sid: repeated[j] for j, sid in enumerate(course_ids)}
-        kappa = (
-            make_rv("specific_share", priors["specific_share"], dims="attenuation_study")
-            if attenuation_ids
-            else None
-        )
-        nonspecific = (
-            make_rv(
-                "nonspecific_improvement",
-                priors["nonspecific_improvement"],
-                dims="continuous_study",
-            )
-            if continuous_ids
-            else None
-        )
-
-        for s, item in items:
-            i = ids.index(s.id)
-            name = f"{s.id}{SEP}{item.id}"
-            beta_i, delta_i = beta_study[i], delta_study[i]
-            removed = exaggeration[i] * beta_i * delta_i  # latent effect naltrexone removes
-
-            if item.kind in BINARY_KINDS:
-                eta_i = eta[s.id]
-                probit = {
-                    "ketamine_placebo": eta_i,
-                    "ketamine_naltrexone": eta_i - removed,
-                    "control": eta_i - delta_i,
-                }
-            if item.kind == "paired_binary":
-                n = int(_num(item.pairs))
-                both = _num(item.both_responded)
-                pm.CustomDist(
-                    name,
-                    probit["ketamine_placebo"],
-                    probit["ketamine_naltrexone"],
-                    rho,
-                    logp=paired_binary_logp(n, None if both is None else int(both)),
-                    random=paired_binary_random(n),
-                    signature="(),(),()->(2)",
-                    observed=np.array(
-                        [_num(item.responders_placebo), _num(item.responders_naltrexone)],
-                        dtype=float,
-                    ),
-                )
-            elif item.kind in ("arm_counts", "single_arm_binary"):
-                arms = item.arms if item.kind == "arm_counts" else [item]
-                for arm in arms:
-                    n = int(_num(arm.n))
-                    ev = arm.events
-                    lower = (
-                        ev.value
-                        if ev.value is not None
-                        else (ev.lower if ev.lower is not None else 0)
-                    )
-                    upper = (
-                        ev.value
-                        if ev.value is not None
-                        else (ev.upper if ev.upper is not None else n)
-                    )
-                    suffix = f"{SEP}{arm.condition}" if item.kind == "arm_counts" else ""
-                    pm.CustomDist(
-                        name + suffix,
-                        normal_cdf(probit[arm.condition]),
-                        logp=bounded_binomial_logp(n, int(upper)),
-                        random=binomial_random(n),
-                        signature="()->()",
-                        observed=np.array(float(lower)),
-                    )
-            elif item.kind == "contrast_statistic":
-                t_obs = _t_from(item)
-                att = _num(item.attenuation)
-                if att is not None:
-                    kappa_i = kappa[attenuation_ids.index(s.id)]
-                    # First-order SE of a ratio estimate whose numerator has this t statistic.
-                    pm.Normal(
-                        name,
-                        mu=exaggeration[i] * beta_i * kappa_i,
-                        sigma=abs(att / t_obs),
-                        observed=att,
-                    )
-                else:
-                    n = _num(item.participants)
-                    if s.design.type == "crossover":
-                        se = pt.sqrt(2.0 * (1.0 - rho) / n)
-                    else:
-                        se = math.sqrt(4.0 / n)
-                    ncp = removed / se
-                    df = _num(item.df) or 1e6
-                    pm.Normal(name, mu=ncp, sigma=contrast_t_sd(ncp, df), observed=t_obs)
-            elif item.kind in ("arm_means", "ipd"):
-                m_i = nonspecific[continuous_ids.index(s.id)]
-                mean = {
-                    "ketamine_placebo": m_i + delta_i,
-                    "ketamine_naltrexone": m_i + delta_i - removed,
-                    "control": m_i,
-                }
-                if item.kind == "arm_means":
-                    _arm_means_likelihood(name, item, mean, rho)
-                else:
-                    _ipd_likelihood(
-                        name, item, mean, rho, evidence.ipd[(s.id, item.id)], ipd_ids.index(s.id)
-                    )
-    return model
-
-
-def _arm_means_likelihood(name, item, mean, rho) -> None:
-    """Standardized arm means (mean change / SD), treating each SD as known."""
-    z = {arm.condition: _num(arm.mean_change) / _num(arm.sd_change) for arm in item.arms}
-    n = {arm.condition: _num(arm.n) for arm in item.arms}
-    if item.paired:
-        reported = _num(item.within_subject_correlation)
-        r = rho if reported is None else reported
-        pair = ("ketamine_placebo", "ketamine_naltrexone")
-        n_pairs = min(n[c] for c in pair)
-        cov = pt.stack([pt.stack([1.0, r]), pt.stack([r, 1.0])]) / n_pairs
-        pm.MvNormal(
-            name,
-            mu=pt.stack([mean[c] for c in pair]),
-            cov=cov,
-            observed=np.array([z[c] for c in pair]),
-        )
-        others = [c for c in z if c not in pair]
-    else:
-        others = list(z)
-    for c in others:
-        pm.Normal(f"{name}{SEP}{c}", mu=mean[c], sigma=1.0 / math.sqrt(n[c]), observed=z[c])
-
-
-def _ipd_likelihood(name, item, mean, rho, frame, ipd_index) -> None:
-    """Individual changes on the raw scale: y = sd * (latent mean) + sd * noise."""
-    y = frame["change"].to_numpy(dtype=float)
-    # A weakly informative, data-scaled prior for the outcome SD (as Bambi auto-scales).
-    sd = pm.HalfNormal(f"{name}{SEP}sd", sigma=2.0 * float(np.std(y)) + 1e-9)
-    if item.paired:
-        wide = frame.pivot(index="participant", columns="condition", values="change")
-        pair = ["ketamine_placebo", "ketamine_naltrexone"]
-        wide = wide[pair].dropna()
-        mu = sd * pt.stack([mean[c] for c in pair])
-        cov = sd**2 * pt.stack([pt.stack([1.0, rho]), pt.stack([rho, 1.0])])
-        pm.MvNormal(name, mu=mu, cov=cov, observed=wide.to_numpy())
-    else:
-        levels = sorted(set(frame["condition"]))
-        idx = np.array([levels.index(c) for c in frame["condition"]])
-        mu = pt.stack([mean[c] for c in levels])[idx] * sd
-        pm.Normal(name, mu=mu, sigma=sd, observed=y)
+        if ids:
+            rv = make_rv(slot, priors[slot], dims=dim)
+            eta |= {sid: rv[j] for j, sid in enumerate(ids)}
+    by_study = {"eta": eta}
+    for key, slot, dim, ids in (
+        ("kappa", "specific_share", "attenuation_study", layout.attenuation_ids),
+        ("nonspecific", "nonspecific_improvement", "continuous_study", layout.continuous_ids),
+    ):
+        rv = make_rv(slot, priors[slot], dims=dim) if ids else None
+        by_study[key] = {sid: rv[j] for j, sid in enumerate(ids)}
+    return by_study
 
 
 def observed_items(model: pm.Model) -> dict[str, tuple[str, str, str | None]]:
@@ -464,14 +381,6 @@ def bounded_observations(evidence: Evidence, options: ModelOptions | None = None
     out = {}
     for s in modelled_studies(evidence, options):
         for item in s.evidence:
-            if item.kind not in ("arm_counts", "single_arm_binary") or not usable(item):
-                continue
-            arms = item.arms if item.kind == "arm_counts" else [item]
-            for arm in arms:
-                ev, n = arm.events, _num(arm.n)
-                if ev.value is None:
-                    suffix = f"{SEP}{arm.condition}" if item.kind == "arm_counts" else ""
-                    lower = ev.lower if ev.lower is not None else 0
-                    upper = ev.upper if ev.upper is not None else n
-                    out[f"{s.id}{SEP}{item.id}{suffix}"] = (float(lower), float(upper))
+            if item.kind in counts.KINDS and usable(item):
+                out |= counts.bounded_events(s, item)
     return out

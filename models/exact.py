@@ -127,51 +127,65 @@ def exact_posterior(table: MetaTable, priors: dict[str, dict[str, Any]]) -> Exac
     priors : dict
         Specs for ``mu``, ``tau`` and each moderator. Location priors must be normal, except
         that ``mu`` may have any supported prior when there are no moderators.
+
+    Returns
+    -------
+    ExactPosterior
     """
+    problem = unsupported(priors, table.moderator_names)
+    if problem:
+        raise ValueError(problem)
+    names = ("mu", *table.moderator_names)
+    if all(priors[k]["dist"] == "normal" for k in names):
+        return _normal_location_posterior(table, priors, names)
+    return _grid_posterior(table, priors)
+
+
+def _normal_location_posterior(
+    table: MetaTable, priors: dict[str, dict[str, Any]], names: tuple[str, ...]
+) -> ExactPosterior:
+    """Normal location priors: conjugate in the coefficients, quadrature over tau only."""
     y, se = table.estimate, table.se
     n = len(y)
-    names = ("mu", *table.moderator_names)
     x = (
         np.column_stack([np.ones(n), table.moderators.to_numpy()])
         if table.moderator_names
         else np.ones((n, 1))
     )
-    location_normal = all(priors[k]["dist"] == "normal" for k in names)
-    problem = unsupported(priors, table.moderator_names)
-    if problem:
-        raise ValueError(problem)
-    if location_normal:
-        tau, log_w_tau = _tau_nodes(priors["tau"], float(np.median(se)))
-        m0 = np.array([priors[k].get("mu", 0.0) for k in names])
-        s0 = np.diag([priors[k].get("sigma", 1.0) ** 2 for k in names])
-        s0_inv = np.linalg.inv(s0)
-        log_like = np.empty(len(tau))
-        beta_m = np.empty((len(tau), len(names)))
-        beta_v = np.empty((len(tau), len(names), len(names)))
-        for k, t in enumerate(tau):
-            v = se**2 + t**2
-            log_like[k] = stats.multivariate_normal(x @ m0, x @ s0 @ x.T + np.diag(v)).logpdf(y)
-            precision = s0_inv + x.T @ (x / v[:, None])
-            cov = np.linalg.inv(precision)
-            beta_m[k] = cov @ (s0_inv @ m0 + x.T @ (y / v))
-            beta_v[k] = cov
-        log_w = log_w_tau + log_like
-        weights = np.exp(log_w - special.logsumexp(log_w))
-        components = {"mu": (beta_m[:, 0], np.sqrt(beta_v[:, 0, 0]))}
-        for j, name in enumerate(table.moderator_names, start=1):
-            components[f"coef_{name}"] = (beta_m[:, j], np.sqrt(beta_v[:, j, j]))
-        components["tau"] = (tau, np.zeros_like(tau))
-        # theta_i | tau, y: shrink y_i towards x_i beta, averaged over beta | tau, y.
-        shrink = tau[:, None] ** 2 / (tau[:, None] ** 2 + se**2)  # (K, n)
-        fitted_m = beta_m @ x.T  # (K, n)
-        fitted_v = np.einsum("ij,kjl,il->ki", x, beta_v, x)  # (K, n)
-        theta_m = shrink * y + (1 - shrink) * fitted_m
-        theta_v = shrink * se**2 + (1 - shrink) ** 2 * fitted_v
-        for i, study in enumerate(table.study):
-            components[study] = (theta_m[:, i], np.sqrt(theta_v[:, i]))
-        return ExactPosterior(weights, tau, components, table.study, table.moderator_names)
+    tau, log_w_tau = _tau_nodes(priors["tau"], float(np.median(se)))
+    m0 = np.array([priors[k].get("mu", 0.0) for k in names])
+    s0 = np.diag([priors[k].get("sigma", 1.0) ** 2 for k in names])
+    s0_inv = np.linalg.inv(s0)
+    log_like = np.empty(len(tau))
+    beta_m = np.empty((len(tau), len(names)))
+    beta_v = np.empty((len(tau), len(names), len(names)))
+    for k, t in enumerate(tau):
+        v = se**2 + t**2
+        log_like[k] = stats.multivariate_normal(x @ m0, x @ s0 @ x.T + np.diag(v)).logpdf(y)
+        precision = s0_inv + x.T @ (x / v[:, None])
+        cov = np.linalg.inv(precision)
+        beta_m[k] = cov @ (s0_inv @ m0 + x.T @ (y / v))
+        beta_v[k] = cov
+    log_w = log_w_tau + log_like
+    weights = np.exp(log_w - special.logsumexp(log_w))
+    components = {"mu": (beta_m[:, 0], np.sqrt(beta_v[:, 0, 0]))}
+    for j, name in enumerate(table.moderator_names, start=1):
+        components[f"coef_{name}"] = (beta_m[:, j], np.sqrt(beta_v[:, j, j]))
+    components["tau"] = (tau, np.zeros_like(tau))
+    # theta_i | tau, y: shrink y_i towards x_i beta, averaged over beta | tau, y.
+    shrink = tau[:, None] ** 2 / (tau[:, None] ** 2 + se**2)  # (K, n)
+    fitted_m = beta_m @ x.T  # (K, n)
+    fitted_v = np.einsum("ij,kjl,il->ki", x, beta_v, x)  # (K, n)
+    theta_m = shrink * y + (1 - shrink) * fitted_m
+    theta_v = shrink * se**2 + (1 - shrink) ** 2 * fitted_v
+    for i, study in enumerate(table.study):
+        components[study] = (theta_m[:, i], np.sqrt(theta_v[:, i]))
+    return ExactPosterior(weights, tau, components, table.study, table.moderator_names)
 
-    # Non-normal mu prior, no moderators: a (tau, mu) grid.
+
+def _grid_posterior(table: MetaTable, priors: dict[str, dict[str, Any]]) -> ExactPosterior:
+    """Non-normal mu prior, no moderators: a (tau, mu) grid."""
+    y, se = table.estimate, table.se
     tau, log_w_tau = _tau_nodes(priors["tau"], float(np.median(se)), GRID_TAU_NODES)
     mu_prior = scipy_dist(priors["mu"])
     spread = 12.0 * (se.max() + np.std(y) + 1.0)

@@ -1,4 +1,4 @@
-"""Likelihood adapters: each form of evidence as a log-likelihood on the shared latent scale.
+"""Custom distributions for the forms of evidence (:mod:`models.forms`) that need one.
 
 The latent scale is a participant's standardized improvement. Binary outcomes are that
 improvement crossing a threshold (latent-normal/probit), so a shift of the latent mean by

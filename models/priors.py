@@ -98,6 +98,18 @@ def resolve_path(name_or_path: str | Path) -> Path:
 def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSpec:
     """Load a prior set by name or path, following ``extends`` and literature rules.
 
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A named set in ``analyses/priors/`` or a path to a prior-set TOML file.
+    literature : LiteratureFile
+        The literature inputs that ``{dist = "literature"}`` slots are derived from.
+
+    Returns
+    -------
+    PriorSpec
+        Every slot concrete.
+
     Raises
     ------
     InputError
@@ -105,72 +117,19 @@ def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSp
     """
     path = resolve_path(name_or_path)
     if not path.exists() and path.parent == PRIORS_DIR:
-        named = sorted(p.stem for p in PRIORS_DIR.glob("*.toml"))
-        raise InputError(
-            [
-                Problem(
-                    str(name_or_path),
-                    "priors",
-                    "",
-                    "no prior set of that name",
-                    f"one of {named} or a path to a .toml file",
-                )
-            ]
-        )
+        raise InputError([_no_such_set(name_or_path)])
     raw = read_toml(path, "priors", "a prior-set TOML file")
     label = str(path)
-    problems: list[Problem] = []
-    for key in raw:
-        if key not in ("extends", "description", "priors"):
-            problems.append(
-                Problem(
-                    label,
-                    path.stem,
-                    key,
-                    f"unknown key '{key}'",
-                    "only 'extends', 'description' and [priors]",
-                )
-            )
-    slots: dict[str, Any] = {}
-    if "extends" in raw:
-        parent = load_priors(raw["extends"], literature)
-        slots.update(parent.slots)
-        derivations = dict(parent.derivations)
-    else:
-        derivations = {}
+    problems = _unknown_keys(raw, label, path.stem)
+    slots, derivations = _inherited(raw, literature)
     given = raw.get("priors", {})
     if not isinstance(given, dict):
         problems.append(Problem(label, path.stem, "priors", repr(given), "a [priors] table"))
         given = {}
     for slot, spec in given.items():
-        where = f"priors.{slot}"
-        if slot not in SLOTS:
-            problems.append(
-                Problem(
-                    label, path.stem, where, f"unknown slot '{slot}'", f"one of {', '.join(SLOTS)}"
-                )
-            )
-            continue
-        if isinstance(spec, dict) and spec.get("dist") == "literature":
-            if slot not in RULES:
-                problems.append(
-                    Problem(
-                        label,
-                        path.stem,
-                        where,
-                        "dist = 'literature'",
-                        f"a literature rule exists only for {sorted(RULES)}",
-                    )
-                )
-                continue
-            slots[slot], derivations[slot] = RULES[slot](literature)
-            continue
-        error = spec_error(spec)
-        if error:
-            problems.append(Problem(label, path.stem, where, repr(spec), error))
-            continue
-        slots[slot] = dict(spec)
-        derivations.pop(slot, None)
+        problem = _set_slot(slot, spec, slots, derivations, literature)
+        if problem is not None:
+            problems.append(Problem(label, path.stem, f"priors.{slot}", *problem))
     missing = [s for s in SLOTS if s not in slots]
     if missing:
         problems.append(
@@ -185,3 +144,55 @@ def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSp
     if problems:
         raise InputError(problems)
     return PriorSpec(path.stem, slots, derivations, str(path))
+
+
+def _no_such_set(name_or_path: str | Path) -> Problem:
+    named = sorted(p.stem for p in PRIORS_DIR.glob("*.toml"))
+    return Problem(
+        str(name_or_path),
+        "priors",
+        "",
+        "no prior set of that name",
+        f"one of {named} or a path to a .toml file",
+    )
+
+
+def _unknown_keys(raw: dict, label: str, stem: str) -> list[Problem]:
+    return [
+        Problem(
+            label, stem, key, f"unknown key '{key}'", "only 'extends', 'description' and [priors]"
+        )
+        for key in raw
+        if key not in ("extends", "description", "priors")
+    ]
+
+
+def _inherited(raw: dict, literature: LiteratureFile) -> tuple[dict[str, Any], dict[str, str]]:
+    """The slots and derivations of the set this one ``extends`` (none if it extends none)."""
+    if "extends" not in raw:
+        return {}, {}
+    parent = load_priors(raw["extends"], literature)
+    return dict(parent.slots), dict(parent.derivations)
+
+
+def _set_slot(
+    slot: str,
+    spec: Any,
+    slots: dict[str, Any],
+    derivations: dict[str, str],
+    literature: LiteratureFile,
+) -> tuple[str, str] | None:
+    """Fill ``slot`` from its spec (in place); (found, expected) if the spec is refused."""
+    if slot not in SLOTS:
+        return f"unknown slot '{slot}'", f"one of {', '.join(SLOTS)}"
+    if isinstance(spec, dict) and spec.get("dist") == "literature":
+        if slot not in RULES:
+            return "dist = 'literature'", f"a literature rule exists only for {sorted(RULES)}"
+        slots[slot], derivations[slot] = RULES[slot](literature)
+        return None
+    error = spec_error(spec)
+    if error:
+        return repr(spec), error
+    slots[slot] = dict(spec)
+    derivations.pop(slot, None)
+    return None

@@ -20,8 +20,8 @@ import pandas as pd
 import tomli_w
 
 from models.evidence.schema import EVIDENCE_KINDS
-
-RAW_SD = 8.0  # outcome SD in scale points, about that of MADRS around an infusion (Lii 2023)
+from models.forms import form_of
+from models.forms.base import StudyDraw, simulated
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,6 @@ class Truth:
         return self.beta_acute if regimen == "acute" else self.beta_sustained
 
 
-def _q(value, note: str = "simulated") -> dict:
-    return {
-        "value": value,
-        "status": "derived",
-        "source": "simulation",
-        "derivation": "simulated by models.simulate",
-        "note": note,
-    }
-
-
 def _base(study_id: str, design: str, regimen: str, n: int, year: int, seed: int) -> dict:
     route, dose, hours = ("oral", 50.0, 0.75) if regimen == "acute" else ("im_depot", 380.0, 96.0)
     return {
@@ -67,20 +57,20 @@ def _base(study_id: str, design: str, regimen: str, n: int, year: int, seed: int
             "blinding": "simulated",
             "stopped_early": False,
         },
-        "ketamine": {"route": "iv", "dose_mg_per_kg": _q(0.5), "infusions": _q(1)},
+        "ketamine": {"route": "iv", "dose_mg_per_kg": simulated(0.5), "infusions": simulated(1)},
         "naltrexone": {
             "route": route,
-            "dose_mg": _q(dose),
+            "dose_mg": simulated(dose),
             "regimen": regimen,
             "hours_before_first_infusion": {
-                **_q(None),
+                **simulated(None),
                 "value": None,
                 "lower": hours,
                 "upper": hours,
             },
         },
-        "outcome": {"scale": "MADRS", "timepoint": "24 h", "timepoint_hours": _q(24.0)},
-        "sample": {"analysed": _q(n)},
+        "outcome": {"scale": "MADRS", "timepoint": "24 h", "timepoint_hours": simulated(24.0)},
+        "sample": {"analysed": simulated(n)},
         "covariates": {"alcohol_use_disorder": 0.0},
         "sources": {
             "simulation": {
@@ -90,11 +80,6 @@ def _base(study_id: str, design: str, regimen: str, n: int, year: int, seed: int
         },
         "evidence": [],
     }
-
-
-def _latent_pairs(rng, n, mean_placebo, mean_naltrexone, rho) -> np.ndarray:
-    cov = [[1.0, rho], [rho, 1.0]]
-    return rng.multivariate_normal([mean_placebo, mean_naltrexone], cov, size=n)
 
 
 def simulate_study(
@@ -135,110 +120,32 @@ def simulate_study(
     """
     if kind not in EVIDENCE_KINDS:
         raise ValueError(f"kind {kind!r} not in {EVIDENCE_KINDS}")
+    draw = _draw_study(kind, study_id, regimen, truth, n, seed)
+    reported = form_of(kind).simulate(draw)
+    item = {"id": "outcome", "outcome": "simulated", "timepoint_hours": simulated(24.0)}
+    study = _base(study_id, reported.design, regimen, n, year, seed)
+    study["evidence"] = [item | reported.fields]
+    return study, reported.ipd, float(draw.beta)
+
+
+def _draw_study(
+    kind: str, study_id: str, regimen: str, truth: Truth, n: int, seed: int
+) -> StudyDraw:
+    """The study's own generator, and its beta and delta drawn from it (in that order)."""
     rng = np.random.default_rng(seed)
     beta = truth.beta(regimen) + truth.tau_beta * rng.standard_normal()
     delta = truth.ketamine_effect + truth.tau_ketamine * rng.standard_normal()
-    rho = truth.within_subject_correlation
-    removed = beta * delta
-    m = truth.nonspecific_improvement
-    eta = truth.response_probit
-    item: dict = {"id": "outcome", "outcome": "simulated", "timepoint_hours": _q(24.0)}
-    ipd = None
-
-    if kind == "paired_binary":
-        design = "crossover"
-        latent = _latent_pairs(rng, n, eta, eta - removed, rho)
-        responded = latent > 0
-        item |= {
-            "kind": kind,
-            "pairs": _q(n),
-            "responders_placebo": _q(int(responded[:, 0].sum())),
-            "responders_naltrexone": _q(int(responded[:, 1].sum())),
-        }
-    elif kind == "contrast_statistic":
-        design = "crossover"
-        latent = _latent_pairs(rng, n, m + delta, m + delta - removed, rho)
-        diff = latent[:, 0] - latent[:, 1]
-        t = diff.mean() / (diff.std(ddof=1) / np.sqrt(n))
-        item |= {
-            "kind": kind,
-            "statistic": "t",
-            "value": _q(round(float(t), 3)),
-            "df": _q(n - 1),
-            "participants": _q(n),
-            "attenuation": _q(round(float(diff.mean() / latent[:, 0].mean()), 3)),
-        }
-    elif kind in ("arm_counts", "single_arm_binary"):
-        design = "parallel" if kind == "arm_counts" else "single_arm"
-        probit = {
-            "ketamine_placebo": eta,
-            "ketamine_naltrexone": eta - removed,
-            "control": eta - delta,
-        }
-        conditions = list(probit) if kind == "arm_counts" else ["ketamine_naltrexone"]
-        counts = {c: int((rng.standard_normal(n) + probit[c] > 0).sum()) for c in conditions}
-        if kind == "arm_counts":
-            item |= {
-                "kind": kind,
-                "arms": [
-                    {"condition": c, "label": c.replace("_", " + "), "n": _q(n), "events": _q(k)}
-                    for c, k in counts.items()
-                ],
-            }
-        else:
-            item |= {
-                "kind": kind,
-                "condition": "ketamine_naltrexone",
-                "n": _q(n),
-                "events": _q(counts["ketamine_naltrexone"]),
-            }
-    elif kind == "arm_means":
-        design = "crossover"
-        latent = _latent_pairs(rng, n, m + delta, m + delta - removed, rho) * RAW_SD
-        item |= {
-            "kind": kind,
-            "scale": "MADRS",
-            "paired": True,
-            "arms": [
-                {
-                    "condition": c,
-                    "label": c.replace("_", " + "),
-                    "n": _q(n),
-                    "mean_change": _q(round(float(latent[:, j].mean()), 3)),
-                    "sd_change": _q(round(float(latent[:, j].std(ddof=1)), 3)),
-                }
-                for j, c in enumerate(("ketamine_placebo", "ketamine_naltrexone"))
-            ],
-        }
-    else:  # ipd: a parallel trial with a no-ketamine control arm
-        design = "parallel"
-        means = {
-            "ketamine_placebo": m + delta,
-            "ketamine_naltrexone": m + delta - removed,
-            "control": m,
-        }
-        rows = [
-            {
-                "participant": f"{c[:3]}{i:03d}",
-                "condition": c,
-                "change": RAW_SD * (mu + rng.standard_normal()),
-            }
-            for c, mu in means.items()
-            for i in range(n)
-        ]
-        ipd = pd.DataFrame(rows).round({"change": 3})
-        item |= {
-            "kind": "ipd",
-            "scale": "MADRS",
-            "paired": False,
-            "file": f"{study_id}_ipd.csv",
-            "status": "derived",
-            "source": "simulation",
-            "note": "simulated individual participant data",
-        }
-    study = _base(study_id, design, regimen, n, year, seed)
-    study["evidence"] = [item]
-    return study, ipd, float(beta)
+    return StudyDraw(
+        kind=kind,
+        study_id=study_id,
+        n=n,
+        beta=beta,
+        delta=delta,
+        rho=truth.within_subject_correlation,
+        nonspecific=truth.nonspecific_improvement,
+        response_probit=truth.response_probit,
+        rng=rng,
+    )
 
 
 def write_study(study: dict, folder: Path, ipd: pd.DataFrame | None = None) -> Path:

@@ -17,8 +17,8 @@ from scipy.stats import gaussian_kde, norm
 
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import interval
-from models.blockade import SEP
 from models.evidence.load import Evidence
+from models.forms.base import SEP
 
 COLOURS = {"acute": "#c0392b", "sustained": "#2471a3", "pooled": "#222222"}
 REGION_COLOURS = {

@@ -18,28 +18,16 @@ from pydantic import BaseModel, ValidationError
 
 from models.evidence.problems import InputError, Problem, describe
 from models.evidence.schema import (
-    ArmCounts,
-    ArmMeans,
-    ContrastStatistic,
+    EVIDENCE_CLASSES,
     Disputed,
     IndividualData,
     LiteratureFile,
-    PairedBinary,
     Quantity,
-    SingleArmBinary,
     StudyFile,
 )
 from models.evidence.validate import check_literature, check_study
 from models.paths import DATA_DIR, LITERATURE_FILE, STUDIES_DIR
 
-_KIND_CLASSES: dict[str, type[BaseModel]] = {
-    "paired_binary": PairedBinary,
-    "contrast_statistic": ContrastStatistic,
-    "arm_counts": ArmCounts,
-    "single_arm_binary": SingleArmBinary,
-    "arm_means": ArmMeans,
-    "ipd": IndividualData,
-}
 IPD_COLUMNS = ("participant", "condition", "change")
 
 
@@ -309,7 +297,7 @@ def _problem_from_error(err: dict, raw: dict, label: str, study_id: str, root=St
             node = item
             continue
         else:
-            if part in _KIND_CLASSES or part in ("quantity", "disputed"):
+            if part in EVIDENCE_CLASSES or part in ("quantity", "disputed"):
                 continue
         parts.append(str(part))
     field_path = ".".join(parts)
@@ -344,8 +332,8 @@ def _model_classes(annotation) -> list[type[BaseModel]]:
 def _allowed_fields(loc: Sequence, root: type[BaseModel]) -> list[str]:
     cls: type[BaseModel] | None = root
     for part in loc:
-        if part in _KIND_CLASSES:
-            cls = _KIND_CLASSES[part]
+        if part in EVIDENCE_CLASSES:
+            cls = EVIDENCE_CLASSES[part]
             continue
         if part == "quantity":
             cls = Quantity

@@ -13,7 +13,7 @@ each other (a count above its denominator, an undeclared source) live in
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -248,14 +248,12 @@ EvidenceItem = Annotated[
     PairedBinary | ContrastStatistic | ArmCounts | SingleArmBinary | ArmMeans | IndividualData,
     Field(discriminator="kind"),
 ]
-EVIDENCE_KINDS = (
-    "paired_binary",
-    "contrast_statistic",
-    "arm_counts",
-    "single_arm_binary",
-    "arm_means",
-    "ipd",
-)
+# kind -> class, read off the union so that adding a class to it is the whole schema change.
+EVIDENCE_CLASSES: dict[str, type[_Item]] = {
+    get_args(cls.model_fields["kind"].annotation)[0]: cls
+    for cls in get_args(get_args(EvidenceItem)[0])
+}
+EVIDENCE_KINDS = tuple(EVIDENCE_CLASSES)
 
 
 class StudyFile(StrictModel):

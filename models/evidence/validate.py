@@ -30,15 +30,6 @@ PROBABILITIES = {"p_value"}
 # A reported attenuation is a proportion of the improvement; a negative one (naltrexone
 # *enhancing* ketamine) is possible, but "28" for 28% is the mistake this bound catches.
 SIGNED_PROPORTIONS = {"attenuation", "within_subject_correlation"}
-# Quantities whose absence makes an evidence item unusable.
-ESSENTIAL = {
-    "paired_binary": ("pairs", "responders_placebo", "responders_naltrexone"),
-    "contrast_statistic": ("value", "participants"),
-    "arm_counts": (),
-    "single_arm_binary": ("n", "events"),
-    "arm_means": (),
-    "ipd": (),
-}
 
 
 def walk_quantities(
@@ -75,66 +66,126 @@ def _walk_value(value: Any, here: str, name: str, owner: BaseModel):
 
 
 def check_study(study: StudyFile, file: str, stem: str) -> list[Problem]:
-    """Every cross-field rule for one parsed study file."""
-    problems: list[Problem] = []
+    """Every cross-field rule for one parsed study file.
 
-    def add(field: str, found: str, expected: str) -> None:
-        problems.append(Problem(file, study.id, field, found, expected))
+    Parameters
+    ----------
+    study : StudyFile
+        The parsed file, disputes unresolved.
+    file : str
+        The file's name as reported in problems.
+    stem : str
+        The file name without ``.toml``, which the study id must equal.
 
+    Returns
+    -------
+    list of Problem
+        Empty when every rule holds.
+    """
+    return [
+        *_check_header(study, file, stem),
+        *_check_numbers(study, file),
+        *_check_evidence(study, file),
+    ]
+
+
+def _check_header(study: StudyFile, file: str, stem: str) -> Iterator[Problem]:
+    """The id, the status and its reason, the outcome scale, and the disputes' defaults."""
     if study.id != stem:
-        add("id", repr(study.id), f"the file name without '.toml' ({stem!r})")
+        expected = f"the file name without '.toml' ({stem!r})"
+        yield Problem(file, study.id, "id", repr(study.id), expected)
     if study.status == "included" and study.exclusion_reason:
-        add("exclusion_reason", repr(study.exclusion_reason), "no reason on an included study")
+        yield Problem(
+            file,
+            study.id,
+            "exclusion_reason",
+            repr(study.exclusion_reason),
+            "no reason on an included study",
+        )
     if study.status != "included" and not study.exclusion_reason:
-        add("exclusion_reason", "nothing", f"a reason why a {study.status} study is not used")
-
+        yield Problem(
+            file,
+            study.id,
+            "exclusion_reason",
+            "nothing",
+            f"a reason why a {study.status} study is not used",
+        )
     if study.status == "included" and study.outcome.scale is None:
-        add("outcome.scale", "nothing", "the outcome scale of an included study")
+        yield Problem(
+            file, study.id, "outcome.scale", "nothing", "the outcome scale of an included study"
+        )
     for name, dispute in study.disputes.items():
         if dispute.default not in dispute.readings:
-            add(f"disputes.{name}.default", repr(dispute.default), f"one of {dispute.readings}")
-    used_disputes: set[str] = set()
+            yield Problem(
+                file,
+                study.id,
+                f"disputes.{name}.default",
+                repr(dispute.default),
+                f"one of {dispute.readings}",
+            )
 
+
+def _check_numbers(study: StudyFile, file: str) -> Iterator[Problem]:
+    """Every number's provenance and range, and every disputed number against its dispute."""
+    used_disputes: set[str] = set()
     for path, name, q, disputed, owner in walk_quantities(study):
-        problems.extend(_check_provenance(q, path, study, file))
+        yield from _check_provenance(q, path, study, file)
         if disputed is not None:
             used_disputes.add(disputed.dispute)
-        problems.extend(_check_range(q, path, name, owner, study, file))
+        yield from _check_range(q, path, name, owner, study, file)
 
     for path, disputed in _disputed_fields(study):
         declared = study.disputes.get(disputed.dispute)
         if declared is None:
-            add(
+            yield Problem(
+                file,
+                study.id,
                 f"{path}.dispute",
                 repr(disputed.dispute),
                 f"a dispute declared under [disputes] (declared: {sorted(study.disputes)})",
             )
         elif set(disputed.readings) != set(declared.readings):
-            add(
+            yield Problem(
+                file,
+                study.id,
                 f"{path}.readings",
                 str(sorted(disputed.readings)),
                 f"the readings of dispute '{disputed.dispute}': {sorted(declared.readings)}",
             )
     for name in sorted(set(study.disputes) - used_disputes):
-        add(
-            f"disputes.{name}", "a dispute no number uses", "each dispute to name a disputed number"
+        yield Problem(
+            file,
+            study.id,
+            f"disputes.{name}",
+            "a dispute no number uses",
+            "each dispute to name a disputed number",
         )
 
+
+def _check_evidence(study: StudyFile, file: str) -> Iterator[Problem]:
+    """Unique item ids, each item's shape, and at least one usable item if included."""
     seen: set[str] = set()
     for item in study.evidence:
         if item.id in seen:
-            add(f"evidence[{item.id}].id", repr(item.id), "evidence ids unique within a study")
+            yield Problem(
+                file,
+                study.id,
+                f"evidence[{item.id}].id",
+                repr(item.id),
+                "evidence ids unique within a study",
+            )
         seen.add(item.id)
-        problems.extend(_check_item_shape(item, study, file))
+        yield from _check_item_shape(item, study, file)
 
     if study.status == "included" and not any(usable(item) for item in study.evidence):
-        add(
+        yield Problem(
+            file,
+            study.id,
             "evidence",
             f"{len(study.evidence)} item(s), none with its numbers reported",
             "an included study to have at least one usable evidence item "
             "(or status = 'excluded' with a reason)",
         )
-    return problems
 
 
 def check_literature(lit: LiteratureFile, file: str) -> list[Problem]:
@@ -163,14 +214,19 @@ def check_literature(lit: LiteratureFile, file: str) -> list[Problem]:
 
 
 def usable(item: Any) -> bool:
-    """Whether an evidence item has the numbers a likelihood needs (in its default reading)."""
-    for name in ESSENTIAL[item.kind]:
-        q = getattr(item, name)
+    """Whether an evidence item has the numbers its likelihood needs.
+
+    Each of its form's essential quantities (:mod:`models.forms`) must have a value or a
+    bound in at least one reading.
+    """
+    # Imported here: the form modules import the model code, which imports this package, so
+    # a module-level import would be circular.
+    from models.forms import form_of
+
+    for q in form_of(item.kind).essential(item):
         quantities = list(q.readings.values()) if isinstance(q, Disputed) else [q]
         if all(_missing(x) for x in quantities):
             return False
-    if item.kind in ("arm_counts", "arm_means"):
-        return all(not _missing(arm.n) for arm in item.arms)
     return True
 
 

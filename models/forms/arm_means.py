@@ -1,0 +1,103 @@
+"""Arm means: mean improvement and its SD per condition, standardized by that SD.
+
+Each arm's ``mean / SD`` is normal around the condition's latent mean with variance ``1 / n``
+(the SD treated as known). In a paired (crossover) item the ketamine + placebo and ketamine +
+naltrexone arms are bivariate normal with the reported correlation, or ``rho`` if none is
+reported.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from models.forms.base import (
+    RAW_SD,
+    SEP,
+    Estimate,
+    ItemContext,
+    Need,
+    SimulatedItem,
+    StudyDraw,
+    moments,
+    num,
+    ratio,
+    simulated,
+    value_or_lower,
+)
+
+if TYPE_CHECKING:
+    from models.evidence.schema import ArmMeans, Quantity, StudyFile
+    from models.priors import PriorSpec
+
+KINDS = ("arm_means",)
+PAIR = ("ketamine_placebo", "ketamine_naltrexone")  # the two periods of a crossover
+
+
+def essential(item: ArmMeans) -> list[Quantity]:
+    """Every arm's size."""
+    return [arm.n for arm in item.arms]
+
+
+def needs(study: StudyFile, item: ArmMeans) -> frozenset[Need]:
+    """The non-specific improvement, and rho for a paired item."""
+    if item.paired:
+        return frozenset({"nonspecific_improvement", "within_subject_correlation"})
+    return frozenset({"nonspecific_improvement"})
+
+
+def add_likelihood(ctx: ItemContext) -> None:
+    """Standardized arm means (mean change / SD), treating each SD as known."""
+    item, mean = ctx.item, ctx.latent_means()
+    z = {arm.condition: num(arm.mean_change) / num(arm.sd_change) for arm in item.arms}
+    n = {arm.condition: num(arm.n) for arm in item.arms}
+    if item.paired:
+        reported = num(item.within_subject_correlation)
+        r = ctx.rho if reported is None else reported
+        n_pairs = min(n[c] for c in PAIR)
+        cov = pt.stack([pt.stack([1.0, r]), pt.stack([r, 1.0])]) / n_pairs
+        pm.MvNormal(
+            ctx.name,
+            mu=pt.stack([mean[c] for c in PAIR]),
+            cov=cov,
+            observed=np.array([z[c] for c in PAIR]),
+        )
+        others = [c for c in z if c not in PAIR]
+    else:
+        others = list(z)
+    for c in others:
+        pm.Normal(f"{ctx.name}{SEP}{c}", mu=mean[c], sigma=1.0 / math.sqrt(n[c]), observed=z[c])
+
+
+def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:
+    """Standardized contrast ``z_placebo - z_naltrexone`` over delta, SE from ``1 / n``."""
+    delta, sd_delta = moments(priors["ketamine_effect"])
+    arms = {arm.condition: arm for arm in item.arms}
+    z = {c: value_or_lower(a.mean_change) / value_or_lower(a.sd_change) for c, a in arms.items()}
+    n = {c: value_or_lower(a.n) for c, a in arms.items()}
+    c = z["ketamine_placebo"] - z["ketamine_naltrexone"]
+    se_c = math.sqrt(1 / n["ketamine_placebo"] + 1 / n["ketamine_naltrexone"])
+    est, se = ratio(c, se_c, delta, sd_delta)
+    return est, se, f"standardized contrast {c:.2f} / ketamine effect {delta:.2f}"
+
+
+def simulate(draw: StudyDraw) -> SimulatedItem:
+    """A crossover's mean and SD of the raw-scale improvement in each period."""
+    improvement = draw.nonspecific + draw.delta
+    latent = draw.latent_pairs(improvement, improvement - draw.removed) * RAW_SD
+    arms = [
+        {
+            "condition": c,
+            "label": c.replace("_", " + "),
+            "n": simulated(draw.n),
+            "mean_change": simulated(round(float(latent[:, j].mean()), 3)),
+            "sd_change": simulated(round(float(latent[:, j].std(ddof=1)), 3)),
+        }
+        for j, c in enumerate(PAIR)
+    ]
+    fields = {"kind": draw.kind, "scale": "MADRS", "paired": True, "arms": arms}
+    return SimulatedItem("crossover", fields)

@@ -1,0 +1,113 @@
+"""Contrast statistic: a t, z or F(1, df) for naltrexone vs placebo, maybe with an attenuation.
+
+With a reported attenuation (the proportional reduction of the whole improvement under
+ketamine + placebo), the attenuation is the datum: it estimates ``k_s * beta_s * kappa_s``,
+with a first-order SE from the contrast's t statistic. Without one, the t statistic is normal
+around its noncentrality ``removed / SE``, where the SE of a standardized contrast is
+``sqrt(2 (1 - rho) / n)`` in a crossover and ``sqrt(4 / n)`` between two arms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from models.forms.base import (
+    Estimate,
+    ItemContext,
+    Need,
+    SimulatedItem,
+    StudyDraw,
+    moments,
+    num,
+    ratio,
+    signed_t,
+    simulated,
+    value_or_lower,
+)
+from models.likelihoods import contrast_t_sd
+
+if TYPE_CHECKING:
+    from models.evidence.schema import ContrastStatistic, Quantity, StudyFile
+    from models.priors import PriorSpec
+
+KINDS = ("contrast_statistic",)
+# Degrees of freedom when none are reported: the statistic is read as a z.
+DF_UNKNOWN = 1e6
+
+
+def essential(item: ContrastStatistic) -> list[Quantity]:
+    """The statistic and the number of participants behind it."""
+    return [item.value, item.participants]
+
+
+def needs(study: StudyFile, item: ContrastStatistic) -> frozenset[Need]:
+    """The specific share when an attenuation is reported, else rho in a crossover."""
+    if num(item.attenuation) is not None:
+        return frozenset({"specific_share"})
+    if study.design.type == "crossover":
+        return frozenset({"within_subject_correlation"})
+    return frozenset()
+
+
+def add_likelihood(ctx: ItemContext) -> None:
+    """The attenuation if reported, otherwise the signed t statistic."""
+    item = ctx.item
+    t_obs = signed_t(item)
+    att = num(item.attenuation)
+    if att is not None:
+        # First-order SE of a ratio estimate whose numerator has this t statistic.
+        pm.Normal(
+            ctx.name,
+            mu=ctx.exaggeration * ctx.beta * ctx.kappa,
+            sigma=abs(att / t_obs),
+            observed=att,
+        )
+        return
+    n = num(item.participants)
+    if ctx.study.design.type == "crossover":
+        se = pt.sqrt(2.0 * (1.0 - ctx.rho) / n)
+    else:
+        se = math.sqrt(4.0 / n)
+    ncp = ctx.removed / se
+    df = num(item.df) or DF_UNKNOWN
+    pm.Normal(ctx.name, mu=ncp, sigma=contrast_t_sd(ncp, df), observed=t_obs)
+
+
+def estimate(study: StudyFile, item: ContrastStatistic, priors: PriorSpec) -> Estimate:
+    """Attenuation over the specific share, or the standardized contrast over delta."""
+    t = value_or_lower(item.value)
+    t = math.sqrt(t) if item.statistic == "F" else t
+    if item.attenuation is not None:
+        a = value_or_lower(item.attenuation)
+        kappa, sd_kappa = moments(priors["specific_share"])
+        est, se = ratio(a, abs(a / t), kappa, sd_kappa)
+        return est, se, f"attenuation {a} / specific share {kappa:.3f}; SE_a = {a} / {t:.2f}"
+    delta, sd_delta = moments(priors["ketamine_effect"])
+    n = value_or_lower(item.participants)
+    # Standardized contrast from t: d = t * sqrt(2(1 - rho) / n) in a crossover.
+    rho, _ = moments(priors["within_subject_correlation"])
+    scale = math.sqrt(2 * (1 - rho) / n) if study.design.type == "crossover" else math.sqrt(4 / n)
+    est, se = ratio(t * scale, scale, delta, sd_delta)
+    return est, se, f"t {t:.2f} x {scale:.3f} / ketamine effect {delta:.2f}"
+
+
+def simulate(draw: StudyDraw) -> SimulatedItem:
+    """A crossover's paired t of the two periods and the attenuation of the mean improvement."""
+    improvement = draw.nonspecific + draw.delta
+    latent = draw.latent_pairs(improvement, improvement - draw.removed)
+    diff = latent[:, 0] - latent[:, 1]
+    t = diff.mean() / (diff.std(ddof=1) / np.sqrt(draw.n))
+    fields = {
+        "kind": draw.kind,
+        "statistic": "t",
+        "value": simulated(round(float(t), 3)),
+        "df": simulated(draw.n - 1),
+        "participants": simulated(draw.n),
+        "attenuation": simulated(round(float(diff.mean() / latent[:, 0].mean()), 3)),
+    }
+    return SimulatedItem("crossover", fields)

@@ -1,0 +1,72 @@
+"""Every form of evidence in the schema has a complete module in models/forms/.
+
+A form half-added (a schema class without its module, or a module missing a part) fails here
+rather than at the first study that reports it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import get_args
+
+import numpy as np
+import pytest
+
+from models.blockade import build_blockade_model, observed_items
+from models.evidence import load_evidence
+from models.evidence.schema import EvidenceItem
+from models.evidence.validate import usable
+from models.forms import FORMS, form_of
+from models.priors import load_priors
+from models.simulate import Truth, simulate_study, write_study
+
+PARTS = ("essential", "needs", "add_likelihood", "estimate", "simulate")
+# Read off the union itself, so the check does not depend on anything derived from it.
+SCHEMA_KINDS = tuple(
+    get_args(cls.model_fields["kind"].annotation)[0] for cls in get_args(get_args(EvidenceItem)[0])
+)
+# Large enough that every simulated count and mean is informative; the size is not tested.
+SIM_N = 40
+
+
+@pytest.mark.parametrize("kind", SCHEMA_KINDS)
+def test_every_schema_kind_has_a_complete_form_module(kind):
+    assert kind in FORMS, f"no module in models/forms/ registered for kind {kind!r}"
+    form = FORMS[kind]
+    assert kind in form.KINDS
+    missing = [part for part in PARTS if not callable(getattr(form, part, None))]
+    assert not missing, f"form module {form.__name__} lacks {missing}"
+
+
+def test_no_form_module_for_a_kind_the_schema_lacks():
+    assert set(FORMS) == set(SCHEMA_KINDS)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """One simulated study per kind, through the loader; and the neutral priors."""
+    folder = tmp_path_factory.mktemp("forms")
+    for i, kind in enumerate(SCHEMA_KINDS):
+        study, ipd, _ = simulate_study(kind, f"form{i}", "acute", Truth(), SIM_N, seed=i)
+        write_study(study, folder, ipd)
+    evidence = load_evidence(folder).resolve()
+    return evidence, load_priors("neutral", evidence.literature)
+
+
+def test_every_form_simulates_a_usable_item_with_an_estimate(simulated):
+    evidence, priors = simulated
+    for study in evidence.studies:
+        (item,) = study.evidence
+        assert usable(item), item.kind
+        estimate = form_of(item.kind).estimate(study, item, priors)
+        if estimate is not None:  # a form may have no closed form (IPD)
+            est, se, how = estimate
+            assert math.isfinite(est) and se > 0 and how, item.kind
+
+
+def test_every_form_adds_its_likelihood(simulated):
+    evidence, priors = simulated
+    model = build_blockade_model(evidence, priors)
+    observed_studies = {study for study, _, _ in observed_items(model).values()}
+    assert observed_studies == {s.id for s in evidence.studies}
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
