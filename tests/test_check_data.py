@@ -226,7 +226,9 @@ def test_undeclared_source(capsys, tmp_path):
         'source = "news"\nnote = "News',
     )
     code, _, err = run_cli(capsys, path)
-    assert_problem(code, err, "evidence[madrs_day1].attenuation.source", "'news'", "[sources]")
+    # the attenuation is a disputed number: the field names the reading too
+    field = "evidence[madrs_day1].attenuation[news_28pct].source"
+    assert_problem(code, err, field, "'news'", "[sources]")
 
 
 def test_dispute_reading_mismatch(capsys, tmp_path):
@@ -323,3 +325,9 @@ def test_new_study_template_is_a_toml_file_with_one_placeholder():
     text = TEMPLATE_FILE.read_text(encoding="utf-8")
     assert tomllib.loads(text)["id"] == "{id}"
     assert "{id}" not in template_text("smith2027")
+
+
+def test_an_f_statistic_must_state_its_direction(capsys, tmp_path):
+    path = mutate(tmp_path, "jelen2025", 'direction = "attenuation"', "")
+    code, _, err = run_cli(capsys, path)
+    assert_problem(code, err, "jelen2025", "direction", "no sign of its own")

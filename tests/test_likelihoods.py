@@ -95,3 +95,27 @@ def test_paired_simulator_matches_the_probabilities():
 def test_binomial_simulator():
     draws = binomial_random(12)(0.25, rng=np.random.default_rng(1), size=SIM_DRAWS)
     assert draws.mean() == pytest.approx(3.0, abs=SIM_ATOL)
+
+
+@pytest.mark.parametrize(("ncp", "df"), [(0.0, 25.0), (1.5, 74.0), (-2.0, 10.0), (3.0, 5.0)])
+def test_noncentral_t_moments_match_scipy(ncp, df):
+    from scipy import stats
+
+    from models.likelihoods import noncentral_t_moments
+
+    mean, sd = noncentral_t_moments(ncp, df)
+    want_mean, want_var = stats.nct.stats(df, ncp, moments="mv")
+    assert float(mean) == pytest.approx(float(want_mean), rel=1e-9, abs=1e-12)
+    assert float(sd.eval()) == pytest.approx(float(np.sqrt(want_var)), rel=1e-9)
+
+
+def test_f_direction_sets_the_sign():
+    from types import SimpleNamespace
+
+    from models.forms.base import signed_t
+
+    q = SimpleNamespace(value=4.0)
+    up = SimpleNamespace(statistic="F", value=q, direction="attenuation")
+    down = SimpleNamespace(statistic="F", value=q, direction="enhancement")
+    assert signed_t(up) == pytest.approx(2.0)
+    assert signed_t(down) == pytest.approx(-2.0)

@@ -179,9 +179,15 @@ class ContrastStatistic(_Item):
     kind: Literal["contrast_statistic"]
     statistic: Literal["F", "t", "z"]
     value: Real
+    # An F has no sign: which way the contrast went must be stated (a t or z carries it).
+    direction: Literal["attenuation", "enhancement"] | None = None
     df_numerator: Count | None = None
     df: Count | None = None
     participants: Count
+    # The two contrasted arms of a parallel study, when reported; else ``participants`` is
+    # taken as the two arms, split equally.
+    n_ketamine_placebo: Count | None = None
+    n_ketamine_naltrexone: Count | None = None
     p_value: Real | None = None
     attenuation: Real | None = None
 

@@ -377,6 +377,16 @@ def _check_item_shape(item, study, file) -> list[Problem]:
                     "each condition once",
                 )
             )
+    if item.kind == "contrast_statistic" and item.statistic == "F" and item.direction is None:
+        out.append(
+            Problem(
+                file,
+                study.id,
+                f"{where}.direction",
+                "nothing",
+                '"attenuation" or "enhancement": an F statistic has no sign of its own',
+            )
+        )
     if item.kind == "contrast_statistic" and item.statistic == "F":
         if item.df is None or item.df_numerator is None:
             out.append(

@@ -137,11 +137,13 @@ def num(q: Quantity | None) -> float | None:
 def signed_t(item: Any) -> float:
     """A contrast's signed t statistic (positive = naltrexone attenuated ketamine).
 
-    An F(1, df) has no sign: it is read as t^2 in the direction the study reports, which for
-    every F in data/ is attenuation. A t or z keeps its sign.
+    An F(1, df) has no sign: it is read as t^2 in the direction the study file states
+    (``direction``, required for an F). A t or z keeps its sign.
     """
     value = num(item.value)
-    return math.sqrt(value) if item.statistic == "F" else value
+    if item.statistic != "F":
+        return value
+    return math.sqrt(value) * (1.0 if item.direction == "attenuation" else -1.0)
 
 
 # ---- closed-form estimates -------------------------------------------------------------------

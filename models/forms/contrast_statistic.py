@@ -2,9 +2,10 @@
 
 With a reported attenuation (the proportional reduction of the whole improvement under
 ketamine + placebo), the attenuation is the datum: it estimates ``k_s * beta_s * kappa_s``,
-with a first-order SE from the contrast's t statistic. Without one, the t statistic is normal
-around its noncentrality ``removed / SE``, where the SE of a standardized contrast is
-``sqrt(2 (1 - rho) / n)`` in a crossover and ``sqrt(4 / n)`` between two arms.
+with a first-order SE from the contrast's t statistic. Without one, the t statistic is treated
+as normal with the exact mean and SD of a noncentral t whose noncentrality is
+``removed / SE``, where the SE of a standardized contrast is ``sqrt(2 (1 - rho) / n)`` in a
+crossover and ``sqrt(1 / n1 + 1 / n2)`` between the two contrasted arms.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from models.forms.base import (
     simulated,
     value_or_lower,
 )
-from models.likelihoods import contrast_t_sd
+from models.likelihoods import noncentral_t_moments
 
 if TYPE_CHECKING:
     from models.evidence.schema import ContrastStatistic, Quantity, StudyFile
@@ -68,20 +69,28 @@ def add_likelihood(ctx: ItemContext) -> None:
             observed=att,
         )
         return
-    n = num(item.participants)
     if ctx.study.design.type == "crossover":
-        se = pt.sqrt(2.0 * (1.0 - ctx.rho) / n)
+        se = pt.sqrt(2.0 * (1.0 - ctx.rho) / num(item.participants))
     else:
-        se = math.sqrt(4.0 / n)
-    ncp = ctx.removed / se
-    df = num(item.df) or DF_UNKNOWN
-    pm.Normal(ctx.name, mu=ncp, sigma=contrast_t_sd(ncp, df), observed=t_obs)
+        se = parallel_se(item)
+    mean, sd = noncentral_t_moments(ctx.removed / se, num(item.df) or DF_UNKNOWN)
+    pm.Normal(ctx.name, mu=mean, sigma=sd, observed=t_obs)
+
+
+def parallel_se(item: ContrastStatistic) -> float:
+    """SE of a standardized difference between the two contrasted arms: sqrt(1/n1 + 1/n2).
+
+    Without the arms' sizes, ``participants`` is taken as the two arms, split equally.
+    """
+    n1, n2 = num(item.n_ketamine_placebo), num(item.n_ketamine_naltrexone)
+    if n1 is None or n2 is None:
+        n1 = n2 = num(item.participants) / 2.0
+    return math.sqrt(1.0 / n1 + 1.0 / n2)
 
 
 def estimate(study: StudyFile, item: ContrastStatistic, priors: PriorSpec) -> Estimate:
     """Attenuation over the specific share, or the standardized contrast over delta."""
-    t = value_or_lower(item.value)
-    t = math.sqrt(t) if item.statistic == "F" else t
+    t = signed_t(item) if item.value.value is not None else value_or_lower(item.value)
     if item.attenuation is not None:
         a = value_or_lower(item.attenuation)
         kappa, sd_kappa = moments(priors["specific_share"])
@@ -91,7 +100,7 @@ def estimate(study: StudyFile, item: ContrastStatistic, priors: PriorSpec) -> Es
     n = value_or_lower(item.participants)
     # Standardized contrast from t: d = t * sqrt(2(1 - rho) / n) in a crossover.
     rho, _ = moments(priors["within_subject_correlation"])
-    scale = math.sqrt(2 * (1 - rho) / n) if study.design.type == "crossover" else math.sqrt(4 / n)
+    scale = math.sqrt(2 * (1 - rho) / n) if study.design.type == "crossover" else parallel_se(item)
     est, se = ratio(t * scale, scale, delta, sd_delta)
     return est, se, f"t {t:.2f} x {scale:.3f} / ketamine effect {delta:.2f}"
 
