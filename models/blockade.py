@@ -41,7 +41,7 @@ from models.evidence.load import Evidence
 from models.evidence.schema import Disputed, Quantity, StudyFile
 from models.evidence.validate import usable
 from models.forms import counts, form_of
-from models.forms.base import SEP, ItemContext, Need
+from models.forms.base import SEP, ItemContext, Need, is_course_outcome
 from models.likelihoods import RHO_MAX
 from models.priors import PriorSpec
 
@@ -118,18 +118,6 @@ def _hours_range(study: StudyFile, options: ModelOptions) -> tuple[float, float]
     return float(lo), float(hi)
 
 
-def is_course_outcome(study: StudyFile, item) -> bool:
-    """Whether a binary outcome is rated after a course of infusions, not 24 h after one.
-
-    Rated after 48 h, or (time point not reported) in a study giving several infusions.
-    """
-    hours = item.timepoint_hours
-    if hours.status != "not_reported" and hours.value is not None:
-        return hours.value > 48.0
-    infusions = study.ketamine.infusions
-    return (infusions.value or infusions.upper or 1) > 1
-
-
 def _check_correlation_prior(spec: dict) -> None:
     """The paired-binary quadrature is accurate for 0 <= rho <= RHO_MAX only."""
     if spec["dist"] == "fixed":
@@ -152,6 +140,7 @@ class _Layout:
     ids: list[str]
     binary_ids: list[str]  # 24-h single-infusion binary outcomes: the literature eta prior
     course_ids: list[str]  # binary outcomes after a course of infusions: their own eta prior
+    external_ids: list[str]  # single arms after one infusion: the external-control prior
     attenuation_ids: list[str]
     continuous_ids: list[str]
     ipd_ids: list[str]
@@ -164,6 +153,7 @@ class _Layout:
         for dim, values in (
             ("binary_study", self.binary_ids),
             ("course_study", self.course_ids),
+            ("external_study", self.external_ids),
             ("attenuation_study", self.attenuation_ids),
             ("continuous_study", self.continuous_ids),
             ("ipd_study", self.ipd_ids),
@@ -267,11 +257,14 @@ def _layout(studies: list[StudyFile], items: list[tuple[StudyFile, Any]]) -> _La
         return sorted(found, key=ids.index)
 
     binary = needing("response_probit")
+    external = needing("external_response_probit")
     course = set(needing("response_probit", is_course_outcome))
+    course |= set(needing("external_response_probit", is_course_outcome))
     return _Layout(
         ids=ids,
         binary_ids=[sid for sid in binary if sid not in course],
-        course_ids=[sid for sid in binary if sid in course],
+        course_ids=[sid for sid in ids if sid in course],
+        external_ids=[sid for sid in external if sid not in course],
         attenuation_ids=needing("specific_share"),
         continuous_ids=needing("nonspecific_improvement"),
         ipd_ids=needing("individual_data"),
@@ -352,6 +345,7 @@ def _study_nuisances(layout: _Layout, priors: PriorSpec) -> dict[str, dict[str, 
     for slot, dim, ids in (
         ("ketamine_response_probit", "binary_study", layout.binary_ids),
         ("course_response_probit", "course_study", layout.course_ids),
+        ("external_response_probit", "external_study", layout.external_ids),
     ):
         if ids:
             rv = make_rv(slot, priors[slot], dims=dim)

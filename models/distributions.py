@@ -114,6 +114,14 @@ DISTRIBUTIONS: dict[str, type[pm.Distribution]] = {k: f.pymc for k, f in FAMILIE
 PARAMETERS: dict[str, tuple[str, ...]] = {k: f.parameters for k, f in FAMILIES.items()}
 
 
+def describe_spec(spec: Mapping[str, Any]) -> str:
+    """``normal(mu=0.5, sigma=0.5)``, or ``fixed at 0.3``: how reports and scenario names say it."""
+    if spec["dist"] == "fixed":
+        return f"fixed at {spec['value']:.3g}"
+    params = ", ".join(f"{k}={v:.3g}" for k, v in spec.items() if k != "dist")
+    return f"{spec['dist']}({params})"
+
+
 def scipy_dist(spec: Mapping[str, Any]):
     """The frozen scipy distribution with the density of a prior spec (not ``fixed``)."""
     family = FAMILIES[spec["dist"]]

@@ -62,6 +62,16 @@ def ketamine_response_probit(lit: LiteratureFile) -> tuple[dict, str]:
     )
 
 
+def external_response_probit(lit: LiteratureFile) -> tuple[dict, str]:
+    """A single arm's external ketamine-alone response: the 24-h trial prior, stated as such."""
+    spec, how = ketamine_response_probit(lit)
+    return spec, (
+        how + ". A single arm (Yoon 2019) was rated about 4 h after an open-label infusion; no "
+        "4-h or open-label ketamine-alone response rate is among the literature inputs, so the "
+        "24-h blinded-trial prior stands in, and the sensitivity suite widens and re-centres it"
+    )
+
+
 def specific_share(lit: LiteratureFile) -> tuple[dict, str]:
     """Share of the improvement under ketamine that is ketamine-specific (Beta)."""
     m = _value(lit, "murrough2013_specific_share")
@@ -91,6 +101,7 @@ def early_stop_log_exaggeration(lit: LiteratureFile) -> tuple[dict, str]:
 RULES: dict[str, Rule] = {
     "ketamine_effect": ketamine_effect,
     "ketamine_response_probit": ketamine_response_probit,
+    "external_response_probit": external_response_probit,
     "specific_share": specific_share,
     "early_stop_log_exaggeration": early_stop_log_exaggeration,
 }

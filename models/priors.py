@@ -33,6 +33,7 @@ SLOTS: dict[str, str] = {
     "tau_ketamine": "between-study SD of ketamine's specific effect",
     "ketamine_response_probit": "probit of 24-h response to one ketamine infusion alone",
     "course_response_probit": "probit of response or remission after a course of infusions",
+    "external_response_probit": "probit of response to one infusion alone, for a single arm",
     "specific_share": "share of the improvement under ketamine + placebo that is specific",
     "within_subject_correlation": "correlation of one participant's latent outcomes in two periods",
     "early_stop_log_exaggeration": "log factor inflating an early-stopped trial's contrast",

@@ -56,8 +56,17 @@ def test_the_suite_has_every_required_scenario(scenarios):
         "cumulative to 2018",
         "cumulative to 2019",
         "cumulative to 2025",
+        # what the answer leans on (each name says the slot or dispute it changes)
+        "tau_beta halfnormal(sigma=0.5)",
+        "tau_beta halfnormal(sigma=1)",
+        "tau_beta halfcauchy(beta=0.2)",
+        "specific_share fixed at 1",
+        "reading jelen2025.attenuation_source = f_only",
+        "ketamine_response of the single arm's external control: SD 1",
+        "ketamine_response of the single arm's external control: 52.2%",
     }
     assert required <= names, required - names
+    assert sum(n.startswith("specific_share fixed at") for n in names) == 3
 
 
 @pytest.mark.parametrize("study", ["williams2018", "yoon2019", "jelen2025", "yoon2025"])
@@ -99,7 +108,7 @@ def test_structural_scenarios(scenarios):
     )
     assert "yoon2019" not in model(base, by_name, "single-arm evidence excluded").coords["study"]
     assert "log_hours" in model(base, by_name, "timing moderator: log_hours").named_vars
-    kappa = model(base, by_name, "specific share fixed at 1")
+    kappa = model(base, by_name, "specific_share fixed at 1")
     assert "specific_share" not in {v.name for v in kappa.free_RVs}
 
 
@@ -202,3 +211,22 @@ def test_power_scaling_text_flags_only_flagged_rows():
     assert "beta_acute" in plain and "ketamine_effect" not in plain
     clean = _psense_text(table.assign(diagnosis=["✓", "✓"]))
     assert "no headline quantity is flagged" in clean
+
+
+@pytest.mark.parametrize(
+    ("prefix", "slot"),
+    [
+        ("tau_beta ", "tau_beta"),
+        ("specific_share fixed at ", "specific_share"),
+        ("ketamine_response of the single arm", "external_response_probit"),
+    ],
+)
+def test_prior_slot_scenarios_change_only_their_slot(scenarios, prefix, slot):
+    base, by_name = scenarios
+    config, _ = load_config()
+    primary = load_priors(config.analysis.priors, base.literature).slots
+    found = [s for name, s in by_name.items() if name.startswith(prefix)]
+    assert found
+    for sc in found:
+        changed = {k for k, v in sc.priors["slots"].items() if v != primary[k]}
+        assert changed == {slot}, (sc.name, changed)

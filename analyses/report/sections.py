@@ -18,7 +18,7 @@ from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import Interval, interval
 from analyses.report.folder import RunFolder
-from models.distributions import scipy_dist
+from models.distributions import describe_spec, scipy_dist
 
 FIGURES = [
     ("forest", "Blockade fraction by study, and pooled by regimen"),
@@ -364,21 +364,17 @@ PRIOR_POSTERIOR_VARS = (
 )
 
 
-def spec_text(spec: dict) -> str:
-    """``normal(mu=0.5, sigma=0.5)``, or ``fixed at 0.3``."""
-    if spec["dist"] == "fixed":
-        return f"fixed at {spec['value']:g}"
-    params = ", ".join(f"{k}={v:.3g}" for k, v in spec.items() if k != "dist")
-    return f"{spec['dist']}({params})"
-
-
 def priors_section(ctx: ReportContext) -> str:
     """Every prior set the run reports on, and each headline parameter's prior vs posterior SD."""
     m = ctx.run.manifest
     sets = m.get("prior_sets") or {m["priors"]["name"]: m["priors"]["slots"]}
     slots = list(m["priors"]["slots"])
     table = pd.DataFrame(
-        {"slot": slots} | {name: [spec_text(spec[k]) for k in slots] for name, spec in sets.items()}
+        {"slot": slots}
+        | {
+            name: [describe_spec(spec[k]) if k in spec else "—" for k in slots]
+            for name, spec in sets.items()
+        }
     )
     return (
         "### Priors\n\n"

@@ -14,12 +14,28 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from scipy.stats import norm
+
 from models.blockade import ModelOptions
+from models.distributions import describe_spec, scipy_dist
 from models.evidence.load import Evidence
 from models.priors import NAMED_SETS, PriorSpec, load_priors
 
 # Threshold pairs (primary, permissive) re-read from the primary posterior, no refit.
 THRESHOLD_GRID = [(p, q) for p in (0.4, 0.5, 0.6) for q in (0.1, 0.2, 0.3)]
+# Between-study SD of beta: the primary HalfNormal(0.2) is mostly prior with two studies per
+# regimen, so wider priors are run: two half-normals and a heavy-tailed half-Cauchy.
+TAU_BETA_ALTERNATIVES = (
+    {"dist": "halfnormal", "sigma": 0.5},
+    {"dist": "halfnormal", "sigma": 1.0},
+    {"dist": "halfcauchy", "beta": 0.2},
+)
+# The specific share fixed at the ends of its prior's central 95% (and at 1, in the config).
+SPECIFIC_SHARE_ENDS = (0.025, 0.975)
+# The single arm's external control: widened to a probit SD of 1 (95% between about 3% and
+# 97% response), and re-centred on the highest ketamine-arm rate among the literature inputs.
+EXTERNAL_WIDE_SD = 1.0
+EXTERNAL_RECENTRE_INPUT = "han2016_response_ketamine_24h"
 
 
 @dataclass(frozen=True)
@@ -67,8 +83,12 @@ class _Builder:
 
     def fixed_slot(self, name: str, change: str, slot: str, value: float, tag: str) -> None:
         """A scenario with one prior slot fixed at a value."""
+        self.slot(name, change, slot, {"dist": "fixed", "value": value}, tag)
+
+    def slot(self, name: str, change: str, slot: str, spec: dict, tag: str) -> None:
+        """A scenario with one prior slot replaced by ``spec``."""
         p = self.primary_priors
-        slots = {**p["slots"], slot: {"dist": "fixed", "value": value}}
+        slots = {**p["slots"], slot: spec}
         self.add(name, change, priors={**p, "name": f"{p['name']}+{tag}", "slots": slots})
 
 
@@ -93,11 +113,50 @@ def _fixed_nuisance_scenarios(b: _Builder, config) -> None:
         )
     if config.sensitivity.specific_share_one:
         b.fixed_slot(
-            "specific share fixed at 1",
+            "specific_share fixed at 1",
             "reported attenuation read as a share of ketamine's specific effect",
             "specific_share",
             1.0,
             "kappa1",
+        )
+
+
+def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
+    """What the answer silently leans on: tau_beta, the specific share, the external control."""
+    slots = b.primary_priors["slots"]
+    for spec in TAU_BETA_ALTERNATIVES:
+        text = describe_spec(spec)
+        b.slot(f"tau_beta {text}", f"between-study SD of beta ~ {text}", "tau_beta", spec, text)
+    kappa = slots["specific_share"]
+    if kappa["dist"] != "fixed":
+        for q in SPECIFIC_SHARE_ENDS:
+            value = round(float(scipy_dist(kappa).ppf(q)), 3)
+            b.fixed_slot(
+                f"specific_share fixed at {value:g}",
+                f"specific share fixed at its prior's {100 * q:g}% quantile",
+                "specific_share",
+                value,
+                f"kappa{value:g}",
+            )
+    external = slots.get("external_response_probit", {})
+    if external.get("dist") == "normal":
+        wide = {**external, "sigma": EXTERNAL_WIDE_SD}
+        b.slot(
+            "ketamine_response of the single arm's external control: SD 1",
+            f"external_response_probit {describe_spec(wide)} (widened)",
+            "external_response_probit",
+            wide,
+            "external_wide",
+        )
+        rate = base.literature.inputs[EXTERNAL_RECENTRE_INPUT].value
+        moved = {**external, "mu": round(float(norm.ppf(rate)), 4)}
+        b.slot(
+            f"ketamine_response of the single arm's external control: {100 * rate:.1f}%",
+            f"external_response_probit {describe_spec(moved)}, re-centred on "
+            f"{EXTERNAL_RECENTRE_INPUT} ({rate:.3f})",
+            "external_response_probit",
+            moved,
+            "external_recentred",
         )
 
 
@@ -168,6 +227,7 @@ def build_scenarios(base: Evidence, config, priors: PriorSpec) -> list[Scenario]
     _bias_scenario(b, options)
     _reading_scenarios(b, base, included)
     _fixed_nuisance_scenarios(b, config)
+    _prior_slot_scenarios(b, base)
     _structure_scenarios(b, options)
     _cumulative_steps(b, resolved, included)
     return b.out

@@ -40,6 +40,7 @@ RAW_SD = 8.0  # outcome SD in scale points, about that of MADRS around an infusi
 # for the studies whose items ask for it (its dim lists those studies).
 Need = Literal[
     "response_probit",  # ketamine-alone response probit (binary forms)
+    "external_response_probit",  # the same, for a single arm with no control of its own
     "specific_share",  # share of the improvement that is specific (reported attenuation)
     "nonspecific_improvement",  # improvement without ketamine (continuous forms)
     "within_subject_correlation",  # correlation of a participant's two periods
@@ -144,6 +145,32 @@ def signed_t(item: Any) -> float:
     if item.statistic != "F":
         return value
     return math.sqrt(value) * (1.0 if item.direction == "attenuation" else -1.0)
+
+
+def is_course_outcome(study: StudyFile, item) -> bool:
+    """Whether a binary outcome is rated after a course of infusions, not 24 h after one.
+
+    Rated after 48 h, or (time point not reported) in a study giving several infusions.
+    """
+    hours = item.timepoint_hours
+    if hours.status != "not_reported" and hours.value is not None:
+        return hours.value > 48.0
+    infusions = study.ketamine.infusions
+    return (infusions.value or infusions.upper or 1) > 1
+
+
+def response_slot(study: StudyFile, item: Any) -> str:
+    """The prior slot of a binary item's ketamine-alone response probit.
+
+    After a course of infusions: ``course_response_probit``. After one infusion: a single arm
+    (no control of its own) leans on ``external_response_probit``, an item with its own arms
+    on ``ketamine_response_probit``.
+    """
+    if is_course_outcome(study, item):
+        return "course_response_probit"
+    if item.kind == "single_arm_binary":
+        return "external_response_probit"
+    return "ketamine_response_probit"
 
 
 # ---- closed-form estimates -------------------------------------------------------------------

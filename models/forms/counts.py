@@ -26,6 +26,7 @@ from models.forms.base import (
     num,
     probit_and_se,
     ratio,
+    response_slot,
     simulated,
     value_or_lower,
 )
@@ -46,7 +47,9 @@ def essential(item: ArmCounts | SingleArmBinary) -> list[Quantity]:
 
 
 def needs(study: StudyFile, item: ArmCounts | SingleArmBinary) -> frozenset[Need]:
-    """A response probit for ketamine alone."""
+    """A response probit for ketamine alone: external for a single arm."""
+    if item.kind == "single_arm_binary":
+        return frozenset({"external_response_probit"})
     return frozenset({"response_probit"})
 
 
@@ -98,7 +101,7 @@ def estimate(study: StudyFile, item: ArmCounts | SingleArmBinary, priors: PriorS
     """
     delta, sd_delta = moments(priors["ketamine_effect"])
     if item.kind == "single_arm_binary":
-        eta, sd_eta = moments(priors["ketamine_response_probit"])
+        eta, sd_eta = moments(priors[response_slot(study, item)])
         zn, sn = probit_and_se(value_or_lower(item.events), value_or_lower(item.n))
         est, se = ratio(eta - zn, math.hypot(sn, sd_eta), delta, sd_delta)
         return est, se, f"(external eta {eta:.2f} - probit {zn:.2f}) / ketamine effect {delta:.2f}"
