@@ -97,6 +97,8 @@ def fit_analysis(
                 idata, random_seed=settings.seed + 1, extend_inferencedata=True, progressbar=False
             )
             pm.compute_log_likelihood(idata, progressbar=False)
+    # After the predictive groups: PyMC forward-samples from the model's own variables only.
+    add_predictive_beta(idata, settings.seed)
     post = idata["posterior"]
     hyp = hypothesis_table(
         post["beta_acute"],
@@ -120,6 +122,21 @@ def fit_analysis(
         thresholds,
     )
     return FitResult(idata, gated, hyp, grid, model, bfs)
+
+
+def add_predictive_beta(idata: xr.DataTree, seed: int) -> None:
+    """Add ``beta_new_study`` (dims ``regimen``) to the posterior: a new study's own β.
+
+    ``beta_regimen + tau_beta * z`` with a fresh standard normal ``z`` per draw (seeded), so
+    it carries the between-study spread a new trial would have, not only the uncertainty of
+    the pooled value. A new study's covariates are unknown, so any covariate term is left at 0.
+    """
+    post = idata["posterior"].to_dataset()
+    pooled, tau = post["beta_regimen"], post["tau_beta"]
+    # A separate stream from the sampler's seeds, so adding it moves no other number.
+    rng = np.random.default_rng([seed, 0xBE7A])
+    z = xr.DataArray(rng.standard_normal(pooled.shape), dims=pooled.dims, coords=pooled.coords)
+    idata["posterior"] = post.assign(beta_new_study=pooled + tau * z)
 
 
 def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:

@@ -246,6 +246,7 @@ def headline_section(ctx: ReportContext) -> str:
         *_rests_on(ctx.run.sensitivity),
         f"- β acute: {_interval(summary, 'beta_acute')}; β sustained: "
         f"{_interval(summary, 'beta_sustained')}.",
+        *_predictive_beta(summary),
         f"- Regimen difference Δ = β acute − β sustained (confounded with population, design "
         f"and rating time, so not a clean timing effect): {_interval(summary, 'delta_timing')}; "
         f"{_odds_to_prob(bfs.loc[REGIMEN_QUESTION])}; "
@@ -255,6 +256,17 @@ def headline_section(ctx: ReportContext) -> str:
         "prior odds.\n",
     ]
     return "\n".join(lines)
+
+
+def _predictive_beta(summary: pd.DataFrame) -> list[str]:
+    """A new study's own β per regimen: the pooled value plus the between-study spread."""
+    names = {r: f"beta_new_study[{r}]" for r in ("acute", "sustained")}
+    if not all(n in summary.index for n in names.values()):
+        return []
+    return [
+        f"- A new study's own β (pooled value plus between-study spread): acute "
+        f"{_interval(summary, names['acute'])}; sustained {_interval(summary, names['sustained'])}."
+    ]
 
 
 def _odds_to_prob(row: pd.Series) -> str:
