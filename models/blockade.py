@@ -62,6 +62,10 @@ class ModelOptions:
         Inflate the contrast of studies that stopped early by the literature factor.
     include_single_arm : bool
         Use single-arm studies (which lean on the external ketamine-alone prior).
+    nonspecific_share : {"prior", "equal_beta"}
+        The share gamma of the non-specific improvement that naltrexone removes: its own
+        prior (slot ``nonspecific_share``; fixed at 0 leaves it out), or equal to each
+        study's beta (naltrexone removes the same share of every kind of improvement).
     acute_reference_hours, sustained_reference_hours : float
         Where ``beta_acute`` and ``beta_sustained`` sit on the log-hours line: 45 min (the
         acute studies' interval) and 4 days (the middle of Yoon 2019's 2-6 days).
@@ -75,6 +79,7 @@ class ModelOptions:
     covariates: tuple[str, ...] = ()
     early_stopping_bias: bool = True
     include_single_arm: bool = True
+    nonspecific_share: Literal["prior", "equal_beta"] = "prior"
     acute_reference_hours: float = 0.75
     sustained_reference_hours: float = 96.0
     unknown_hours: tuple[float, float] = (2.0, 672.0)
@@ -142,7 +147,7 @@ class _Layout:
     course_ids: list[str]  # binary outcomes after a course of infusions: their own eta prior
     external_ids: list[str]  # single arms after one infusion: the external-control prior
     attenuation_ids: list[str]
-    continuous_ids: list[str]
+    nonspecific_ids: list[str]  # studies whose non-specific improvement is a parameter
     ipd_ids: list[str]
     needs_rho: bool
 
@@ -155,7 +160,7 @@ class _Layout:
             ("course_study", self.course_ids),
             ("external_study", self.external_ids),
             ("attenuation_study", self.attenuation_ids),
-            ("continuous_study", self.continuous_ids),
+            ("nonspecific_study", self.nonspecific_ids),
             ("ipd_study", self.ipd_ids),
         ):
             if values:
@@ -174,6 +179,7 @@ class _Latent:
     eta: dict[str, Any]  # study id -> its ketamine-alone response probit
     kappa: dict[str, Any]  # study id -> its specific share
     nonspecific: dict[str, Any]  # study id -> its non-specific improvement
+    gamma: Any = None  # per study, the share of m_s naltrexone removes (None: fixed at 0)
 
     def context(self, i: int, study: StudyFile, item, evidence: Evidence) -> ItemContext:
         """What the item's form needs to add its likelihood (``i``: the study's index)."""
@@ -185,6 +191,7 @@ class _Latent:
             delta=self.delta_study[i],
             exaggeration=self.exaggeration[i],
             rho=self.rho,
+            gamma=None if self.gamma is None else self.gamma[i],
             eta=self.eta.get(study.id),
             kappa=self.kappa.get(study.id),
             nonspecific=self.nonspecific.get(study.id),
@@ -210,11 +217,12 @@ def build_blockade_model(
     -------
     pm.Model
         Named dims: ``study``, ``regimen``, and, when used, ``covariate``, ``binary_study``,
-        ``course_study``, ``attenuation_study``, ``continuous_study``, ``ipd_study``.
+        ``course_study``, ``external_study``, ``attenuation_study``, ``nonspecific_study``,
+        ``ipd_study``.
     """
     options = options or ModelOptions()
     studies, items = _modelled_items(evidence, options)
-    layout = _layout(studies, items)
+    layout = _layout(studies, items, with_gamma=_with_gamma(priors, options))
     with pm.Model(coords=layout.coords(options)) as model:
         # The order of these calls is the order the variables are created in, which fixes
         # the model's variable order and so the draws a given seed gives: keep it.
@@ -223,7 +231,8 @@ def build_blockade_model(
         rho = _correlation(layout, priors)
         exaggeration = _exaggeration(studies, priors, options)
         nuisances = _study_nuisances(layout, priors)
-        latent = _Latent(beta_study, delta_study, exaggeration, rho, **nuisances)
+        gamma = _nonspecific_share(priors, options, beta_study)
+        latent = _Latent(beta_study, delta_study, exaggeration, rho, gamma=gamma, **nuisances)
         for study, item in items:
             context = latent.context(layout.ids.index(study.id), study, item, evidence)
             form_of(item.kind).add_likelihood(context)
@@ -247,8 +256,21 @@ def _modelled_items(
     return studies, items
 
 
-def _layout(studies: list[StudyFile], items: list[tuple[StudyFile, Any]]) -> _Layout:
-    """Ask each item's form which study-level quantities it needs."""
+def _with_gamma(priors: PriorSpec, options: ModelOptions) -> bool:
+    """Whether naltrexone may remove part of the non-specific improvement."""
+    spec = priors["nonspecific_share"]
+    fixed_zero = spec["dist"] == "fixed" and spec["value"] == 0
+    return options.nonspecific_share == "equal_beta" or not fixed_zero
+
+
+def _layout(
+    studies: list[StudyFile], items: list[tuple[StudyFile, Any]], with_gamma: bool = False
+) -> _Layout:
+    """Ask each item's form which study-level quantities it needs.
+
+    With gamma, every study's non-specific improvement is a parameter: each has a naltrexone
+    condition whose removed improvement includes ``gamma * m_s``.
+    """
     ids = [s.id for s in studies]
     needs = [(s, it, form_of(it.kind).needs(s, it)) for s, it in items]
 
@@ -266,7 +288,7 @@ def _layout(studies: list[StudyFile], items: list[tuple[StudyFile, Any]]) -> _La
         course_ids=[sid for sid in ids if sid in course],
         external_ids=[sid for sid in external if sid not in course],
         attenuation_ids=needing("specific_share"),
-        continuous_ids=needing("nonspecific_improvement"),
+        nonspecific_ids=ids if with_gamma else needing("nonspecific_improvement"),
         ipd_ids=needing("individual_data"),
         needs_rho=any("within_subject_correlation" in n for _, _, n in needs),
     )
@@ -353,11 +375,21 @@ def _study_nuisances(layout: _Layout, priors: PriorSpec) -> dict[str, dict[str, 
     by_study = {"eta": eta}
     for key, slot, dim, ids in (
         ("kappa", "specific_share", "attenuation_study", layout.attenuation_ids),
-        ("nonspecific", "nonspecific_improvement", "continuous_study", layout.continuous_ids),
+        ("nonspecific", "nonspecific_improvement", "nonspecific_study", layout.nonspecific_ids),
     ):
         rv = make_rv(slot, priors[slot], dims=dim) if ids else None
         by_study[key] = {sid: rv[j] for j, sid in enumerate(ids)}
     return by_study
+
+
+def _nonspecific_share(priors: PriorSpec, options: ModelOptions, beta_study):
+    """gamma per study: beta itself, its own prior, or None when fixed at 0."""
+    if options.nonspecific_share == "equal_beta":
+        return beta_study
+    if not _with_gamma(priors, options):
+        return None
+    gamma = make_rv("nonspecific_share", priors["nonspecific_share"])
+    return gamma * pt.ones_like(beta_study)
 
 
 def observed_items(model: pm.Model) -> dict[str, tuple[str, str, str | None]]:

@@ -37,7 +37,8 @@ SLOTS: dict[str, str] = {
     "specific_share": "share of the improvement under ketamine + placebo that is specific",
     "within_subject_correlation": "correlation of one participant's latent outcomes in two periods",
     "early_stop_log_exaggeration": "log factor inflating an early-stopped trial's contrast",
-    "nonspecific_improvement": "standardized improvement without ketamine (arm means, IPD)",
+    "nonspecific_improvement": "standardized improvement without ketamine",
+    "nonspecific_share": "share of the non-specific improvement that naltrexone removes",
 }
 
 

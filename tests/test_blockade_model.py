@@ -127,7 +127,7 @@ def test_recovery_from_simulated_studies_of_every_form(tmp_path, neutral):
         write_study(study, tmp_path, ipd)
     evidence = load_evidence(tmp_path).resolve()
     model = build_blockade_model(evidence, neutral)
-    assert {"continuous_study", "ipd_study", "attenuation_study"} <= set(model.coords)
+    assert {"nonspecific_study", "ipd_study", "attenuation_study"} <= set(model.coords)
     # Rare divergences (0-2 per 4000 draws on this design) are what the analysis's
     # retry-once policy is for; the test follows the same policy.
     fit = fit_with_gate(model, SamplerSettings(seed=SEED))

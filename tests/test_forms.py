@@ -70,3 +70,37 @@ def test_every_form_adds_its_likelihood(simulated):
     observed_studies = {study for study, _, _ in observed_items(model).values()}
     assert observed_studies == {s.id for s in evidence.studies}
     assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_gamma_enters_every_form_through_the_removed_improvement():
+    """k (beta delta + gamma m) on the latent scale; k (beta kappa + gamma (1 - kappa)) as a
+    share of the whole improvement, with kappa = delta / (m + delta)."""
+    from models.forms.base import ItemContext
+
+    k, beta, delta, m, gamma = 1.4, 0.6, 0.9, 0.5, 0.3
+    kappa = delta / (m + delta)
+    ctx = ItemContext(None, None, "x", beta, delta, k, kappa=kappa, nonspecific=m, gamma=gamma)
+    assert ctx.removed == pytest.approx(k * (beta * delta + gamma * m))
+    assert ctx.removed_share == pytest.approx(ctx.removed / (m + delta))
+    same = ItemContext(None, None, "x", beta, delta, k, kappa=kappa, nonspecific=m, gamma=beta)
+    assert same.removed_share == pytest.approx(k * beta)  # gamma = beta: kappa cancels
+    none = ItemContext(None, None, "x", beta, delta, k, kappa=kappa, nonspecific=m)
+    assert none.removed == pytest.approx(k * beta * delta)
+    assert none.removed_share == pytest.approx(k * beta * kappa)
+
+
+def test_gamma_fixed_at_zero_leaves_it_out_and_equal_beta_adds_no_parameter():
+    from models.blockade import ModelOptions, build_blockade_model
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+
+    evidence = load_evidence().resolve()
+    priors = load_priors("neutral", evidence.literature)
+    free = {v.name for v in build_blockade_model(evidence, priors).free_RVs}
+    assert {"nonspecific_share", "nonspecific_improvement"} <= free
+    zero = priors.with_slots("zero", nonspecific_share={"dist": "fixed", "value": 0.0})
+    model = build_blockade_model(evidence, zero)
+    assert "nonspecific_share" not in model.named_vars
+    assert "nonspecific_study" not in model.coords  # no study needs m_s without gamma
+    equal = build_blockade_model(evidence, priors, ModelOptions(nonspecific_share="equal_beta"))
+    assert "nonspecific_share" not in {v.name for v in equal.free_RVs}

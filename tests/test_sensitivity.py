@@ -64,6 +64,7 @@ def test_the_suite_has_every_required_scenario(scenarios):
         "reading jelen2025.attenuation_source = f_only",
         "ketamine_response of the single arm's external control: SD 1",
         "ketamine_response of the single arm's external control: 52.2%",
+        "nonspecific_share equal to beta",
     }
     assert required <= names, required - names
     assert sum(n.startswith("specific_share fixed at") for n in names) == 3

@@ -192,6 +192,13 @@ def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
         "single-arm studies " + ("dropped" if single else "added"),
         options={**opt, "include_single_arm": not single},
     )
+    if options.nonspecific_share == "prior":
+        b.add(
+            "nonspecific_share equal to beta",
+            "naltrexone removes the same share of the non-specific improvement as of "
+            "ketamine's specific effect (gamma = beta)",
+            options={**opt, "nonspecific_share": "equal_beta"},
+        )
     other = "log_hours" if options.moderator == "regimen" else "regimen"
     b.add(
         f"timing moderator: {other}",

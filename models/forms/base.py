@@ -90,6 +90,8 @@ class ItemContext:
     eta, kappa, nonspecific : TensorVariable or None
         The study's ketamine-alone response probit, specific share, and non-specific
         improvement.
+    gamma : TensorVariable or None
+        The share of the non-specific improvement naltrexone removes (None: fixed at 0).
     ipd : DataFrame or None
         The item's individual rows.
     """
@@ -105,11 +107,27 @@ class ItemContext:
     kappa: Any = None
     nonspecific: Any = None
     ipd: pd.DataFrame | None = None
+    gamma: Any = None
 
     @property
     def removed(self) -> Any:
-        """The latent effect naltrexone removes, ``k_s * beta_s * delta_s``."""
-        return self.exaggeration * self.beta * self.delta
+        """The latent improvement naltrexone removes: ``k_s (beta_s delta_s + gamma_s m_s)``.
+
+        ``gamma_s`` is the share of the non-specific improvement ``m_s`` that naltrexone
+        removes (placebo responses are partly opioid-mediated); without it (gamma fixed at 0)
+        only the specific effect is touched.
+        """
+        if self.gamma is None:
+            return self.exaggeration * self.beta * self.delta
+        return self.exaggeration * (self.beta * self.delta + self.gamma * self.nonspecific)
+
+    @property
+    def removed_share(self) -> Any:
+        """The share of the whole improvement naltrexone removes: ``k_s (beta_s kappa_s +
+        gamma_s (1 - kappa_s))``, what a reported attenuation estimates."""
+        if self.gamma is None:
+            return self.exaggeration * self.beta * self.kappa
+        return self.exaggeration * (self.beta * self.kappa + self.gamma * (1.0 - self.kappa))
 
     def response_probits(self) -> dict[str, Any]:
         """Response probit by condition (binary forms); non-specific response is in ``eta``."""

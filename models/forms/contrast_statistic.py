@@ -64,7 +64,7 @@ def add_likelihood(ctx: ItemContext) -> None:
         # First-order SE of a ratio estimate whose numerator has this t statistic.
         pm.Normal(
             ctx.name,
-            mu=ctx.exaggeration * ctx.beta * ctx.kappa,
+            mu=ctx.removed_share,
             sigma=abs(att / t_obs),
             observed=att,
         )
