@@ -62,6 +62,10 @@ class ModelOptions:
         Inflate the contrast of studies that stopped early by the literature factor.
     include_single_arm : bool
         Use single-arm studies (which lean on the external ketamine-alone prior).
+    ketamine_effect : {"by_comparator", "pooled"}
+        Centre a midazolam-controlled study's ketamine effect on the literature effect
+        against midazolam, and widen the spread of a course-of-infusions outcome; or pool
+        every study around the saline-controlled 24-h effect.
     nonspecific_share : {"prior", "equal_beta"}
         The share gamma of the non-specific improvement that naltrexone removes: its own
         prior (slot ``nonspecific_share``; fixed at 0 leaves it out), or equal to each
@@ -80,6 +84,7 @@ class ModelOptions:
     early_stopping_bias: bool = True
     include_single_arm: bool = True
     nonspecific_share: Literal["prior", "equal_beta"] = "prior"
+    ketamine_effect: Literal["by_comparator", "pooled"] = "by_comparator"
     acute_reference_hours: float = 0.75
     sustained_reference_hours: float = 96.0
     unknown_hours: tuple[float, float] = (2.0, 672.0)
@@ -227,7 +232,7 @@ def build_blockade_model(
         # The order of these calls is the order the variables are created in, which fixes
         # the model's variable order and so the draws a given seed gives: keep it.
         beta_study = _beta_study(studies, priors, options)
-        delta_study = _ketamine_effect_study(priors)
+        delta_study = _ketamine_effect_study(studies, items, priors, options)
         rho = _correlation(layout, priors)
         exaggeration = _exaggeration(studies, priors, options)
         nuisances = _study_nuisances(layout, priors)
@@ -332,14 +337,31 @@ def _beta_on_log_hours(studies, options: ModelOptions, beta_acute, beta_sustaine
     return beta_acute + (beta_sustained - beta_acute) * (log_hours - a) / (b - a)
 
 
-def _ketamine_effect_study(priors: PriorSpec):
-    """``delta_s = ketamine_effect + tau_ketamine * w_s``."""
-    ketamine_effect = make_rv("ketamine_effect", priors["ketamine_effect"])
-    tau_ketamine = make_rv("tau_ketamine", priors["tau_ketamine"])
+def _ketamine_effect_study(
+    studies: list[StudyFile], items: list[tuple[StudyFile, Any]], priors, options
+):
+    """``delta_s = mean_s + spread_s * w_s``, by the study's comparator and outcome.
+
+    The mean is ``ketamine_effect`` (against saline, 24 h) unless the study's control arm got
+    midazolam (``ketamine_effect_midazolam``); the spread is ``tau_ketamine`` unless the
+    outcome follows a course of infusions (``tau_ketamine_course``). With
+    ``ketamine_effect = "pooled"`` every study shares the first of each.
+    """
+    mean = make_rv("ketamine_effect", priors["ketamine_effect"])
+    spread = make_rv("tau_ketamine", priors["tau_ketamine"])
+    if options.ketamine_effect == "by_comparator":
+        midazolam = np.array([s.design.comparator == "midazolam" for s in studies])
+        if midazolam.any():
+            other = make_rv("ketamine_effect_midazolam", priors["ketamine_effect_midazolam"])
+            mean = pt.switch(pt.as_tensor(midazolam), other, mean)
+        course = np.array(
+            [any(is_course_outcome(s, it) for t, it in items if t is s) for s in studies]
+        )
+        if course.any():
+            wider = make_rv("tau_ketamine_course", priors["tau_ketamine_course"])
+            spread = pt.switch(pt.as_tensor(course), wider, spread)
     z_ketamine = pm.Normal("z_ketamine", 0.0, 1.0, dims="study")
-    return pm.Deterministic(
-        "ketamine_effect_study", ketamine_effect + tau_ketamine * z_ketamine, dims="study"
-    )
+    return pm.Deterministic("ketamine_effect_study", mean + spread * z_ketamine, dims="study")
 
 
 def _correlation(layout: _Layout, priors: PriorSpec):

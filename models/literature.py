@@ -17,10 +17,12 @@ from models.evidence.schema import LiteratureFile
 Z95 = 3.92  # width of a normal 95% interval in standard deviations (2 x 1.96)
 
 # The share of the improvement under ketamine that is specific to ketamine has one literature
-# estimate (Murrough 2013, vs midazolam). A Beta centred there with a concentration of 10
-# ("worth about ten patients") admits shares from about 0.2 to 0.75; the concentration is a
-# judgement, not a literature number, and the sensitivity analysis can replace it.
-SPECIFIC_SHARE_CONCENTRATION = 10.0
+# estimate (Murrough 2013), referenced to midazolam, while ketamine's effect delta is
+# referenced to saline; against saline the share would be larger by an unknown amount. So the
+# Beta centred there is wide: a concentration of 4 ("worth about four patients") admits
+# shares from about 0.08 to 0.88. A judgement, not a literature number; the sensitivity suite
+# fixes the share at both ends and at 1.
+SPECIFIC_SHARE_CONCENTRATION = 4.0
 # Ketamine-alone response differs a lot between trials (27% to 52% at 24 h in the inputs); a
 # probit-scale SD of 0.5 puts 95% of the prior between about 12% and 75%. A judgement.
 RESPONSE_PROBIT_SD = 0.5
@@ -41,6 +43,18 @@ def ketamine_effect(lit: LiteratureFile) -> tuple[dict, str]:
         {"dist": "normal", "mu": q.value, "sigma": round(sigma, 4)},
         f"Cochrane 2021 SMD {q.value} (95% CI {lo} to {hi}); sigma = ({hi} - {lo}) / 3.92 "
         f"= {sigma:.3f}",
+    )
+
+
+def ketamine_effect_midazolam(lit: LiteratureFile) -> tuple[dict, str]:
+    """Ketamine's specific 24-h effect against midazolam (an active placebo)."""
+    q = lit.inputs["cochrane_smd_vs_midazolam_24h"]
+    lo, hi = q.ci95
+    sigma = (hi - lo) / Z95
+    return (
+        {"dist": "normal", "mu": q.value, "sigma": round(sigma, 4)},
+        f"Cochrane 2021 SMD vs midazolam {q.value} (95% CI {lo} to {hi}); sigma = ({hi} - {lo})"
+        f" / 3.92 = {sigma:.3f}",
     )
 
 
@@ -80,7 +94,8 @@ def specific_share(lit: LiteratureFile) -> tuple[dict, str]:
     return (
         {"dist": "beta", "alpha": round(a, 4), "beta": round(b, 4)},
         f"Beta with mean {m} (Murrough 2013: 7.7 of 16.5 MADRS points beyond midazolam) and "
-        f"concentration {c:g} (a judgement): alpha = {a:.2f}, beta = {b:.2f}",
+        f"concentration {c:g} (a judgement, wide because the share is referenced to midazolam "
+        f"and ketamine's effect to saline): alpha = {a:.2f}, beta = {b:.2f}",
     )
 
 
@@ -100,6 +115,7 @@ def early_stop_log_exaggeration(lit: LiteratureFile) -> tuple[dict, str]:
 
 RULES: dict[str, Rule] = {
     "ketamine_effect": ketamine_effect,
+    "ketamine_effect_midazolam": ketamine_effect_midazolam,
     "ketamine_response_probit": ketamine_response_probit,
     "external_response_probit": external_response_probit,
     "specific_share": specific_share,

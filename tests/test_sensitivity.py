@@ -65,6 +65,7 @@ def test_the_suite_has_every_required_scenario(scenarios):
         "ketamine_response of the single arm's external control: SD 1",
         "ketamine_response of the single arm's external control: 52.2%",
         "nonspecific_share equal to beta",
+        "ketamine_effect pooled across comparators",
     }
     assert required <= names, required - names
     assert sum(n.startswith("specific_share fixed at") for n in names) == 3

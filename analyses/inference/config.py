@@ -34,6 +34,7 @@ class ModelSection(_Section):
     early_stopping_bias: bool = True
     include_single_arm: bool = True
     nonspecific_share: str = Field(default="prior", pattern=r"^(prior|equal_beta)$")
+    ketamine_effect: str = Field(default="by_comparator", pattern=r"^(by_comparator|pooled)$")
     acute_reference_hours: float = Field(default=0.75, gt=0)
     sustained_reference_hours: float = Field(default=96.0, gt=0)
     unknown_hours: list[float] = Field(
@@ -47,6 +48,7 @@ class ModelSection(_Section):
             early_stopping_bias=self.early_stopping_bias,
             include_single_arm=self.include_single_arm,
             nonspecific_share=self.nonspecific_share,
+            ketamine_effect=self.ketamine_effect,
             acute_reference_hours=self.acute_reference_hours,
             sustained_reference_hours=self.sustained_reference_hours,
             unknown_hours=(self.unknown_hours[0], self.unknown_hours[1]),

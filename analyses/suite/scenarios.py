@@ -192,6 +192,12 @@ def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
         "single-arm studies " + ("dropped" if single else "added"),
         options={**opt, "include_single_arm": not single},
     )
+    if options.ketamine_effect == "by_comparator":
+        b.add(
+            "ketamine_effect pooled across comparators",
+            "every study's ketamine effect pooled around the saline-controlled 24-h effect",
+            options={**opt, "ketamine_effect": "pooled"},
+        )
     if options.nonspecific_share == "prior":
         b.add(
             "nonspecific_share equal to beta",

@@ -116,6 +116,9 @@ class Design(StrictModel):
     population: str
     blinding: str
     stopped_early: bool = False
+    # What the no-ketamine control arm received, if there is one: ketamine's effect against
+    # an active placebo (midazolam) is smaller than against saline.
+    comparator: Literal["saline", "midazolam", "none"] = "none"
     note: str | None = None
 
 
