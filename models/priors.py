@@ -32,7 +32,7 @@ SLOTS: dict[str, str] = {
     "ketamine_effect": "mean specific effect of ketamine (SMD, latent-normal scale)",
     "tau_ketamine": "between-study SD of ketamine's specific effect",
     "ketamine_effect_midazolam": "mean specific effect of ketamine against midazolam (SMD)",
-    "tau_ketamine_course": "between-study SD of ketamine's effect for a course-of-infusions outcome",
+    "tau_ketamine_course": "between-study SD of ketamine's effect after a course of infusions",
     "ketamine_response_probit": "probit of 24-h response to one ketamine infusion alone",
     "course_response_probit": "probit of response or remission after a course of infusions",
     "external_response_probit": "probit of response to one infusion alone, for a single arm",
