@@ -226,3 +226,17 @@ def test_kass_raftery_words(log10_bf, words):
 )
 def test_a_bound_says_only_what_it_implies(bound, log10_bf, words):
     assert bound_words(bound, log10_bf) == words
+
+
+def test_assay_sensitivity_flags_a_study_where_ketamine_did_little():
+    from analyses.inference.fit import ASSAY_MIN_EFFECT, assay_sensitivity
+
+    rng = np.random.default_rng(10)
+    delta = np.stack([rng.normal(1.0, 0.1, (4, 500)), rng.normal(0.0, 0.1, (4, 500))], axis=-1)
+    post = xr.Dataset(
+        {"ketamine_effect_study": (("chain", "draw", "study"), delta)},
+        coords={"study": ["strong", "null"]},
+    )
+    table = assay_sensitivity(xr.DataTree.from_dict({"/posterior": post})).set_index("study")
+    assert table.loc["strong", f"p_delta_above_{ASSAY_MIN_EFFECT:g}"] > 0.99
+    assert not table.loc["strong", "flagged"] and table.loc["null", "flagged"]

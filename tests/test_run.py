@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = [
     "hypotheses.csv",
     "bayes_factors.csv",
+    "assay_sensitivity.csv",
     "summary.csv",
     "posterior.nc",
     "manifest.json",

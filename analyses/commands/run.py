@@ -21,7 +21,13 @@ import pandas as pd
 
 from analyses.commands.publish import new_run_id, previous_runs, results_root, update_latest
 from analyses.inference.config import RunConfig, load_config
-from analyses.inference.fit import HEADLINE_VARS, FitResult, fit_analysis, parameter_summary
+from analyses.inference.fit import (
+    HEADLINE_VARS,
+    FitResult,
+    assay_sensitivity,
+    fit_analysis,
+    parameter_summary,
+)
 from analyses.inference.intervals import Interval
 from analyses.inference.provenance import json_attrs, now_utc, package_versions, staged_directory
 from analyses.report import figures as plots
@@ -210,6 +216,7 @@ def _write_tables(
     result.hypotheses.to_csv(folder.hypotheses_file, index=False)
     result.bayes_factors.to_csv(folder.bayes_factors_file, index=False)
     parameter_summary(idata).to_csv(folder.summary_file)
+    assay_sensitivity(idata).to_csv(folder.assay_file, index=False)
     result.thresholds.to_csv(folder.thresholds_file, index=False)
     estimates.to_csv(folder.estimates_file, index=False)
     studies_table(inputs.evidence).to_csv(folder.evidence_file, index=False)

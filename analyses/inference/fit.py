@@ -139,6 +139,29 @@ def add_predictive_beta(idata: xr.DataTree, seed: int) -> None:
     idata["posterior"] = post.assign(beta_new_study=pooled + tau * z)
 
 
+# Assay sensitivity: can a study show an attenuation at all? Only if ketamine did something
+# in it. 0.3 SD is a small standardized effect (Cohen's 0.2-0.5 band); a study whose
+# P(delta_s > 0.3) is below one half can hardly show naltrexone removing an effect.
+ASSAY_MIN_EFFECT = 0.3
+ASSAY_FLAG_BELOW = 0.5
+
+
+def assay_sensitivity(idata: xr.DataTree) -> pd.DataFrame:
+    """assay_sensitivity.csv: per study, ketamine's effect in it and P(delta_s > 0.3)."""
+    delta = idata["posterior"]["ketamine_effect_study"]
+    above = (delta > ASSAY_MIN_EFFECT).mean(("chain", "draw"))
+    table = pd.DataFrame(
+        {
+            "study": delta.coords["study"].values,
+            "delta_mean": delta.mean(("chain", "draw")).values,
+            "delta_sd": delta.std(("chain", "draw")).values,
+            f"p_delta_above_{ASSAY_MIN_EFFECT:g}": above.values,
+        }
+    )
+    table["flagged"] = table[f"p_delta_above_{ASSAY_MIN_EFFECT:g}"] < ASSAY_FLAG_BELOW
+    return table
+
+
 def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:
     """summary.csv: ArviZ's summary of every model parameter, unrounded."""
     # Every parameter, including the non-centred z's and deterministics.

@@ -40,6 +40,10 @@ class RunFolder:
         return self.path / "bayes_factors.csv"
 
     @property
+    def assay_file(self) -> Path:
+        return self.path / "assay_sensitivity.csv"
+
+    @property
     def summary_file(self) -> Path:
         return self.path / "summary.csv"
 
@@ -102,6 +106,12 @@ class RunFolder:
         # An empty bound means "a number, not a bound": keep it as "", not as NaN (truthy).
         table = pd.read_csv(self.bayes_factors_file, dtype={"bound": "string"})
         return table.assign(bound=table["bound"].fillna("")).set_index("question")
+
+    @cached_property
+    def assay(self) -> pd.DataFrame:
+        """Per-study assay sensitivity; empty for runs made before it was written."""
+        path = self.assay_file
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
     @cached_property
     def summary(self) -> pd.DataFrame:

@@ -277,6 +277,40 @@ def _odds_to_prob(row: pd.Series) -> str:
     return f"P(Δ > 0) = {post / (1 + post):.2f} (prior {prior / (1 + prior):.2f})"
 
 
+def assay_section(ctx: ReportContext) -> str:
+    """Can each study show an attenuation? Only where ketamine itself did something."""
+    assay = ctx.run.assay
+    if assay.empty:
+        return ""
+    p_col = next(c for c in assay.columns if c.startswith("p_delta_above_"))
+    threshold = p_col.removeprefix("p_delta_above_")
+    rows = pd.DataFrame(
+        {
+            "study": assay["study"],
+            "ketamine effect δ (mean ± SD)": [
+                f"{m:+.2f} ± {s:.2f}" for m, s in zip(assay.delta_mean, assay.delta_sd, strict=True)
+            ],
+            f"P(δ > {threshold})": assay[p_col].map("{:.2f}".format),
+            "assay sensitivity": assay["flagged"].map({True: "**little or none**", False: "yes"}),
+        }
+    )
+    flagged = assay.loc[assay["flagged"], "study"].tolist()
+    words = (
+        f"{', '.join(flagged)} can hardly show an attenuation: ketamine's own effect there is "
+        "probably below a small standardized effect, so naltrexone had little to remove, and "
+        "the study says little about β."
+        if flagged
+        else "Every study's ketamine effect is probably at least small, so each could show an "
+        "attenuation."
+    )
+    return (
+        "### Assay sensitivity\n\n"
+        + markdown_table(rows)
+        + f"\n\nA study can only show naltrexone removing an effect if ketamine had one in it. "
+        f"{words}\n"
+    )
+
+
 def _verdict(head: pd.Series) -> str:
     if head["bound"] or not np.isfinite(head["log10_bf"]):
         return ""
@@ -586,6 +620,7 @@ SECTIONS = (
     hypotheses_section,
     priors_section,
     evidence_section,
+    assay_section,
     model_section,
     figures_section,
     cross_check_section,
