@@ -27,6 +27,13 @@ SPECIFIC_SHARE_CONCENTRATION = 4.0
 # probit-scale SD of 0.5 puts 95% of the prior between about 12% and 75%. A judgement.
 RESPONSE_PROBIT_SD = 0.5
 
+# Bassler 2010 gives the pooled ratio of relative risks (truncated vs complete trials) with
+# the CI of that mean; one trial's exaggeration varies around it far more, and the abstract
+# notes larger exaggeration below 500 events (Williams 2018 had about 7). No between-trial
+# spread is reachable, so the predictive SD for one trial adds a judged 0.25 on the log scale
+# (a factor of about 1.6 either way at 95%) to the SD of the mean.
+EARLY_STOP_BETWEEN_TRIAL_SD = 0.25
+
 Rule = Callable[[LiteratureFile], tuple[dict, str]]
 
 
@@ -104,12 +111,17 @@ def early_stop_log_exaggeration(lit: LiteratureFile) -> tuple[dict, str]:
     q = lit.inputs["bassler2010_ratio_of_relative_risks"]
     lo, hi = q.ci95
     mu = -math.log(q.value)
-    sigma = (math.log(hi) - math.log(lo)) / Z95
+    se_mean = (math.log(hi) - math.log(lo)) / Z95
+    sigma = math.hypot(se_mean, EARLY_STOP_BETWEEN_TRIAL_SD)
     return (
         {"dist": "normal", "mu": round(mu, 4), "sigma": round(sigma, 4)},
-        f"-ln({q.value}) = {mu:.3f}; sigma = (ln {hi} - ln {lo}) / 3.92 = {sigma:.4f}. Bassler's "
-        "ratio is of relative risks in trials stopped for benefit; applying it to the "
-        "naltrexone contrast on the latent scale is an assumption",
+        f"-ln({q.value}) = {mu:.3f}; a predictive SD for one trial, sqrt(SE of the pooled mean^2 "
+        f"+ between-trial SD^2) = sqrt({se_mean:.4f}^2 + {EARLY_STOP_BETWEEN_TRIAL_SD}^2) = "
+        f"{sigma:.3f} (the between-trial SD is a judgement; none is reachable). Conversion: a "
+        "ratio of relative risks r says a truncated trial's log relative risk is ln(1/r) larger; "
+        "the model multiplies the naltrexone contrast on the latent (probit) scale by exp(lambda), "
+        "taking log relative risks and probit differences as proportional, which holds to "
+        "first order for response rates between about 20% and 80%: an assumption",
     )
 
 

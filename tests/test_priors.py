@@ -12,6 +12,7 @@ from analyses.inference.hypotheses import Thresholds, prior_probabilities
 from models.contrasts import beta_estimates
 from models.distributions import FAMILIES, scipy_dist, spec_error
 from models.evidence import InputError, load_evidence
+from models.literature import SPECIFIC_SHARE_CONCENTRATION
 from models.priors import NAMED_SETS, SLOTS, load_priors
 
 
@@ -97,7 +98,8 @@ def test_per_study_estimates_match_hand_arithmetic(evidence):
     neutral = load_priors("neutral", evidence.literature)
     table = beta_estimates(evidence, neutral, early_stopping_bias=False).set_index("study")
     # Jelen: 0.28 / 0.467; SE^2 = (0.28/sqrt(5.39)/0.467)^2 + (0.28 * sd_kappa / 0.467^2)^2
-    sd_kappa = math.sqrt(0.467 * 0.533 / 11)
+    # Beta SD: sqrt(m (1 - m) / (concentration + 1))
+    sd_kappa = math.sqrt(0.467 * 0.533 / (SPECIFIC_SHARE_CONCENTRATION + 1))
     se_a = 0.28 / math.sqrt(5.39)
     assert table.loc["jelen2025", "estimate"] == pytest.approx(0.28 / 0.467, rel=1e-3)
     assert table.loc["jelen2025", "se"] == pytest.approx(

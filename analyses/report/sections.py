@@ -525,9 +525,37 @@ def model_section(ctx: ReportContext) -> str:
         stopped = r["stopped_early"] == "yes" and bias_on
         stop = " Its contrast is inflated by the early-stopping factor." if stopped else ""
         lines.append(f"- {r['label']}: {'; '.join(forms)}.{stop}")
+    lines.append("\n" + _assumptions(m) + "\n")
     lines.append(f"\nPrior set: **{m['priors']['name']}**. Literature-based priors:\n")
     lines += [f"- `{slot}`: {text}" for slot, text in m["priors"]["derivations"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _assumptions(manifest: dict) -> str:
+    """What the model assumes about placebo response and ketamine's effect, in words."""
+    options, slots = manifest["options"], manifest["priors"]["slots"]
+    gamma = slots.get("nonspecific_share", {"dist": "fixed", "value": 0.0})
+    if options.get("nonspecific_share") == "equal_beta":
+        placebo = (
+            "Naltrexone is assumed to remove the same share of the non-specific (placebo) "
+            "improvement as of ketamine's specific effect (γ = β)."
+        )
+    elif gamma["dist"] == "fixed" and gamma["value"] == 0:
+        placebo = "Naltrexone is assumed to leave the non-specific (placebo) improvement intact."
+    else:
+        placebo = (
+            "Naltrexone may also remove a share γ of the non-specific (placebo) improvement, "
+            f"since placebo responses are partly opioid-mediated; γ ~ {describe_spec(gamma)}."
+        )
+    if options.get("ketamine_effect", "pooled") == "by_comparator":
+        effect = (
+            "Ketamine's effect in a midazolam-controlled study is centred on its effect against "
+            "midazolam, not against saline, and an outcome after a course of infusions may "
+            "differ more from the 24-h effect."
+        )
+    else:
+        effect = "Every study's ketamine effect is pooled around the saline-controlled 24-h one."
+    return f"{placebo} {effect}"
 
 
 def figures_section(ctx: ReportContext) -> str:
