@@ -93,10 +93,10 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
 
 
 def _interval(row, name: str) -> str:
-    lb, ub = interval().columns
-    return (
-        f"{row[f'{name}_median']:+.2f} ({row[f'{name}_{lb}']:+.2f} to {row[f'{name}_{ub}']:+.2f})"
-    )
+    """A scenario's median and interval (the suite's tables report medians throughout)."""
+    ci = interval()
+    lb, ub = ci.columns
+    return ci.describe("median", row[f"{name}_median"], row[f"{name}_{lb}"], row[f"{name}_{ub}"])
 
 
 def robustness_section(suite) -> str:
