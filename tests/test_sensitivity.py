@@ -66,6 +66,9 @@ def test_the_suite_has_every_required_scenario(scenarios):
         "ketamine_response of the single arm's external control: 52.2%",
         "nonspecific_share equal to beta",
         "ketamine_effect pooled across comparators",
+        "nonspecific_share fixed at 0",
+        "specific_share concentration 10",
+        "early_stop_log_exaggeration SD of the pooled mean",
     }
     assert required <= names, required - names
     assert sum(n.startswith("specific_share fixed at") for n in names) == 3
@@ -168,9 +171,14 @@ def test_full_run_writes_the_suite(full_run):
         "delta_timing_median",
         "certified",
         "agrees",
+        "log10_bf_permissive_vs_primary",
+        "agrees_bf",
     ):
         assert col in table.columns, col
     assert table.iloc[0]["scenario"] == "primary"
+    assert bool(table.iloc[0]["agrees_bf"])  # the primary row agrees with itself
+    refits = (table.kind == "sensitivity").sum() + len(pd.read_csv(full_run / "cumulative.csv"))
+    assert refits - 1 >= 30  # the last cumulative step is the primary fit
     assert (table.kind == "thresholds").sum() == 8
     assert table["certified"].all(), table.loc[~table["certified"], "scenario"].tolist()
     loo = table.set_index("scenario").loc["leave out jelen2025"]

@@ -12,6 +12,7 @@ Threshold scenarios need no refit: they re-read the primary posterior.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from scipy.stats import norm
@@ -138,6 +139,16 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
                 value,
                 f"kappa{value:g}",
             )
+    gamma = slots.get("nonspecific_share", {})
+    if gamma and not (gamma["dist"] == "fixed" and gamma["value"] == 0):
+        b.fixed_slot(
+            "nonspecific_share fixed at 0",
+            "naltrexone leaves the placebo improvement intact (gamma = 0, the old assumption)",
+            "nonspecific_share",
+            0.0,
+            "gamma0",
+        )
+    _literature_variants(b, base)
     external = slots.get("external_response_probit", {})
     if external.get("dist") == "normal":
         wide = {**external, "sigma": EXTERNAL_WIDE_SD}
@@ -157,6 +168,35 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
             "external_response_probit",
             moved,
             "external_recentred",
+        )
+
+
+def _literature_variants(b: _Builder, base: Evidence) -> None:
+    """The narrower literature priors of earlier versions, where the primary set uses them."""
+    slots = b.primary_priors["slots"]
+    source = b.primary_priors.get("derivations", {})
+    if "specific_share" in source:
+        m = base.literature.inputs["murrough2013_specific_share"].value
+        narrow = {"dist": "beta", "alpha": round(m * 10, 4), "beta": round((1 - m) * 10, 4)}
+        b.slot(
+            "specific_share concentration 10",
+            f"specific_share {describe_spec(narrow)}: the narrower prior that ignores the "
+            "midazolam-vs-saline mismatch",
+            "specific_share",
+            narrow,
+            "kappa_c10",
+        )
+    if "early_stop_log_exaggeration" in source:
+        q = base.literature.inputs["bassler2010_ratio_of_relative_risks"]
+        se_mean = (math.log(q.ci95[1]) - math.log(q.ci95[0])) / 3.92
+        mean_only = {**slots["early_stop_log_exaggeration"], "sigma": round(se_mean, 4)}
+        b.slot(
+            "early_stop_log_exaggeration SD of the pooled mean",
+            "early-stopping factor with the SD of Bassler's pooled mean, as if every truncated "
+            "trial exaggerated by exactly the average",
+            "early_stop_log_exaggeration",
+            mean_only,
+            "early_mean_sd",
         )
 
 
