@@ -118,7 +118,11 @@ def _tau_nodes(
     return tau, log_w + dist.logpdf(tau)
 
 
-def exact_posterior(table: MetaTable, priors: dict[str, dict[str, Any]]) -> ExactPosterior:
+def exact_posterior(
+    table: MetaTable,
+    priors: dict[str, dict[str, Any]],
+    location_cov: np.ndarray | None = None,
+) -> ExactPosterior:
     """Posterior of the meta-regression by quadrature (no sampling).
 
     Parameters
@@ -127,6 +131,9 @@ def exact_posterior(table: MetaTable, priors: dict[str, dict[str, Any]]) -> Exac
     priors : dict
         Specs for ``mu``, ``tau`` and each moderator. Location priors must be normal, except
         that ``mu`` may have any supported prior when there are no moderators.
+    location_cov : ndarray, optional
+        The prior covariance of (mu, coefficients...), for correlated normal location priors;
+        its diagonal must equal the specs' variances. Default: independent.
 
     Returns
     -------
@@ -137,12 +144,17 @@ def exact_posterior(table: MetaTable, priors: dict[str, dict[str, Any]]) -> Exac
         raise ValueError(problem)
     names = ("mu", *table.moderator_names)
     if all(priors[k]["dist"] == "normal" for k in names):
-        return _normal_location_posterior(table, priors, names)
+        return _normal_location_posterior(table, priors, names, location_cov)
+    if location_cov is not None:
+        raise ValueError("a location covariance needs normal priors on mu and every coefficient")
     return _grid_posterior(table, priors)
 
 
 def _normal_location_posterior(
-    table: MetaTable, priors: dict[str, dict[str, Any]], names: tuple[str, ...]
+    table: MetaTable,
+    priors: dict[str, dict[str, Any]],
+    names: tuple[str, ...],
+    location_cov: np.ndarray | None = None,
 ) -> ExactPosterior:
     """Normal location priors: conjugate in the coefficients, quadrature over tau only."""
     y, se = table.estimate, table.se
@@ -155,6 +167,10 @@ def _normal_location_posterior(
     tau, log_w_tau = _tau_nodes(priors["tau"], float(np.median(se)))
     m0 = np.array([priors[k].get("mu", 0.0) for k in names])
     s0 = np.diag([priors[k].get("sigma", 1.0) ** 2 for k in names])
+    if location_cov is not None:
+        if not np.allclose(np.diag(location_cov), np.diag(s0)):
+            raise ValueError("location_cov's diagonal must be the location priors' variances")
+        s0 = np.asarray(location_cov, dtype=float)
     s0_inv = np.linalg.inv(s0)
     log_like = np.empty(len(tau))
     beta_m = np.empty((len(tau), len(names)))
