@@ -618,8 +618,7 @@ def _cross_check_gap(ctx: ReportContext, cross: pd.DataFrame) -> str:
         )
     reasons.append(
         "each study's estimate is a normal approximation (a 0/12 count becomes a continuity-"
-        "corrected probit), and the second regimen's implied prior in the meta-regression is "
-        "wider than in the full model (the intercept's and the regimen term's SDs add)"
+        "corrected probit)"
     )
     return (
         f"**Why they differ** (β acute: full model minus cross-check {gap:+.2f}): "
