@@ -104,3 +104,15 @@ def test_gamma_fixed_at_zero_leaves_it_out_and_equal_beta_adds_no_parameter():
     assert "nonspecific_study" not in model.coords  # no study needs m_s without gamma
     equal = build_blockade_model(evidence, priors, ModelOptions(nonspecific_share="equal_beta"))
     assert "nonspecific_share" not in {v.name for v in equal.free_RVs}
+
+
+def test_arm_means_are_standardized_by_one_pooled_sd():
+    from types import SimpleNamespace
+
+    from models.forms.arm_means import pooled_sd
+
+    def arm(n, sd):
+        return SimpleNamespace(n=SimpleNamespace(value=n), sd_change=SimpleNamespace(value=sd))
+
+    # (9 * 4^2 + 19 * 6^2) / 28, square-rooted
+    assert pooled_sd([arm(10, 4.0), arm(20, 6.0)]) == pytest.approx(((144 + 684) / 28) ** 0.5)

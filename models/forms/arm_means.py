@@ -1,7 +1,10 @@
-"""Arm means: mean improvement and its SD per condition, standardized by that SD.
+"""Arm means: mean improvement and its SD per condition, standardized by the pooled SD.
 
-Each arm's ``mean / SD`` is normal around the condition's latent mean with variance ``1 / n``
-(the SD treated as known). In a paired (crossover) item the ketamine + placebo and ketamine +
+Every arm's mean is divided by the same pooled SD, ``sqrt(sum (n_c - 1) SD_c^2 / sum (n_c - 1))``,
+so that differences between arms are differences of the latent means (dividing each arm by its
+own SD would let a difference in spread pass for a difference in effect). Each standardized
+mean is normal around the condition's latent mean with variance ``1 / n`` (the SD treated as
+known). In a paired (crossover) item the ketamine + placebo and ketamine +
 naltrexone arms are bivariate normal with the reported correlation, or ``rho`` if none is
 reported.
 """
@@ -50,10 +53,18 @@ def needs(study: StudyFile, item: ArmMeans) -> frozenset[Need]:
     return frozenset({"nonspecific_improvement"})
 
 
+def pooled_sd(arms: list) -> float:
+    """The pooled SD of the arms' improvements, weighting each by ``n - 1``."""
+    dof = [value_or_lower(a.n) - 1.0 for a in arms]
+    ss = sum(d * value_or_lower(a.sd_change) ** 2 for d, a in zip(dof, arms, strict=True))
+    return math.sqrt(ss / sum(dof))
+
+
 def add_likelihood(ctx: ItemContext) -> None:
-    """Standardized arm means (mean change / SD), treating each SD as known."""
+    """Arm means standardized by the pooled SD, treating it as known."""
     item, mean = ctx.item, ctx.latent_means()
-    z = {arm.condition: num(arm.mean_change) / num(arm.sd_change) for arm in item.arms}
+    sd = pooled_sd(item.arms)
+    z = {arm.condition: num(arm.mean_change) / sd for arm in item.arms}
     n = {arm.condition: num(arm.n) for arm in item.arms}
     if item.paired:
         reported = num(item.within_subject_correlation)
@@ -77,7 +88,8 @@ def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:
     """Standardized contrast ``z_placebo - z_naltrexone`` over delta, SE from ``1 / n``."""
     delta, sd_delta = moments(priors["ketamine_effect"])
     arms = {arm.condition: arm for arm in item.arms}
-    z = {c: value_or_lower(a.mean_change) / value_or_lower(a.sd_change) for c, a in arms.items()}
+    sd = pooled_sd(item.arms)
+    z = {c: value_or_lower(a.mean_change) / sd for c, a in arms.items()}
     n = {c: value_or_lower(a.n) for c, a in arms.items()}
     c = z["ketamine_placebo"] - z["ketamine_naltrexone"]
     se_c = math.sqrt(1 / n["ketamine_placebo"] + 1 / n["ketamine_naltrexone"])
