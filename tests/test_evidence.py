@@ -66,6 +66,7 @@ def test_disputes_listed(evidence):
     assert names == {
         ("williams2018", "naltrexone_responders"),
         ("jelen2025", "pretreatment_interval"),
+        ("jelen2025", "attenuation_source"),
         ("yoon2019", "rating_time"),
     }
 
