@@ -15,9 +15,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from analyses.commands.run import RunInputs
+from analyses.commands.run import RunInputs, fit_inputs
 from analyses.commands.run import load_inputs as _load_inputs
-from analyses.inference.fit import FitResult, fit_analysis
+from analyses.inference.fit import FitResult
 from models.contrasts import beta_estimates
 
 __all__ = ["FitResult", "RunInputs", "fit", "forest_plot", "load_inputs"]
@@ -51,18 +51,7 @@ def fit(inputs: RunInputs, predictive: bool = False) -> FitResult:
     predictive : bool
         Also draw the prior and posterior predictive groups and the log-likelihood.
     """
-    hyp = inputs.config.hypotheses
-    return fit_analysis(
-        inputs.evidence,
-        inputs.priors,
-        inputs.options,
-        inputs.config.sampler,
-        hyp.thresholds,
-        hyp.primary_grid,
-        hyp.permissive_grid,
-        prior_predictive_draws=inputs.config.sampler.prior_predictive_draws if predictive else 0,
-        posterior_predictive=predictive,
-    )
+    return fit_inputs(inputs, predictive)
 
 
 def forest_plot(inputs: RunInputs, result: FitResult) -> Figure:

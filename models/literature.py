@@ -41,28 +41,25 @@ def _value(lit: LiteratureFile, name: str) -> float:
     return lit.inputs[name].value
 
 
-def ketamine_effect(lit: LiteratureFile) -> tuple[dict, str]:
-    """Ketamine's specific 24-h effect (SMD vs saline placebo), normal from the Cochrane CI."""
-    q = lit.inputs["cochrane_smd_vs_placebo_24h"]
+def _normal_from_ci(lit: LiteratureFile, name: str, label: str) -> tuple[dict, str]:
+    """A normal prior centred on a literature estimate, its SD from the estimate's 95% CI."""
+    q = lit.inputs[name]
     lo, hi = q.ci95
     sigma = (hi - lo) / Z95
     return (
         {"dist": "normal", "mu": q.value, "sigma": round(sigma, 4)},
-        f"Cochrane 2021 SMD {q.value} (95% CI {lo} to {hi}); sigma = ({hi} - {lo}) / 3.92 "
-        f"= {sigma:.3f}",
+        f"{label} {q.value} (95% CI {lo} to {hi}); sigma = ({hi} - {lo}) / 3.92 = {sigma:.3f}",
     )
+
+
+def ketamine_effect(lit: LiteratureFile) -> tuple[dict, str]:
+    """Ketamine's specific 24-h effect (SMD vs saline placebo), normal from the Cochrane CI."""
+    return _normal_from_ci(lit, "cochrane_smd_vs_placebo_24h", "Cochrane 2021 SMD")
 
 
 def ketamine_effect_midazolam(lit: LiteratureFile) -> tuple[dict, str]:
     """Ketamine's specific 24-h effect against midazolam (an active placebo)."""
-    q = lit.inputs["cochrane_smd_vs_midazolam_24h"]
-    lo, hi = q.ci95
-    sigma = (hi - lo) / Z95
-    return (
-        {"dist": "normal", "mu": q.value, "sigma": round(sigma, 4)},
-        f"Cochrane 2021 SMD vs midazolam {q.value} (95% CI {lo} to {hi}); sigma = ({hi} - {lo})"
-        f" / 3.92 = {sigma:.3f}",
-    )
+    return _normal_from_ci(lit, "cochrane_smd_vs_midazolam_24h", "Cochrane 2021 SMD vs midazolam")
 
 
 def ketamine_response_probit(lit: LiteratureFile) -> tuple[dict, str]:

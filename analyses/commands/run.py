@@ -105,16 +105,13 @@ def _quiet_pymc() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
-    """The primary fit, with both predictive groups, behind the convergence gate."""
+def fit_inputs(inputs: RunInputs, predictive: bool) -> FitResult:
+    """Fit the blockade model as the configuration says, behind the convergence gate.
+
+    ``predictive`` adds the prior and posterior predictive groups and the log-likelihood.
+    """
     hyp = inputs.config.hypotheses
-    included = [s.id for s in inputs.evidence.included]
-    say(
-        f"      {len(included)} included studies: {', '.join(included)}; "
-        f"prior set '{inputs.priors.name}'"
-    )
-    say("[2/5] fitting the blockade model (NUTS, 4 chains; compiling takes a few seconds)")
-    result = fit_analysis(
+    return fit_analysis(
         inputs.evidence,
         inputs.priors,
         inputs.options,
@@ -122,9 +119,20 @@ def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
         hyp.thresholds,
         hyp.primary_grid,
         hyp.permissive_grid,
-        prior_predictive_draws=inputs.config.sampler.prior_predictive_draws,
-        posterior_predictive=True,
+        prior_predictive_draws=inputs.config.sampler.prior_predictive_draws if predictive else 0,
+        posterior_predictive=predictive,
     )
+
+
+def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
+    """The primary fit, with both predictive groups, behind the convergence gate."""
+    included = [s.id for s in inputs.evidence.included]
+    say(
+        f"      {len(included)} included studies: {', '.join(included)}; "
+        f"prior set '{inputs.priors.name}'"
+    )
+    say("[2/5] fitting the blockade model (NUTS, 4 chains; compiling takes a few seconds)")
+    result = fit_inputs(inputs, predictive=True)
     gate = result.gated.diagnostics
     verdict = "passed" if result.certified else "FAILED: " + "; ".join(gate.failures)
     retry = " (after one retry with stronger settings)" if len(result.gated.attempts) > 1 else ""
