@@ -119,6 +119,20 @@ def modelled_studies(evidence: Evidence, options: ModelOptions) -> list[StudyFil
     return out
 
 
+def controlled_studies(evidence: Evidence) -> set[str]:
+    """Included studies with an arm that got no ketamine: only these identify their own delta."""
+    out = set()
+    for s in evidence.included:
+        for item in s.evidence:
+            conditions = {a.condition for a in getattr(item, "arms", [])}
+            frame = evidence.ipd.get((s.id, item.id))
+            if frame is not None:
+                conditions |= set(frame["condition"])
+            if usable(item) and "control" in conditions:
+                out.add(s.id)
+    return out
+
+
 def _hours_range(study: StudyFile, options: ModelOptions) -> tuple[float, float]:
     q = study.naltrexone.hours_before_first_infusion
     if q.status == "not_reported":

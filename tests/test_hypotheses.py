@@ -237,6 +237,18 @@ def test_assay_sensitivity_flags_a_study_where_ketamine_did_little():
         {"ketamine_effect_study": (("chain", "draw", "study"), delta)},
         coords={"study": ["strong", "null"]},
     )
-    table = assay_sensitivity(xr.DataTree.from_dict({"/posterior": post})).set_index("study")
+    tree = xr.DataTree.from_dict({"/posterior": post})
+    table = assay_sensitivity(tree, {"strong", "null"}).set_index("study")
+    assert not assay_sensitivity(tree, {"strong"}).set_index("study").loc["null", "flagged"]
     assert table.loc["strong", f"p_delta_above_{ASSAY_MIN_EFFECT:g}"] > 0.99
     assert not table.loc["strong", "flagged"] and table.loc["null", "flagged"]
+
+
+def test_agreement_needs_the_same_side_of_one_and_the_same_band():
+    from analyses.inference.bayes_factors import near_band_edge, same_band_and_direction
+
+    assert same_band_and_direction(0.21, 0.25)
+    assert not same_band_and_direction(-0.11, 0.21)  # both bare mention, opposite sides
+    assert not same_band_and_direction(0.7, 0.21)  # same side, another band
+    assert not same_band_and_direction(float("nan"), 0.21)
+    assert near_band_edge(0.502, 0.026) and not near_band_edge(0.21, 0.02)

@@ -33,7 +33,7 @@ from analyses.inference.provenance import json_attrs, now_utc, package_versions,
 from analyses.report import figures as plots
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
-from models.blockade import bounded_observations
+from models.blockade import bounded_observations, controlled_studies
 from models.contrasts import beta_estimates
 from models.cross_check import cross_check
 from models.evidence.load import Evidence, load_evidence
@@ -224,7 +224,8 @@ def _write_tables(
     result.hypotheses.to_csv(folder.hypotheses_file, index=False)
     result.bayes_factors.to_csv(folder.bayes_factors_file, index=False)
     parameter_summary(idata).to_csv(folder.summary_file)
-    assay_sensitivity(idata).to_csv(folder.assay_file, index=False)
+    controlled = controlled_studies(inputs.evidence)
+    assay_sensitivity(idata, controlled).to_csv(folder.assay_file, index=False)
     result.thresholds.to_csv(folder.thresholds_file, index=False)
     estimates.to_csv(folder.estimates_file, index=False)
     studies_table(inputs.evidence).to_csv(folder.evidence_file, index=False)

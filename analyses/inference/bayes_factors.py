@@ -58,10 +58,24 @@ def bound_words(bound: str, log10_bf: float) -> str:
 
 
 def band_index(log10_bf: float) -> int:
-    """Signed band number (0 = bare mention, +-1 substantial, +-2 strong, +-3 decisive)."""
+    """Band number of |log10 BF|: 0 bare mention, 1 substantial, 2 strong, 3 decisive."""
     size = abs(log10_bf)
-    level = next((i for i, (edge, _) in enumerate(BANDS) if size < edge), len(BANDS))
-    return int(np.sign(log10_bf)) * level
+    return next((i for i, (edge, _) in enumerate(BANDS) if size < edge), len(BANDS))
+
+
+def same_band_and_direction(log10_bf: float, reference: float) -> bool:
+    """Whether a Bayes factor says what ``reference`` says: same side of 1, same band."""
+    if not (np.isfinite(log10_bf) and np.isfinite(reference)):
+        return False
+    same_side = np.sign(log10_bf) == np.sign(reference)
+    return bool(same_side and band_index(log10_bf) == band_index(reference))
+
+
+def near_band_edge(log10_bf: float, mcse: float) -> bool:
+    """Whether a band edge lies within two Monte Carlo SEs of ``|log10 BF|``."""
+    if not (np.isfinite(log10_bf) and np.isfinite(mcse)):
+        return False
+    return any(abs(abs(log10_bf) - edge) < 2.0 * mcse for edge, _ in BANDS)
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,13 @@ ASSAY_MIN_EFFECT = 0.3
 ASSAY_FLAG_BELOW = 0.5
 
 
-def assay_sensitivity(idata: xr.DataTree) -> pd.DataFrame:
-    """assay_sensitivity.csv: per study, ketamine's effect in it and P(delta_s > 0.3)."""
+def assay_sensitivity(idata: xr.DataTree, controlled: set[str] | None = None) -> pd.DataFrame:
+    """assay_sensitivity.csv: per study, ketamine's effect in it and P(delta_s > 0.3).
+
+    Only a study with an arm that got no ketamine (``controlled``) identifies its own
+    ``delta_s``; elsewhere it is its prior (or a product with beta), so it is not flagged and
+    ``identified`` says so.
+    """
     delta = idata["posterior"]["ketamine_effect_study"]
     above = (delta > ASSAY_MIN_EFFECT).mean(("chain", "draw"))
     table = pd.DataFrame(
@@ -158,7 +163,10 @@ def assay_sensitivity(idata: xr.DataTree) -> pd.DataFrame:
             f"p_delta_above_{ASSAY_MIN_EFFECT:g}": above.values,
         }
     )
-    table["flagged"] = table[f"p_delta_above_{ASSAY_MIN_EFFECT:g}"] < ASSAY_FLAG_BELOW
+    controlled = set(table["study"]) if controlled is None else controlled
+    table["identified"] = table["study"].isin(controlled)
+    low = table[f"p_delta_above_{ASSAY_MIN_EFFECT:g}"] < ASSAY_FLAG_BELOW
+    table["flagged"] = low & table["identified"]
     return table
 
 

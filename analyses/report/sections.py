@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.inference.bayes_factors import CANNOT_TELL
+from analyses.inference.bayes_factors import CANNOT_TELL, near_band_edge
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import Interval, interval
@@ -96,13 +96,19 @@ def _timing_caveat(included: pd.DataFrame) -> list[str]:
 
 
 def _rated(study: pd.Series) -> str:
-    """``"at 24 h after 1 infusion"``, each part only where the study reports it."""
+    """When the outcome was rated, from what the study reports.
+
+    ``infusions`` is the study's whole course, not the number before the rating: within 48 h
+    the rating follows one infusion (a 4-h rating after the first of four is "4 h after an
+    infusion"); later, or at an unreported time, it follows the course.
+    """
     hours, infusions = study.get("timepoint_hours"), study.get("infusions")
-    when = f"at {hours:g} h" if pd.notna(hours) else "at an unreported time"
-    if pd.isna(infusions):
-        return f"{when}, number of infusions not reported"
-    n = int(infusions)
-    return f"{when} after {n} infusion{'s' if n != 1 else ''}"
+    course = "" if pd.isna(infusions) else f" of {int(infusions)} infusions"
+    if pd.notna(hours) and hours <= 48:
+        return f"{hours:g} h after an infusion"
+    if pd.notna(hours):
+        return f"at {hours:g} h, after a course{course}"
+    return f"at an unreported time, after a course{course}"
 
 
 def _source_caveats(used: pd.DataFrame) -> list[str]:
@@ -227,9 +233,14 @@ def bf_phrase(row: pd.Series) -> str:
         return f"BF {row['bound']}{row['bf']:.3g} (a bound: too few posterior draws in a region)"
     if not np.isfinite(row["bf"]):
         return "BF not estimable"
+    edge = (
+        "; within Monte Carlo error of a band edge"
+        if near_band_edge(row["log10_bf"], row["log10_bf_mcse"])
+        else ""
+    )
     return (
         f"BF {row['bf']:.3g} (log10 {row['log10_bf']:+.2f} ± {row['log10_bf_mcse']:.2f}; "
-        f"{row['evidence']})"
+        f"{row['evidence']}{edge})"
     )
 
 
@@ -284,6 +295,13 @@ def assay_section(ctx: ReportContext) -> str:
         return ""
     p_col = next(c for c in assay.columns if c.startswith("p_delta_above_"))
     threshold = p_col.removeprefix("p_delta_above_")
+    identified = assay["identified"] if "identified" in assay else pd.Series(True, assay.index)
+    verdict = [
+        "not identified: no arm without ketamine, so δ is mostly its prior"
+        if not ident
+        else ("**little or none**" if flag else "yes")
+        for ident, flag in zip(identified, assay["flagged"], strict=True)
+    ]
     rows = pd.DataFrame(
         {
             "study": assay["study"],
@@ -291,22 +309,22 @@ def assay_section(ctx: ReportContext) -> str:
                 f"{m:+.2f} ± {s:.2f}" for m, s in zip(assay.delta_mean, assay.delta_sd, strict=True)
             ],
             f"P(δ > {threshold})": assay[p_col].map("{:.2f}".format),
-            "assay sensitivity": assay["flagged"].map({True: "**little or none**", False: "yes"}),
+            "assay sensitivity": verdict,
         }
     )
     flagged = assay.loc[assay["flagged"], "study"].tolist()
     words = (
-        f"{', '.join(flagged)} can hardly show an attenuation: ketamine's own effect there is "
-        "probably below a small standardized effect, so naltrexone had little to remove, and "
-        "the study says little about β."
+        f"In {', '.join(flagged)}, P(δ > {threshold}) is below one half: ketamine's own effect "
+        "there may have been too small for naltrexone to remove much of, so the study says "
+        "little about β."
         if flagged
-        else "Every study's ketamine effect is probably at least small, so each could show an "
-        "attenuation."
+        else "No study with an arm without ketamine shows a doubtful ketamine effect."
     )
     return (
         "### Assay sensitivity\n\n"
         + markdown_table(rows)
-        + f"\n\nA study can only show naltrexone removing an effect if ketamine had one in it. "
+        + "\n\nA study can only show naltrexone removing an effect if ketamine had one in it; "
+        "only a study with an arm that got no ketamine can tell. "
         f"{words}\n"
     )
 

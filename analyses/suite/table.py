@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.inference.bayes_factors import band_index
+from analyses.inference.bayes_factors import same_band_and_direction
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
 from analyses.inference.intervals import interval
@@ -96,8 +96,8 @@ def with_agreement(table: pd.DataFrame, leader: str) -> pd.DataFrame:
     table["agrees"] = table["leader"] == leader
     log10 = np.log10(pd.to_numeric(table["bf_permissive_vs_primary"], errors="coerce"))
     table["log10_bf_permissive_vs_primary"] = log10
-    head = band_index(float(log10.iloc[0]))
-    table["agrees_bf"] = [bool(np.isfinite(x)) and band_index(float(x)) == head for x in log10]
+    head = float(log10.iloc[0])
+    table["agrees_bf"] = [same_band_and_direction(float(x), head) for x in log10]
     return table
 
 
