@@ -29,7 +29,13 @@ from analyses.inference.fit import (
     parameter_summary,
 )
 from analyses.inference.intervals import Interval
-from analyses.inference.provenance import json_attrs, now_utc, package_versions, staged_directory
+from analyses.inference.provenance import (
+    code_version,
+    json_attrs,
+    now_utc,
+    package_versions,
+    staged_directory,
+)
 from analyses.report import figures as plots
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
@@ -288,6 +294,7 @@ def _manifest(
         "options": inputs.options.to_dict(),
         "thresholds": inputs.config.hypotheses.thresholds.to_dict(),
         "package_versions": package_versions(),
+        "code": code_version(),
         "seed": gated.settings.seed,
         "sampler": gated.settings.to_dict(),
         "diagnostics": {"attempts": gated.attempts, "final": gated.diagnostics.to_dict()},

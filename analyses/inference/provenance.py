@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,30 @@ def package_versions() -> dict[str, str]:
     versions = {name: metadata.version(name) for name in PACKAGES}
     versions["python"] = platform.python_version()
     return versions
+
+
+def code_version() -> dict[str, str | bool | None]:
+    """The toolkit's version, and its git commit when run from a checkout (else None).
+
+    ``dirty`` says whether tracked files differ from that commit, so "what changed" can tell
+    a change of code from a change of data.
+    """
+    from analyses import __version__
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"version": __version__, "commit": commit, "dirty": bool(status) if commit else None}
 
 
 def file_hash(path: Path) -> str:

@@ -186,8 +186,8 @@ def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
         lines.append(
             f"- **{r['scenario']}** ({r['change']}): BF permissive vs primary "
             f"{format_bf(r['bf_permissive_vs_primary'])}; '{r['leader']}' leads with P = "
-            f"{r[f'p_{r.leader}']:.2f}; β acute {_interval(r, 'beta_acute')}."
-            + (f" Why: {why}." if why else "")
+            f"{r[f'p_{r.leader}']:.2f}; β acute {_interval(r, 'beta_acute')}; "
+            f"β sustained {_interval(r, 'beta_sustained')}." + (f" Why: {why}." if why else "")
         )
     return lines
 
@@ -201,7 +201,8 @@ def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> 
     for _, r in moved.iterrows():
         lines.append(
             f"- **{r['scenario']}**: P({leader}) {primary[f'p_{leader}']:.2f} → "
-            f"{r[f'p_{leader}']:.2f}; β acute {_interval(r, 'beta_acute')}."
+            f"{r[f'p_{leader}']:.2f}; β acute {_interval(r, 'beta_acute')}; "
+            f"β sustained {_interval(r, 'beta_sustained')}."
             + (f" Why: {_mechanism(r['scenario'])}." if _mechanism(r["scenario"]) else "")
         )
     return lines
@@ -226,7 +227,12 @@ def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
     for h in HYPOTHESES:
         show[f"p_{h}"] = show[f"p_{h}"].map("{:.2f}".format)
     show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(format_bf)
+    show["scenario"] = [
+        s if c else f"{s} (NOT CERTIFIED)"
+        for s, c in zip(rows["scenario"], rows["certified"].astype(bool), strict=True)
+    ]
     show["β acute"] = [_interval(r, "beta_acute") for _, r in rows.iterrows()]
+    show["β sustained"] = [_interval(r, "beta_sustained") for _, r in rows.iterrows()]
     show["agrees"] = show["agrees"].map({True: "yes", False: "**no**"})
     if "agrees_bf" in rows:
         show.insert(
@@ -246,10 +252,12 @@ def _threshold_lines(grid: pd.DataFrame, leader: str) -> list[str]:
     if not len(grid):
         return []
     lo, hi = grid[f"p_{leader}"].min(), grid[f"p_{leader}"].max()
+    bf = pd.to_numeric(grid["bf_permissive_vs_primary"], errors="coerce")
     flips = grid[~grid.agrees]["scenario"].tolist()
     return [
         f"**Thresholds** (no refit): over primary thresholds 0.4-0.6 and permissive 0.1-0.3, "
-        f"P({leader}) ranges from {lo:.2f} to {hi:.2f}"
+        f"the BF permissive vs primary runs from {bf.min():.3g} to {bf.max():.3g}, and "
+        f"P({leader}) from {lo:.2f} to {hi:.2f}"
         + (
             f"; another hypothesis leads at {', '.join(flips)}."
             if flips

@@ -505,9 +505,7 @@ def _disputes(ctx: ReportContext) -> str:
     for (study, field), part in disputed.groupby(["study", "field_base"]):
         readings = []
         for _, r in part.iterrows():
-            value = (
-                f"{r['value']:g}" if pd.notna(r["value"]) else f"{r['lower']:g} to {r['upper']:g}"
-            )
+            value = _reading_value(r)
             mark = " (used)" if used.get(study, {}).get(r["dispute"]) == r["reading"] else ""
             readings.append(f"{r['reading']} = {value}{mark} [{r['status']}]")
         lines.append(f"- {study} `{field}`: " + "; ".join(readings))
@@ -574,6 +572,20 @@ def _assumptions(manifest: dict) -> str:
     else:
         effect = "Every study's ketamine effect is pooled around the saline-controlled 24-h one."
     return f"{placebo} {effect}"
+
+
+def _reading_value(r: pd.Series) -> str:
+    """One reading of a disputed number: a value, a range, a bound, or 'not used'."""
+    lo, hi = r.get("lower"), r.get("upper")
+    if pd.notna(r["value"]):
+        return f"{r['value']:g}"
+    if pd.notna(lo) and pd.notna(hi):
+        return f"{lo:g}" if lo == hi else f"{lo:g} to {hi:g}"
+    if pd.notna(lo):
+        return f"at least {lo:g}"
+    if pd.notna(hi):
+        return f"at most {hi:g}"
+    return "not used (no value)"
 
 
 def figures_section(ctx: ReportContext) -> str:
@@ -684,8 +696,17 @@ def changes_section(ctx: ReportContext) -> str:
 def provenance_section(ctx: ReportContext) -> str:
     m = ctx.run.manifest
     versions = ", ".join(f"{k} {v}" for k, v in m["package_versions"].items())
+    code = m.get("code") or {}
+    commit = code.get("commit")
+    where = (
+        f"Toolkit {code.get('version', '?')} at commit `{commit[:12]}`"
+        + (" with uncommitted changes" if code.get("dirty") else "")
+        + "; "
+        if commit
+        else ""
+    )
     return "## Provenance\n\n" + (
-        f"Data hash `{m['data_hash'][:16]}`; seed {m['seed']}; {versions}. "
+        f"{where}data hash `{m['data_hash'][:16]}`; seed {m['seed']}; {versions}. "
         f"Run time {m['runtime_seconds']} s. The full configuration, priors and per-file "
         "hashes are in `manifest.json`; the draws, with the prior, predictive and log-likelihood "
         "groups, in `posterior.nc`.\n"
@@ -738,6 +759,13 @@ def _what_changed(manifest: dict, previous: Path | None) -> str:
         lines.append("- Literature inputs edited")
     if prev.get("config") != manifest.get("config"):
         lines.append("- Configuration differs")
+    old_code, new_code = prev.get("code") or {}, manifest.get("code") or {}
+    if old_code.get("commit") != new_code.get("commit") or new_code.get("dirty"):
+        lines.append(
+            f"- Model or report code: commit {str(old_code.get('commit'))[:12]} → "
+            f"{str(new_code.get('commit'))[:12]}"
+            + (" (with uncommitted changes)" if new_code.get("dirty") else "")
+        )
     lines.append("")
     ph, nh = prev["headline"], manifest["headline"]
     rows = []
