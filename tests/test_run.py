@@ -295,3 +295,25 @@ def test_report_command_rerenders_and_refuses_an_old_folder(project, tmp_path, c
     err = capsys.readouterr().err
     assert "bayes_factors.csv" in err and "older version" in err and "Traceback" not in err
     assert tree_hashes(copy) == hashes
+
+
+@pytest.mark.fit
+def test_a_truncated_normal_prior_on_beta_runs_to_the_end(tmp_path):
+    """Once validated, a prior family must not fail after the fit (a truncated normal did)."""
+    studies, _, config = private_project(tmp_path)
+    priors = tmp_path / "bounded.toml"
+    priors.write_text(
+        'extends = "neutral"\n[priors]\n'
+        'beta_acute = {dist = "truncatednormal", mu = 0.5, sigma = 0.5, lower = -1, upper = 2}\n'
+    )
+    text = (
+        config.read_text()
+        .replace('priors = "neutral"', f'priors = "{priors}"')
+        .replace("draws = 1000", "draws = 300")
+        .replace("tune = 1000", "tune = 300")
+    )
+    config.write_text(text)
+    run_dir = run_module.run(config, quick=True, say=lambda _: None, studies_dir=studies)
+    table = pd.read_csv(run_dir / "hypotheses.csv")
+    assert table["prior_prob"].sum() == pytest.approx(1.0)
+    assert "truncatednormal" in (run_dir / "report.md").read_text()
