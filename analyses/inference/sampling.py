@@ -95,13 +95,27 @@ def sample_compiled(compiled, data: dict, settings: SamplerSettings) -> xr.DataT
     )
 
 
-def convergence(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
-    """Check R-hat, bulk and tail ESS over the posterior variables, and divergences."""
+def convergence(
+    idata: xr.DataTree, var_names: list[str] | None = None, expected_draws: int | None = None
+) -> Diagnostics:
+    """Check R-hat, bulk and tail ESS over the posterior variables, and divergences.
+
+    Fails, never passes, on what it cannot check: a non-finite draw (an interrupted or broken
+    chain), a missing divergence record, a non-finite diagnostic of a varying quantity, or
+    fewer draws than ``expected_draws`` (chains x draws asked for).
+    """
     posterior = idata["posterior"].to_dataset()
     if var_names is not None:
         posterior = posterior[var_names]
+    broken = [v for v in posterior.data_vars if not np.isfinite(posterior[v].values).all()]
+    draws = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
+    failures = _unverifiable(idata, broken, draws, expected_draws)
     # Constant variables (fixed priors, point ranges) have no R-hat or ESS to speak of.
-    keep = [v for v in posterior.data_vars if float(posterior[v].std()) > 0]
+    keep = [v for v in posterior.data_vars if v not in broken and float(posterior[v].std()) > 0]
+    if not keep:
+        nan = float("nan")
+        failures = failures or ["no varying quantity whose convergence could be checked"]
+        return Diagnostics(nan, nan, nan, _divergences(idata), draws, failures)
     posterior = posterior[keep]
     # Elements that are constant by construction (e.g. the log hours of a study whose interval
     # is a point) give NaN diagnostics; they are skipped, with numpy's warnings about them.
@@ -119,9 +133,8 @@ def convergence(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagn
     max_rhat = extreme(r, np.nanmax)
     min_bulk = extreme(bulk, np.nanmin)
     min_tail = extreme(tail, np.nanmin)
-    divergences = int(idata["sample_stats"]["diverging"].sum())
-    draws = int(posterior.sizes["chain"] * posterior.sizes["draw"])
-    failures = []
+    divergences = _divergences(idata)
+    failures += _undefined_diagnostics(posterior, r, bulk, tail)
     if max_rhat > RHAT_MAX:
         worst = max(r.data_vars, key=lambda v: float(np.nanmax(r[v].values)))
         failures.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {worst})")
@@ -132,6 +145,39 @@ def convergence(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagn
     if divergences > DIVERGENCES_MAX:
         failures.append(f"{divergences} divergent transitions")
     return Diagnostics(max_rhat, min_bulk, min_tail, divergences, draws, failures)
+
+
+def _divergences(idata: xr.DataTree) -> int:
+    """The number of divergent transitions, or -1 when the trace does not record them."""
+    if "sample_stats" not in idata or "diverging" not in idata["sample_stats"]:
+        return -1
+    return int(idata["sample_stats"]["diverging"].sum())
+
+
+def _unverifiable(
+    idata: xr.DataTree, broken: list[str], draws: int, expected: int | None
+) -> list[str]:
+    """What stops the gate from vouching for a trace at all."""
+    out = []
+    if broken:
+        out.append(f"non-finite draws in {', '.join(sorted(broken))}")
+    if expected is not None and draws < expected:
+        out.append(f"{draws} draws where {expected} were asked for")
+    if _divergences(idata) < 0:
+        out.append("no record of divergent transitions")
+    return out
+
+
+def _undefined_diagnostics(posterior: xr.Dataset, *diagnostics: xr.Dataset) -> list[str]:
+    """Varying elements whose R-hat or ESS is not a number (a constant element may be NaN)."""
+    out = set()
+    for name in posterior.data_vars:
+        varying = (posterior[name].std(("chain", "draw")) > 0).values
+        for diag in diagnostics:
+            values = np.asarray(diag[name].values)
+            if (varying & ~np.isfinite(values)).any():
+                out.add(name)
+    return [f"undefined R-hat or ESS for {', '.join(sorted(out))}"] if out else []
 
 
 @dataclass(frozen=True)
@@ -158,11 +204,11 @@ def fit_with_gate(
     """
     attempts = []
     idata = sample_posterior(model, settings)
-    diagnostics = convergence(idata, var_names)
+    diagnostics = convergence(idata, var_names, settings.chains * settings.draws)
     attempts.append({"settings": settings.to_dict(), "diagnostics": diagnostics.to_dict()})
     if not diagnostics.passed:
         settings = settings.stronger()
         idata = sample_posterior(model, settings)
-        diagnostics = convergence(idata, var_names)
+        diagnostics = convergence(idata, var_names, settings.chains * settings.draws)
         attempts.append({"settings": settings.to_dict(), "diagnostics": diagnostics.to_dict()})
     return GatedFit(idata, diagnostics, settings, attempts)

@@ -734,13 +734,11 @@ SECTIONS = (
 )
 
 
-def _what_changed(manifest: dict, previous: Path | None) -> str:
-    if previous is None:
-        return "This is the first run in this results folder.\n"
-    prev = json.loads((previous / "manifest.json").read_text())
+def _changed_inputs(prev: dict, manifest: dict) -> list[str]:
+    """Which studies, literature inputs, configuration and code differ from the previous run."""
     old = {s["id"]: s for s in prev["studies"]}
     new = {s["id"]: s for s in manifest["studies"]}
-    lines = [f"Previous run: `{prev['run_id']}` ({prev['created']}).\n"]
+    lines = []
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     edited = sorted(k for k in set(new) & set(old) if new[k]["sha256"] != old[k]["sha256"])
@@ -766,6 +764,15 @@ def _what_changed(manifest: dict, previous: Path | None) -> str:
             f"{str(new_code.get('commit'))[:12]}"
             + (" (with uncommitted changes)" if new_code.get("dirty") else "")
         )
+    return lines
+
+
+def _what_changed(manifest: dict, previous: Path | None) -> str:
+    if previous is None:
+        return "This is the first run in this results folder.\n"
+    prev = json.loads((previous / "manifest.json").read_text())
+    lines = [f"Previous run: `{prev['run_id']}` ({prev['created']}).\n"]
+    lines += _changed_inputs(prev, manifest)
     lines.append("")
     ph, nh = prev["headline"], manifest["headline"]
     rows = []

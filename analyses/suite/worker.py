@@ -44,7 +44,7 @@ def _sample_gated(compiled, data: dict, settings) -> tuple:
     attempts = []
     for attempt in (settings, settings.stronger()):
         trace = sample_compiled(compiled, data, attempt)
-        diagnostics = convergence(trace)
+        diagnostics = convergence(trace, expected_draws=attempt.chains * attempt.draws)
         attempts.append(diagnostics.to_dict())
         if diagnostics.passed:
             break

@@ -1,0 +1,62 @@
+"""The convergence gate fails, never passes, on what it cannot check."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from analyses.inference.sampling import convergence
+
+CHAINS, DRAWS = 4, 1000
+
+
+def _trace(x: np.ndarray, divergent: int = 0, with_stats: bool = True) -> xr.DataTree:
+    post = xr.Dataset(
+        {
+            "beta": (("chain", "draw"), x),
+            "fixed": (("chain", "draw"), np.zeros_like(x)),  # constant by construction
+        }
+    )
+    groups = {"/posterior": post}
+    if with_stats:
+        diverging = np.zeros(x.shape, bool)
+        diverging.flat[:divergent] = True
+        groups["/sample_stats"] = xr.Dataset({"diverging": (("chain", "draw"), diverging)})
+    return xr.DataTree.from_dict(groups)
+
+
+def _good() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(CHAINS, DRAWS))
+
+
+def test_a_well_mixed_trace_passes():
+    found = convergence(_trace(_good()), expected_draws=CHAINS * DRAWS)
+    assert found.passed, found.failures
+
+
+def test_nan_chains_fail():
+    x = _good()
+    x[1:] = np.nan  # three of four chains lost, as an interrupted sampler leaves them
+    found = convergence(_trace(x), expected_draws=CHAINS * DRAWS)
+    assert not found.passed
+    assert any("non-finite draws in beta" in f for f in found.failures)
+
+
+def test_infinite_draw_fails():
+    x = _good()
+    x[0, 5] = np.inf
+    assert not convergence(_trace(x)).passed
+
+
+def test_a_short_trace_fails():
+    found = convergence(_trace(_good()[:, :500]), expected_draws=CHAINS * DRAWS)
+    assert any("2000 draws where 4000 were asked for" in f for f in found.failures)
+
+
+def test_a_trace_without_divergence_record_fails():
+    found = convergence(_trace(_good(), with_stats=False))
+    assert any("no record of divergent transitions" in f for f in found.failures)
+
+
+def test_divergences_fail():
+    assert not convergence(_trace(_good(), divergent=1)).passed
