@@ -7,11 +7,14 @@ was found and what was expected, and exits with status 2. A traceback is a bug.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from signal import SIGINT
 
 from analyses import __version__
+from analyses.inference.signals import Interrupted, received, recorded_signals
 from models.evidence.problems import InputError
 
 EXIT_BAD_INPUT = 2
@@ -113,12 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except InputError as err:
-        for problem in err.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written; earlier results are untouched", file=sys.stderr)
-        return 130
+    with recorded_signals():
+        try:
+            return args.func(args)
+        except InputError as err:
+            for problem in err.problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except (Interrupted, KeyboardInterrupt) as err:
+            stop = err if isinstance(err, Interrupted) else Interrupted(received() or SIGINT)
+            print(
+                f"interrupted ({signal.Signals(stop.signum).name}): nothing was written; "
+                "earlier results are untouched",
+                file=sys.stderr,
+            )
+            return stop.exit_code

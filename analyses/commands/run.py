@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analyses.commands.publish import new_run_id, previous_runs, results_root, update_latest
+from analyses.inference import signals
 from analyses.inference.config import RunConfig, load_config
 from analyses.inference.fit import (
     HEADLINE_VARS,
@@ -170,8 +171,11 @@ def run(
     say(f"[1/5] evidence: checked data/ ({inputs.label})")
     inputs.root.mkdir(parents=True, exist_ok=True)
     previous = previous_runs(inputs.root)
+    for stale in sorted(inputs.root.glob(".*.partial-*")):
+        say(f"      note: {stale.name} is left from a killed run; ignored (remove it by hand)")
     with _quiet_pymc():
         result = fit_primary(inputs, say)
+    signals.check()  # a library may have swallowed an interrupt during the fit
     say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
     estimates = beta_estimates(inputs.evidence, inputs.priors, inputs.options.early_stopping_bias)
     cross = cross_check(estimates, inputs.priors)
@@ -185,9 +189,10 @@ def run(
         )
     else:
         say("[4/5] sensitivity analyses skipped (quick mode or disabled in the configuration)")
+    signals.check()
     say("[5/5] writing results")
     run_id = new_run_id(inputs.root, inputs.config.analysis.name)
-    with staged_directory(inputs.root / run_id) as stage:
+    with staged_directory(inputs.root / run_id, before_publish=signals.check) as stage:
         folder = RunFolder(stage)
         _write_tables(folder, inputs, result, estimates, cross, run_id)
         _write_figures(folder, inputs, result, estimates)

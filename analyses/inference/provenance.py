@@ -81,11 +81,12 @@ def json_attrs(**values) -> dict[str, str]:
 
 
 @contextmanager
-def staged_directory(final: Path) -> Iterator[Path]:
+def staged_directory(final: Path, before_publish=None) -> Iterator[Path]:
     """Yield a temporary folder beside ``final``; move it into place only on success.
 
     If the block raises (or is interrupted), the temporary folder is deleted and ``final``
-    is never created, so earlier results are untouched.
+    is never created, so earlier results are untouched. ``before_publish`` (e.g.
+    :func:`analyses.inference.signals.check`) runs last and may still refuse to publish.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +96,8 @@ def staged_directory(final: Path) -> Iterator[Path]:
     os.chmod(staging, 0o777 & ~current_umask())
     try:
         yield staging
+        if before_publish is not None:
+            before_publish()
         os.replace(staging, final)  # atomic on one filesystem; fails if final is non-empty
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

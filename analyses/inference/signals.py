@@ -1,0 +1,75 @@
+"""Interrupts the run can trust: SIGINT, SIGTERM and SIGHUP are recorded, not only raised.
+
+nutpie, numba and PyMC each swallow ``KeyboardInterrupt`` somewhere: nutpie returns a truncated
+trace, PyMC's predictive sampling leaves an empty group, and a numba callback prints
+"Exception ignored" and carries on. So the handler records the signal as well as raising, and a
+run calls :func:`check` at every step boundary and before it publishes anything. A recorded
+signal always ends the run with nothing written.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = tuple(
+    s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
+)
+
+
+class Interrupted(BaseException):
+    """A signal arrived; a BaseException, so no ``except Exception`` can swallow it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signum
+
+
+class _State:
+    received: int | None = None
+
+
+def received() -> int | None:
+    """The first signal recorded since :func:`recorded_signals` began, if any."""
+    return _State.received
+
+
+@contextmanager
+def recorded_signals() -> Iterator[None]:
+    """Record (and raise on) SIGINT, SIGTERM and SIGHUP inside the block; restore afterwards.
+
+    Signal handlers can only be set from the main thread; elsewhere the block runs unguarded.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    _State.received = None
+
+    def handler(signum, frame):
+        if _State.received is None:
+            _State.received = signum
+        raise KeyboardInterrupt
+
+    for s in SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        # The record belongs to this block: a later run in the same process starts clean.
+        _State.received = None
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a signal arrived, even one a library swallowed."""
+    if _State.received is not None:
+        raise Interrupted(_State.received)

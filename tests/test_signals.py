@@ -1,0 +1,60 @@
+"""Interrupts: a signal is recorded even when a library swallows it, and nothing is published."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from analyses.inference import signals
+from analyses.inference.provenance import staged_directory
+from tests.conftest import ROOT, private_project
+
+
+def test_a_swallowed_signal_is_still_seen():
+    with signals.recorded_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # what nutpie, numba or PyMC may do with it
+        with pytest.raises(signals.Interrupted) as caught:
+            signals.check()
+    assert caught.value.exit_code == 143
+    assert signals.received() is None  # the record ends with the block
+    signals.check()  # nothing recorded outside it
+
+
+def test_no_publication_after_a_signal(tmp_path):
+    def refuse():
+        raise signals.Interrupted(signal.SIGHUP)
+
+    with pytest.raises(signals.Interrupted), staged_directory(tmp_path / "run", refuse) as stage:
+        (stage / "report.md").write_text("complete")
+    assert list(tmp_path.iterdir()) == []  # no run, no partial folder
+
+
+@pytest.mark.fit
+def test_sigterm_during_a_run_writes_nothing(tmp_path):
+    _, results, config = private_project(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyses", "run", "--quick", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Wait until the fit has started (compiling or sampling), then stop it.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "[2/5]" not in proc.stdout.readline():
+        pass
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "nothing was written" in err and "Traceback" not in err
+    assert not results.exists() or list(results.iterdir()) == []
