@@ -58,3 +58,21 @@ def test_sigterm_during_a_run_writes_nothing(tmp_path):
     assert proc.returncode == 143, err
     assert "nothing was written" in err and "Traceback" not in err
     assert not results.exists() or list(results.iterdir()) == []
+
+
+def test_our_own_interrupt_inside_a_callback_prints_no_traceback(capsys):
+    """A ctypes callback (as numba uses) cannot propagate an interrupt: Python reports it as
+    'Exception ignored ... Traceback'. Ours is recorded already, so the report is noise."""
+    import ctypes
+
+    def callback():
+        raise KeyboardInterrupt
+
+    with signals.recorded_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        ctypes.CFUNCTYPE(None)(callback)()  # swallowed by ctypes, passed to unraisablehook
+    assert "Traceback" not in capsys.readouterr().err

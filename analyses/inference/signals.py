@@ -10,6 +10,7 @@ signal always ends the run with nothing written.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ def recorded_signals() -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in SIGNALS}
+    previous_hook = sys.unraisablehook
     _State.received = None
 
     def handler(signum, frame):
@@ -58,13 +60,22 @@ def recorded_signals() -> Iterator[None]:
             _State.received = signum
         raise KeyboardInterrupt
 
+    def unraisable(info):
+        # Our own KeyboardInterrupt, raised inside a callback that cannot propagate it (numba's
+        # ctypes callbacks): it is recorded already, so its "Exception ignored" traceback is
+        # noise. Anything else goes to the previous hook.
+        if not (_State.received is not None and isinstance(info.exc_value, KeyboardInterrupt)):
+            previous_hook(info)
+
     for s in SIGNALS:
         signal.signal(s, handler)
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        sys.unraisablehook = previous_hook
         # The record belongs to this block: a later run in the same process starts clean.
         _State.received = None
 
