@@ -111,7 +111,7 @@ def convergence(
     draws = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
     failures = _unverifiable(idata, broken, draws, expected_draws)
     # Constant variables (fixed priors, point ranges) have no R-hat or ESS to speak of.
-    keep = [v for v in posterior.data_vars if v not in broken and float(posterior[v].std()) > 0]
+    keep = [v for v in posterior.data_vars if v not in broken and _varies(posterior[v]).any()]
     if not keep:
         nan = float("nan")
         failures = failures or ["no varying quantity whose convergence could be checked"]
@@ -147,6 +147,11 @@ def convergence(
     return Diagnostics(max_rhat, min_bulk, min_tail, divergences, draws, failures)
 
 
+def _varies(x: xr.DataArray) -> np.ndarray:
+    """Per element, whether its draws differ at all (max > min: a constant's SD can be 1e-16)."""
+    return (x.max(("chain", "draw")) > x.min(("chain", "draw"))).values
+
+
 def _divergences(idata: xr.DataTree) -> int:
     """The number of divergent transitions, or -1 when the trace does not record them."""
     if "sample_stats" not in idata or "diverging" not in idata["sample_stats"]:
@@ -172,7 +177,7 @@ def _undefined_diagnostics(posterior: xr.Dataset, *diagnostics: xr.Dataset) -> l
     """Varying elements whose R-hat or ESS is not a number (a constant element may be NaN)."""
     out = set()
     for name in posterior.data_vars:
-        varying = (posterior[name].std(("chain", "draw")) > 0).values
+        varying = _varies(posterior[name])
         for diag in diagnostics:
             values = np.asarray(diag[name].values)
             if (varying & ~np.isfinite(values)).any():
