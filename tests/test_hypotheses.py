@@ -163,7 +163,13 @@ def test_bayes_factor_table_rows_and_arithmetic():
     a, s = draws(rng.normal(0.7, 0.3, 8000), rng.normal(0.3, 0.4, 8000))
     bfs = bayes_factor_table(a, s, NEUTRAL, SCEPTICAL, Thresholds()).set_index("question")
     assert bfs.index[0] == "permissive vs primary"
-    assert len(bfs) == 6 + 5  # every pair of the four hypotheses, plus five region questions
+    # every pair of the four hypotheses, five region questions, and permissive's two parts
+    assert len(bfs) == 6 + 5 + 2
+    parts = (
+        bfs.loc["permissive (acute only, strong) vs primary", "prior_odds"]
+        + bfs.loc["permissive (partial, acute between Q and P) vs primary", "prior_odds"]
+    )
+    assert parts == pytest.approx(bfs.loc["permissive vs primary", "prior_odds"])
     hyp = hypothesis_table(a, s, NEUTRAL, SCEPTICAL, Thresholds()).set_index("hypothesis")
     assert bfs.loc["permissive vs primary", "bf"] == pytest.approx(
         hyp.loc["permissive", "bf_vs_primary"]

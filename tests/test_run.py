@@ -102,7 +102,7 @@ def test_bayes_factors_csv_leads_with_the_headline(project):
     assert "sustained: beta_sustained >= P vs < P" in questions
     assert "acute: beta_acute >= P vs between Q and P" in questions
     assert "acute: beta_acute >= P vs < Q" in questions
-    assert len(table) == 11
+    assert len(table) == 13
     report = (project["first"] / "report.md").read_text()
     headline = report[report.index("## Headline") :].splitlines()[2]
     assert headline.startswith("**Permissive vs primary: BF ")

@@ -124,6 +124,12 @@ def regions(spec_acute: dict, spec_sustained: dict, t: Thresholds) -> dict[str, 
             fa(t.primary) - fa(t.permissive),
         ),
         Region("acute < Q", lambda a, s: a < t.permissive, fa(t.permissive)),
+        # The two parts of 'permissive': strong blockade when acute only, or partial blockade.
+        Region(
+            "acute >= P, sustained < P",
+            lambda a, s: (a >= t.primary) & (s < t.primary),
+            (1 - fa(t.primary)) * fs(t.primary),
+        ),
         Region("acute > sustained", lambda a, s: a > s, p_delta),
         Region("acute <= sustained", lambda a, s: a <= s, 1.0 - p_delta),
     ]
@@ -150,6 +156,9 @@ def questions() -> list[tuple[str, str, str]]:
             "acute > sustained",
             "acute <= sustained",
         ),
+        # 'permissive' split into its two parts, each against 'primary'.
+        ("permissive (acute only, strong) vs primary", "acute >= P, sustained < P", "primary"),
+        ("permissive (partial, acute between Q and P) vs primary", "Q <= acute < P", "primary"),
         *pairs,
     ]
 
