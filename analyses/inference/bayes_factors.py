@@ -26,6 +26,7 @@ from scipy import integrate
 from analyses.inference.hypotheses import (
     HYPOTHESES,
     Thresholds,
+    parameter_ess,
     posterior_probability,
     prior_probabilities,
     region_indicators,
@@ -229,14 +230,3 @@ def bayes_factor_table(
             | compare(a, s, found[num], found[den], fallback)
         )
     return pd.DataFrame(rows)
-
-
-def parameter_ess(a: xr.DataArray, s: xr.DataArray) -> float:
-    """The smaller mean-ESS of the two blockade fractions.
-
-    A region with no draws (or all draws) has an indicator of constant value, whose ESS is
-    undefined; its precision is then that of the parameters it is a region of.
-    """
-    ds = xr.Dataset({"a": a, "s": s})
-    found = ess(ds, method="mean")
-    return float(min(found["a"], found["s"]))

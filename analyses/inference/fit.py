@@ -53,9 +53,6 @@ class FitResult:
             "posterior_prob": table["posterior_prob"].to_dict(),
             "prior_prob": table["prior_prob"].to_dict(),
             "bf_permissive_vs_primary": table.loc["permissive", "bf_vs_primary"],
-            "bayes_factors": self.bayes_factors.set_index("question")[
-                ["bf", "log10_bf", "log10_bf_mcse", "bound", "evidence"]
-            ].to_dict(orient="index"),
             "p_delta_positive": float((delta > 0).mean()),
             "certified": self.certified,
         }

@@ -137,6 +137,16 @@ def posterior_probability(
     return RegionProbability(p, mcse, n_eff, upper, lower)
 
 
+def parameter_ess(a: xr.DataArray, s: xr.DataArray) -> float:
+    """The smaller mean-ESS of the two blockade fractions.
+
+    A region with no draws (or all draws) has an indicator of constant value, whose ESS is
+    undefined; its precision is then that of the parameters it is a region of.
+    """
+    found = ess(xr.Dataset({"a": a, "s": s}), method="mean")
+    return float(min(found["a"], found["s"]))
+
+
 def bayes_factor(
     post_i: RegionProbability, post_j: RegionProbability, prior_i: float, prior_j: float
 ) -> tuple[float | None, str]:
@@ -175,7 +185,7 @@ def hypothesis_table(
     """
     indicators = region_indicators(a.values, s.values, t)
     prior = prior_probabilities(spec_acute, spec_sustained, t)
-    fallback = float(min(ess(xr.Dataset({"a": a, "s": s}), method="mean").values()))
+    fallback = parameter_ess(a, s)
     post = {
         h: posterior_probability(xr.DataArray(ind, dims=a.dims, coords=a.coords), fallback)
         for h, ind in indicators.items()
