@@ -14,6 +14,7 @@ from pathlib import Path
 from signal import SIGINT
 
 from analyses import __version__
+from analyses.inference import compile_flags
 from analyses.inference.signals import Interrupted, received, recorded_signals
 from models.evidence.problems import InputError
 
@@ -56,7 +57,7 @@ def _meta(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from analyses.commands.bench import run_bench
 
-    run_bench(suite=not args.no_suite)
+    run_bench(suite=not args.no_suite, runs=not args.no_runs, out=args.out)
     return 0
 
 
@@ -98,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_meta)
 
     p = sub.add_parser("bench", help="time the expensive steps and print the figures")
-    p.add_argument("--no-suite", action="store_true", help="skip the sensitivity suite")
+    p.add_argument("--no-suite", action="store_true", help="skip the sensitivity suites")
+    p.add_argument("--no-runs", action="store_true", help="skip timing `run` end to end")
+    p.add_argument("--out", type=Path, default=None, help="default: results/bench.json")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("validate", help="slow statistical validation; writes a results file")
@@ -115,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
+    compile_flags.apply()  # before any command imports PyTensor
     args = build_parser().parse_args(argv)
     with recorded_signals():
         try:

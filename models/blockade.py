@@ -27,7 +27,7 @@ hours are uniform over its reported range.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -36,14 +36,14 @@ import pymc as pm
 import pytensor.tensor as pt
 from pydantic import BaseModel
 
-from models.distributions import make_rv
 from models.evidence.load import Evidence
 from models.evidence.schema import Disputed, Quantity, StudyFile
 from models.evidence.validate import usable
 from models.forms import counts, form_of
-from models.forms.base import SEP, ItemContext, Need, is_course_outcome
+from models.forms.base import SEP, ItemContext, Need, is_course_outcome, response_slot
 from models.likelihoods import RHO_MAX
 from models.priors import PriorSpec
+from models.switchboard import Board, VariantsDiffer
 
 REGIMENS = ("acute", "sustained")
 
@@ -158,26 +158,68 @@ def _check_correlation_prior(spec: dict) -> None:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One scenario's inputs: evidence with its disputes resolved, priors and options."""
+
+    evidence: Evidence
+    priors: PriorSpec
+    options: ModelOptions = ModelOptions()
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One evidence item as one or more variants read it; its likelihood is one term."""
+
+    study: StudyFile  # the study as these variants read it (a reading may change it)
+    item: Any
+    evidence: Evidence  # where the item's individual rows are
+    name: str
+    used: tuple[bool, ...]  # per variant: whether this term is in its likelihood
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The union of every variant's modelled studies and evidence items."""
+
+    studies: list[StudyFile]
+    per_variant: list[dict[str, StudyFile]]  # variant -> its modelled studies by id
+    terms: list[_Term]
+    variants: Sequence[Variant]
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.studies]
+
+    def flags(self, test: Callable[[Variant, StudyFile], bool]) -> list[np.ndarray]:
+        """Per variant, ``test`` of each union study (False where the variant lacks it)."""
+        return [
+            np.array([sid in mine and test(v, mine[sid]) for sid in self.ids])
+            for v, mine in zip(self.variants, self.per_variant, strict=True)
+        ]
+
+    def specs(self, slot: str) -> list[dict]:
+        return [v.priors[slot] for v in self.variants]
+
+
+@dataclass(frozen=True)
 class _Layout:
     """Which modelled studies each study-level quantity is indexed by (its dim's values)."""
 
     ids: list[str]
-    binary_ids: list[str]  # 24-h single-infusion binary outcomes: the literature eta prior
-    course_ids: list[str]  # binary outcomes after a course of infusions: their own eta prior
-    external_ids: list[str]  # single arms after one infusion: the external-control prior
+    response: dict[str, list[str]]  # response-probit slot -> the studies that use it
     attenuation_ids: list[str]
     nonspecific_ids: list[str]  # studies whose non-specific improvement is a parameter
     ipd_ids: list[str]
     needs_rho: bool
 
-    def coords(self, options: ModelOptions) -> dict[str, list[str]]:
+    def coords(self, covariates: tuple[str, ...]) -> dict[str, list[str]]:
         coords = {"study": self.ids, "regimen": list(REGIMENS)}
-        if options.covariates:
-            coords["covariate"] = list(options.covariates)
+        if covariates:
+            coords["covariate"] = list(covariates)
+        dims = dict(RESPONSE_SLOTS)
+        named = [(dims[slot], ids) for slot, ids in self.response.items()]
         for dim, values in (
-            ("binary_study", self.binary_ids),
-            ("course_study", self.course_ids),
-            ("external_study", self.external_ids),
+            *named,
             ("attenuation_study", self.attenuation_ids),
             ("nonspecific_study", self.nonspecific_ids),
             ("ipd_study", self.ipd_ids),
@@ -185,6 +227,17 @@ class _Layout:
             if values:
                 coords[dim] = values
         return coords
+
+
+# Response-probit slots and their dims. A 24-h single-infusion outcome takes the literature
+# prior; an outcome after a course of infusions its own; a single arm after one infusion the
+# external-control prior (see forms.base.response_slot).
+RESPONSE_SLOTS = (
+    ("ketamine_response_probit", "binary_study"),
+    ("course_response_probit", "course_study"),
+    ("external_response_probit", "external_study"),
+)
+PROBITS = frozenset({"response_probit", "external_response_probit"})  # needs that ask for one
 
 
 @dataclass(frozen=True)
@@ -195,26 +248,27 @@ class _Latent:
     delta_study: Any
     exaggeration: Any
     rho: Any
-    eta: dict[str, Any]  # study id -> its ketamine-alone response probit
+    eta: dict[tuple[str, str], Any]  # (study id, response slot) -> its response probit
     kappa: dict[str, Any]  # study id -> its specific share
     nonspecific: dict[str, Any]  # study id -> its non-specific improvement
     gamma: Any = None  # per study, the share of m_s naltrexone removes (None: fixed at 0)
 
-    def context(self, i: int, study: StudyFile, item, evidence: Evidence) -> ItemContext:
-        """What the item's form needs to add its likelihood (``i``: the study's index)."""
+    def context(self, i: int, term: _Term) -> ItemContext:
+        """What the term's form needs to add its likelihood (``i``: the study's index)."""
+        study, item = term.study, term.item
         return ItemContext(
             study=study,
             item=item,
-            name=f"{study.id}{SEP}{item.id}",
+            name=term.name,
             beta=self.beta_study[i],
             delta=self.delta_study[i],
             exaggeration=self.exaggeration[i],
             rho=self.rho,
             gamma=None if self.gamma is None else self.gamma[i],
-            eta=self.eta.get(study.id),
+            eta=self.eta.get((study.id, response_slot(study, item))),
             kappa=self.kappa.get(study.id),
             nonspecific=self.nonspecific.get(study.id),
-            ipd=evidence.ipd.get((study.id, item.id)),
+            ipd=term.evidence.ipd.get((study.id, item.id)),
         )
 
 
@@ -239,23 +293,56 @@ def build_blockade_model(
         ``course_study``, ``external_study``, ``attenuation_study``, ``nonspecific_study``,
         ``ipd_study``.
     """
-    options = options or ModelOptions()
-    studies, items = _modelled_items(evidence, options)
-    layout = _layout(studies, items, with_gamma=_with_gamma(priors, options))
-    with pm.Model(coords=layout.coords(options)) as model:
+    model, _ = build_variants_model([Variant(evidence, priors, options or ModelOptions())])
+    return model
+
+
+def build_variants_model(variants: Sequence[Variant]) -> tuple[pm.Model, list[dict]]:
+    """One model for several variants of the analysis, with what differs as data.
+
+    A study or item that a variant leaves out (or reads another way) keeps its term, weighted
+    0 for that variant; prior parameters, fixed nuisances, comparator pooling, the bias term,
+    gamma = beta and the timing moderator are data. With one variant this is exactly
+    :func:`build_blockade_model`.
+
+    Parameters
+    ----------
+    variants : sequence of Variant
+        Variant 0's data are the model's own.
+
+    Returns
+    -------
+    model : pm.Model
+    data : list of dict
+        Per variant, the values of the model's data (for ``with_data`` or ``pm.set_data``).
+
+    Raises
+    ------
+    models.switchboard.VariantsDiffer
+        If the variants differ in what data cannot hold: a study's regimen, the covariates,
+        or prior families of different supports.
+    """
+    plan = _plan(variants)
+    with_gamma = [_with_gamma(v.priors, v.options) for v in variants]
+    layout = _layout(plan, with_gamma=any(with_gamma))
+    board = Board(len(variants))
+    with pm.Model(coords=layout.coords(variants[0].options.covariates)) as model:
         # The order of these calls is the order the variables are created in, which fixes
         # the model's variable order and so the draws a given seed gives: keep it.
-        beta_study = _beta_study(studies, priors, options)
-        delta_study = _ketamine_effect_study(studies, items, priors, options)
-        rho = _correlation(layout, priors)
-        exaggeration = _exaggeration(studies, priors, options)
-        nuisances = _study_nuisances(layout, priors)
-        gamma = _nonspecific_share(priors, options, beta_study)
+        beta_study = _beta_study(plan, board)
+        delta_study = _ketamine_effect_study(plan, board)
+        rho = _correlation(plan, layout, board)
+        exaggeration = _exaggeration(plan, board)
+        nuisances = _study_nuisances(plan, layout, board)
+        gamma = _nonspecific_share(plan, board, beta_study, with_gamma)
         latent = _Latent(beta_study, delta_study, exaggeration, rho, gamma=gamma, **nuisances)
-        for study, item in items:
-            context = latent.context(layout.ids.index(study.id), study, item, evidence)
-            form_of(item.kind).add_likelihood(context)
-    return model
+        for term in plan.terms:
+            before = set(model.observed_RVs)
+            context = latent.context(plan.ids.index(term.study.id), term)
+            form_of(term.item.kind).add_likelihood(context)
+            added = [rv for rv in model.observed_RVs if rv not in before]
+            board.weight(term.name, term.used, added)
+    return model, [board.variant_data(v) for v in range(len(variants))]
 
 
 def _modelled_items(
@@ -275,6 +362,47 @@ def _modelled_items(
     return studies, items
 
 
+def _plan(variants: Sequence[Variant]) -> _Plan:
+    """The union of the variants' studies and items; one term per distinct reading of an item."""
+    if not variants:
+        raise ValueError("no variant to build a model for")
+    per_variant, keys, union = [], {}, {}
+    for v, variant in enumerate(variants):
+        studies, items = _modelled_items(variant.evidence, variant.options)
+        per_variant.append({s.id: s for s in studies})
+        for s in studies:
+            union.setdefault(s.id, s)
+        for s, item in items:
+            digest = json.dumps([s.model_dump(mode="json"), item.model_dump(mode="json")])
+            entry = keys.setdefault((s.id, item.id, digest), (s, item, variant.evidence, set()))
+            entry[3].add(v)
+    _check_static(variants, per_variant)
+    readings: dict[tuple[str, str], int] = {}
+    for sid, iid, _ in keys:
+        readings[(sid, iid)] = readings.get((sid, iid), 0) + 1
+    terms, seen = [], {}
+    for (sid, iid, _), (s, item, evidence, users) in keys.items():
+        k = seen[(sid, iid)] = seen.get((sid, iid), 0) + 1
+        name = f"{sid}{SEP}{iid}" + (f"_r{k}" if readings[(sid, iid)] > 1 else "")
+        used = tuple(v in users for v in range(len(variants)))
+        terms.append(_Term(s, item, evidence, name, used))
+    return _Plan(list(union.values()), per_variant, terms, variants)
+
+
+def _check_static(variants: Sequence[Variant], per_variant: list[dict[str, StudyFile]]) -> None:
+    """What one model cannot hold as data must agree between the variants."""
+    covariates = {v.options.covariates for v in variants}
+    if len(covariates) > 1:
+        raise VariantsDiffer(f"the variants use different covariates: {sorted(covariates)}")
+    regimens: dict[str, set[str]] = {}
+    for mine in per_variant:
+        for sid, s in mine.items():
+            regimens.setdefault(sid, set()).add(s.naltrexone.regimen)
+    for sid, found in regimens.items():
+        if len(found) > 1:
+            raise VariantsDiffer(f"{sid}: the variants read its regimen as {sorted(found)}")
+
+
 def _with_gamma(priors: PriorSpec, options: ModelOptions) -> bool:
     """Whether naltrexone may remove part of the non-specific improvement."""
     spec = priors["nonspecific_share"]
@@ -282,30 +410,26 @@ def _with_gamma(priors: PriorSpec, options: ModelOptions) -> bool:
     return options.nonspecific_share == "equal_beta" or not fixed_zero
 
 
-def _layout(
-    studies: list[StudyFile], items: list[tuple[StudyFile, Any]], with_gamma: bool = False
-) -> _Layout:
-    """Ask each item's form which study-level quantities it needs.
+def _layout(plan: _Plan, with_gamma: bool = False) -> _Layout:
+    """Ask each term's form which study-level quantities it needs.
 
     With gamma, every study's non-specific improvement is a parameter: each has a naltrexone
     condition whose removed improvement includes ``gamma * m_s``.
     """
-    ids = [s.id for s in studies]
-    needs = [(s, it, form_of(it.kind).needs(s, it)) for s, it in items]
+    ids = plan.ids
+    needs = [(t.study, t.item, form_of(t.item.kind).needs(t.study, t.item)) for t in plan.terms]
 
-    def needing(need: Need, where: Callable[[StudyFile, Any], bool] | None = None) -> list[str]:
-        found = {s.id for s, it, n in needs if need in n and (where is None or where(s, it))}
-        return sorted(found, key=ids.index)
+    def needing(need: Need) -> list[str]:
+        found = {s.id for s, _, n in needs if need in n}
+        return [sid for sid in ids if sid in found]
 
-    binary = needing("response_probit")
-    external = needing("external_response_probit")
-    course = set(needing("response_probit", is_course_outcome))
-    course |= set(needing("external_response_probit", is_course_outcome))
+    response = {}
+    for slot, _ in RESPONSE_SLOTS:
+        found = {s.id for s, it, n in needs if n & PROBITS and response_slot(s, it) == slot}
+        response[slot] = [sid for sid in ids if sid in found]
     return _Layout(
         ids=ids,
-        binary_ids=[sid for sid in binary if sid not in course],
-        course_ids=[sid for sid in ids if sid in course],
-        external_ids=[sid for sid in external if sid not in course],
+        response=response,
         attenuation_ids=needing("specific_share"),
         nonspecific_ids=ids if with_gamma else needing("nonspecific_improvement"),
         ipd_ids=needing("individual_data"),
@@ -313,47 +437,55 @@ def _layout(
     )
 
 
-def _beta_study(studies: list[StudyFile], priors: PriorSpec, options: ModelOptions):
+def _beta_study(plan: _Plan, board: Board):
     """``beta_s = beta_regimen(s) [+ covariates . coef] + tau_beta * z_s``."""
-    # Shared data (not constants), so prior-set scenarios re-use one compiled model.
-    beta_acute = make_rv("beta_acute", priors["beta_acute"], as_data=True)
-    # Shared data (not constants), so prior-set scenarios re-use one compiled model.
-    beta_sustained = make_rv("beta_sustained", priors["beta_sustained"], as_data=True)
+    # Always data (not constants), so prior-set scenarios re-use one compiled model.
+    beta_acute = board.rv("beta_acute", plan.specs("beta_acute"), force_data=True)
+    beta_sustained = board.rv("beta_sustained", plan.specs("beta_sustained"), force_data=True)
     pm.Deterministic("beta_regimen", pt.stack([beta_acute, beta_sustained]), dims="regimen")
     pm.Deterministic("delta_timing", beta_acute - beta_sustained)
-    tau_beta = make_rv("tau_beta", priors["tau_beta"])
+    tau_beta = board.rv("tau_beta", plan.specs("tau_beta"))
 
-    if options.moderator == "regimen":
-        regimen_idx = np.array([REGIMENS.index(s.naltrexone.regimen) for s in studies])
-        beta_mean = pt.stack([beta_acute, beta_sustained])[regimen_idx]
-    else:
-        beta_mean = _beta_on_log_hours(studies, options, beta_acute, beta_sustained)
-
-    if options.covariates:
-        x = np.array([[s.covariates[c] for c in options.covariates] for s in studies])
+    on_hours = [v.options.moderator == "log_hours" for v in plan.variants]
+    beta_mean = board.choose(
+        "moderator_is_log_hours",
+        on_hours,
+        lambda: _beta_on_log_hours(plan, board, beta_acute, beta_sustained),
+        lambda: pt.stack([beta_acute, beta_sustained])[_regimen_index(plan.studies)],
+    )
+    covariates = plan.variants[0].options.covariates
+    if covariates:
+        x = np.array([[s.covariates[c] for c in covariates] for s in plan.studies])
         x_data = pm.Data("covariate_values", x, dims=("study", "covariate"))
-        coef = make_rv("covariate_coef", priors["covariate_coef"], dims="covariate")
+        coef = board.rv("covariate_coef", plan.specs("covariate_coef"), dims="covariate")
         beta_mean = beta_mean + pt.dot(x_data, coef)
 
     z_beta = pm.Normal("z_beta", 0.0, 1.0, dims="study")
     return pm.Deterministic("beta_study", beta_mean + tau_beta * z_beta, dims="study")
 
 
-def _beta_on_log_hours(studies, options: ModelOptions, beta_acute, beta_sustained):
+def _regimen_index(studies: list[StudyFile]) -> np.ndarray:
+    return np.array([REGIMENS.index(s.naltrexone.regimen) for s in studies])
+
+
+def _beta_on_log_hours(plan: _Plan, board: Board, beta_acute, beta_sustained):
     """The line through beta_acute and beta_sustained at each study's hours of blockade."""
-    ranges = np.array([_hours_range(s, options) for s in studies])
-    log_lo, log_hi = np.log(ranges[:, 0]), np.log(ranges[:, 1])
+    ranges = [
+        np.log([_hours_range(mine.get(s.id, s), v.options) for s in plan.studies])
+        for v, mine in zip(plan.variants, plan.per_variant, strict=True)
+    ]
+    log_lo = board.value("log_hours_lower", [r[:, 0] for r in ranges], dims="study")
+    log_hi = board.value("log_hours_upper", [r[:, 1] for r in ranges], dims="study")
     # A uniform position within each study's reported range; a point range leaves
     # the position unidentified but harmless (it multiplies a zero width).
     position = pm.Uniform("hours_position", 0.0, 1.0, dims="study")
     log_hours = pm.Deterministic("log_hours", log_lo + position * (log_hi - log_lo), dims="study")
+    options = plan.variants[0].options
     a, b = np.log(options.acute_reference_hours), np.log(options.sustained_reference_hours)
     return beta_acute + (beta_sustained - beta_acute) * (log_hours - a) / (b - a)
 
 
-def _ketamine_effect_study(
-    studies: list[StudyFile], items: list[tuple[StudyFile, Any]], priors, options
-):
+def _ketamine_effect_study(plan: _Plan, board: Board):
     """``delta_s = mean_s + spread_s * w_s``, by the study's comparator and outcome.
 
     The mean is ``ketamine_effect`` (against saline, 24 h) unless the study's control arm got
@@ -361,71 +493,77 @@ def _ketamine_effect_study(
     outcome follows a course of infusions (``tau_ketamine_course``). With
     ``ketamine_effect = "pooled"`` every study shares the first of each.
     """
-    mean = make_rv("ketamine_effect", priors["ketamine_effect"])
-    spread = make_rv("tau_ketamine", priors["tau_ketamine"])
-    if options.ketamine_effect == "by_comparator":
-        midazolam = np.array([s.design.comparator == "midazolam" for s in studies])
-        if midazolam.any():
-            other = make_rv("ketamine_effect_midazolam", priors["ketamine_effect_midazolam"])
-            mean = pt.switch(pt.as_tensor(midazolam), other, mean)
-        course = np.array(
-            [any(is_course_outcome(s, it) for t, it in items if t is s) for s in studies]
-        )
-        if course.any():
-            wider = make_rv("tau_ketamine_course", priors["tau_ketamine_course"])
-            spread = pt.switch(pt.as_tensor(course), wider, spread)
+    mean = board.rv("ketamine_effect", plan.specs("ketamine_effect"))
+    spread = board.rv("tau_ketamine", plan.specs("tau_ketamine"))
+    by_comparator = lambda v: v.options.ketamine_effect == "by_comparator"  # noqa: E731
+    midazolam = plan.flags(lambda v, s: by_comparator(v) and s.design.comparator == "midazolam")
+    if any(m.any() for m in midazolam):
+        other = board.rv("ketamine_effect_midazolam", plan.specs("ketamine_effect_midazolam"))
+        mean = pt.switch(board.value("midazolam_comparator", midazolam, dims="study"), other, mean)
+    course = plan.flags(lambda v, s: by_comparator(v) and _has_course_outcome(s))
+    if any(c.any() for c in course):
+        wider = board.rv("tau_ketamine_course", plan.specs("tau_ketamine_course"))
+        spread = pt.switch(board.value("course_outcome", course, dims="study"), wider, spread)
     z_ketamine = pm.Normal("z_ketamine", 0.0, 1.0, dims="study")
     return pm.Deterministic("ketamine_effect_study", mean + spread * z_ketamine, dims="study")
 
 
-def _correlation(layout: _Layout, priors: PriorSpec):
+def _has_course_outcome(study: StudyFile) -> bool:
+    return any(is_course_outcome(study, it) for it in study.evidence if usable(it))
+
+
+def _correlation(plan: _Plan, layout: _Layout, board: Board):
     """The within-subject correlation, if any item needs it."""
     if not layout.needs_rho:
         return None
-    _check_correlation_prior(priors["within_subject_correlation"])
-    return make_rv("within_subject_correlation", priors["within_subject_correlation"], as_data=True)
+    specs = plan.specs("within_subject_correlation")
+    for spec in specs:
+        _check_correlation_prior(spec)
+    return board.rv("within_subject_correlation", specs, force_data=True)
 
 
-def _exaggeration(studies: list[StudyFile], priors: PriorSpec, options: ModelOptions):
+def _exaggeration(plan: _Plan, board: Board):
     """Per study, the factor inflating an early-stopped trial's contrast (else 1)."""
-    stopped = np.array([s.design.stopped_early for s in studies], dtype=float)
-    if options.early_stopping_bias and stopped.any():
-        log_k = make_rv("early_stop_log_exaggeration", priors["early_stop_log_exaggeration"])
-        return pt.exp(log_k * pt.as_tensor(stopped))
-    return pt.ones(len(studies))
+    stopped = plan.flags(lambda v, s: v.options.early_stopping_bias and s.design.stopped_early)
+    if not any(x.any() for x in stopped):
+        return pt.ones(len(plan.studies))
+    log_k = board.rv("early_stop_log_exaggeration", plan.specs("early_stop_log_exaggeration"))
+    return pt.exp(log_k * board.value("early_stopped", stopped, dims="study"))
 
 
-def _study_nuisances(layout: _Layout, priors: PriorSpec) -> dict[str, dict[str, Any]]:
+def _study_nuisances(plan: _Plan, layout: _Layout, board: Board) -> dict[str, dict]:
     """Response probits, specific shares and non-specific improvements, by study id."""
-    # Ketamine-alone response probit per binary study: a 24-h single-infusion outcome
-    # takes the literature prior; an outcome after a course of infusions its own.
     eta = {}
-    for slot, dim, ids in (
-        ("ketamine_response_probit", "binary_study", layout.binary_ids),
-        ("course_response_probit", "course_study", layout.course_ids),
-        ("external_response_probit", "external_study", layout.external_ids),
-    ):
+    for slot, dim in RESPONSE_SLOTS:
+        ids = layout.response[slot]
         if ids:
-            rv = make_rv(slot, priors[slot], dims=dim)
-            eta |= {sid: rv[j] for j, sid in enumerate(ids)}
-    by_study = {"eta": eta}
+            rv = board.rv(slot, plan.specs(slot), dims=dim)
+            eta |= {(sid, slot): rv[j] for j, sid in enumerate(ids)}
+    by_study: dict[str, dict] = {"eta": eta}
     for key, slot, dim, ids in (
         ("kappa", "specific_share", "attenuation_study", layout.attenuation_ids),
         ("nonspecific", "nonspecific_improvement", "nonspecific_study", layout.nonspecific_ids),
     ):
-        rv = make_rv(slot, priors[slot], dims=dim) if ids else None
+        rv = board.rv(slot, plan.specs(slot), dims=dim) if ids else None
         by_study[key] = {sid: rv[j] for j, sid in enumerate(ids)}
     return by_study
 
 
-def _nonspecific_share(priors: PriorSpec, options: ModelOptions, beta_study):
-    """gamma per study: beta itself, its own prior, or None when fixed at 0."""
-    if options.nonspecific_share == "equal_beta":
-        return beta_study
-    if not _with_gamma(priors, options):
+def _nonspecific_share(plan: _Plan, board: Board, beta_study, with_gamma: list[bool]):
+    """gamma per study: beta itself, its own prior, or None when fixed at 0 in every variant."""
+    if not any(with_gamma):
         return None
-    gamma = make_rv("nonspecific_share", priors["nonspecific_share"])
-    return gamma * pt.ones_like(beta_study)
+    equal = [v.options.nonspecific_share == "equal_beta" for v in plan.variants]
+    if all(equal):
+        return beta_study
+    # A variant with gamma = beta, or with gamma fixed at 0, takes the others' prior unused.
+    own = [v.priors["nonspecific_share"] for v, e in zip(plan.variants, equal, strict=True)]
+    free = next(s for s, e in zip(own, equal, strict=True) if not e)
+    specs = [free if e else s for s, e in zip(own, equal, strict=True)]
+    gamma = board.rv("nonspecific_share", specs)
+    return board.choose(
+        "gamma_equals_beta", equal, lambda: beta_study, lambda: gamma * pt.ones_like(beta_study)
+    )
 
 
 def observed_items(model: pm.Model) -> dict[str, tuple[str, str, str | None]]:

@@ -8,12 +8,13 @@ on a grid as well. Every posterior quantity is then a weighted mixture over the 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from models.distributions import scipy_dist
 from models.meta_regression import MetaTable
@@ -98,13 +99,26 @@ def _mixture_quantile(w, m, s, q) -> float:
     return float(optimize.brentq(cdf, lo, hi, xtol=1e-10))
 
 
+@functools.cache
+def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights, computed once per size.
+
+    scipy's asymptotic method: 0.09 s for 2000 nodes, against 1 s for numpy's ``leggauss``
+    (whose eigenvalue method is tested only to degree 100); both integrate x^2 and x^10 on
+    [-1, 1] to within 2e-13.
+    """
+    u, w = special.roots_legendre(nodes)
+    u.flags.writeable = w.flags.writeable = False  # shared between calls
+    return u, w
+
+
 def _tau_nodes(
     prior: dict[str, Any], scale: float, nodes: int = TAU_NODES
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and log quadrature weights (including the prior density) for tau."""
     if prior["dist"] == "fixed":
         return np.array([float(prior["value"])]), np.array([0.0])
-    u, w = np.polynomial.legendre.leggauss(nodes)
+    u, w = _legendre(nodes)
     dist = scipy_dist(prior)
     if prior["dist"] == "uniform":
         lo, hi = prior.get("lower", 0.0), prior.get("upper", 1.0)
@@ -171,17 +185,7 @@ def _normal_location_posterior(
         if not np.allclose(np.diag(location_cov), np.diag(s0)):
             raise ValueError("location_cov's diagonal must be the location priors' variances")
         s0 = np.asarray(location_cov, dtype=float)
-    s0_inv = np.linalg.inv(s0)
-    log_like = np.empty(len(tau))
-    beta_m = np.empty((len(tau), len(names)))
-    beta_v = np.empty((len(tau), len(names), len(names)))
-    for k, t in enumerate(tau):
-        v = se**2 + t**2
-        log_like[k] = stats.multivariate_normal(x @ m0, x @ s0 @ x.T + np.diag(v)).logpdf(y)
-        precision = s0_inv + x.T @ (x / v[:, None])
-        cov = np.linalg.inv(precision)
-        beta_m[k] = cov @ (s0_inv @ m0 + x.T @ (y / v))
-        beta_v[k] = cov
+    log_like, beta_m, beta_v = _conjugate_given_tau(y, se, x, tau, m0, s0)
     log_w = log_w_tau + log_like
     weights = np.exp(log_w - special.logsumexp(log_w))
     components = {"mu": (beta_m[:, 0], np.sqrt(beta_v[:, 0, 0]))}
@@ -197,6 +201,27 @@ def _normal_location_posterior(
     for i, study in enumerate(table.study):
         components[study] = (theta_m[:, i], np.sqrt(theta_v[:, i]))
     return ExactPosterior(weights, tau, components, table.study, table.moderator_names)
+
+
+def _conjugate_given_tau(y, se, x, tau, m0, s0):
+    """For every tau node at once: log p(y | tau) and the normal posterior of the coefficients.
+
+    With ``D = diag(se^2 + tau^2)`` and ``P = S0^-1 + X' D^-1 X`` (p x p, p = 1 + moderators),
+    the marginal covariance ``D + X S0 X'`` is never formed: by the matrix determinant lemma
+    ``log|D + X S0 X'| = log|D| + log|S0| + log|P|``, and by Woodbury the quadratic form is
+    ``r' D^-1 r - b' P^-1 b`` with ``r = y - X m0``, ``b = X' D^-1 r``. Vectorised over tau.
+    """
+    v = se**2 + tau[:, None] ** 2  # (K, n)
+    s0_inv = np.linalg.inv(s0)
+    precision = s0_inv + np.einsum("ni,kn,nj->kij", x, 1.0 / v, x)  # (K, p, p)
+    cov = np.linalg.inv(precision)
+    r = y - x @ m0
+    b = np.einsum("ni,kn->ki", x, r / v)  # (K, p)
+    quad = np.sum(r**2 / v, axis=1) - np.einsum("ki,kij,kj->k", b, cov, b)
+    logdet = np.sum(np.log(v), axis=1) + np.linalg.slogdet(s0)[1] + np.linalg.slogdet(precision)[1]
+    log_like = -0.5 * (len(y) * np.log(2 * np.pi) + logdet + quad)
+    beta_m = np.einsum("kij,kj->ki", cov, s0_inv @ m0 + np.einsum("ni,kn->ki", x, y / v))
+    return log_like, beta_m, cov
 
 
 def _grid_posterior(table: MetaTable, priors: dict[str, dict[str, Any]]) -> ExactPosterior:

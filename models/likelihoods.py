@@ -32,6 +32,7 @@ _GH_W = _GH_W / np.sqrt(2 * np.pi)
 # The quadrature degrades as rho -> 1, so the model refuses correlation priors beyond this.
 RHO_MAX = 0.9
 _EPS = 1e-12
+_TINY = 1e-300  # a cell probability that underflows still has a finite log
 
 
 def normal_cdf(x):
@@ -52,15 +53,27 @@ def bivariate_normal_both(mu1, mu2, rho):
     return pt.sum(pt.as_tensor(_GH_W) * inner)
 
 
+# The four cells' signs (placebo, naltrexone): both respond, placebo only, naltrexone only,
+# neither. Each cell is integrated on its own rather than by differences of margins:
+# ``1 - pp - pn + p11`` cancels catastrophically where a margin is near 1, putting the
+# likelihood on a flat floor that a heavy-tailed tau_beta prior lets the sampler reach.
+_CELL_SIGNS = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+
+
 def paired_cell_probabilities(mu_placebo, mu_naltrexone, rho):
-    """Probabilities of the 2x2 crossover table (both, placebo only, naltrexone only, neither)."""
-    p11 = bivariate_normal_both(mu_placebo, mu_naltrexone, rho)
-    pp = normal_cdf(mu_placebo)
-    pn = normal_cdf(mu_naltrexone)
-    p10 = pp - p11
-    p01 = pn - p11
-    p00 = 1.0 - pp - pn + p11
-    return [pt.clip(p, _EPS, 1.0) for p in (p11, p10, p01, p00)]
+    """Probabilities of the 2x2 crossover table (both, placebo only, naltrexone only, neither).
+
+    ``P(s1 Y1 > 0, s2 Y2 > 0)`` for each cell's signs, by the quadrature of
+    :func:`bivariate_normal_both` over the shared component.
+    """
+    rho = pt.clip(rho, 0.0, RHO_MAX)
+    u = pt.as_tensor(_GH_X)
+    s, r = pt.sqrt(rho), pt.sqrt(1.0 - rho)
+    signs = pt.as_tensor(_CELL_SIGNS)
+    first = normal_cdf(signs[:, :1] * (mu_placebo + s * u) / r)
+    second = normal_cdf(signs[:, 1:] * (mu_naltrexone + s * u) / r)
+    cells = pt.sum(pt.as_tensor(_GH_W) * first * second, axis=-1)
+    return [pt.clip(cells[k], _TINY, 1.0) for k in range(4)]
 
 
 def paired_binary_logp(n: int, both: int | None):

@@ -5,6 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from analyses.inference import compile_flags
+
+# The flags the command line uses, so tests compile (and sample) as a user's run does.
+compile_flags.apply()
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

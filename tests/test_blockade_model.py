@@ -129,7 +129,7 @@ def test_recovery_from_simulated_studies_of_every_form(tmp_path, neutral):
     model = build_blockade_model(evidence, neutral)
     assert {"nonspecific_study", "ipd_study", "attenuation_study"} <= set(model.coords)
     # Rare divergences (0-2 per 4000 draws on this design) are what the analysis's
-    # retry-once policy is for; the test follows the same policy.
+    # retries are for; the test follows the same policy.
     fit = fit_with_gate(model, SamplerSettings(seed=SEED))
     assert fit.certified, fit.attempts
     post = fit.idata["posterior"]

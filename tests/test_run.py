@@ -224,7 +224,7 @@ def test_interrupted_run_leaves_nothing_behind(project, monkeypatch):
 
 @pytest.mark.fit
 def test_failed_gate_is_marked_not_certified(project, monkeypatch):
-    """Both attempts fail an impossible ESS bar: results are written but flagged everywhere."""
+    """Every attempt fails an impossible ESS bar: results are written but flagged everywhere."""
     monkeypatch.setattr("analyses.inference.sampling.ESS_MIN", 10**9)
     latest = (project["results"] / "latest").resolve()
     lines = []
@@ -233,8 +233,8 @@ def test_failed_gate_is_marked_not_certified(project, monkeypatch):
     )
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["certified"] is False
-    assert len(manifest["diagnostics"]["attempts"]) == 2  # retried once with stronger settings
-    assert manifest["diagnostics"]["attempts"][1]["settings"]["target_accept"] == 0.99
+    attempts = manifest["diagnostics"]["attempts"]
+    assert [a["settings"]["target_accept"] for a in attempts] == [0.9, 0.99, 0.999]
     assert "NOT CERTIFIED" in (run_dir / "report.md").read_text()
     assert any("NOT CERTIFIED" in line for line in lines)
     assert (project["results"] / "latest").resolve() == latest  # latest stays on a certified run

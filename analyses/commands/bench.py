@@ -1,120 +1,222 @@
-"""`python -m analyses bench`: time the expensive steps and print the figures.
+"""`python -m analyses bench`: time the expensive steps, print them beside their targets.
 
-Measures, on this machine, in one process: evidence loading, building and sampling the
-primary model, a refit through a compiled model against a rebuild, the exact and MCMC
-meta-regressions, and (unless --no-suite) the sensitivity suite's wall time and time per
-scenario. Nothing here asserts on time; it only reports.
+Measures, on this machine: the primary model's compile and fit, with nutpie and with PyMC's
+own NUTS; a masked refit of the one suite model against rebuilding and sampling; the median
+refit over every scenario; the meta-regression by MCMC and by exact quadrature; the suite
+through one model against one compile per structure; and (unless ``--no-runs``) the command
+line end to end. Every ratio is measured in the same run. Writes ``bench.json``; nothing here
+asserts on time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from models.paths import ROOT
 
-def _timed(fn, *args, **kwargs):
+# The figures issue 11 measured before this work, and its targets (seconds).
+BEFORE = {
+    "primary fit, pm.sample with nutpie": 11.9,
+    "nutpie compile, primary model": 7.1,
+    "refit via with_data": 1.02,
+    "meta-regression, exact (8 studies)": 3.0,
+    "suite, wall": 113.8,
+    "run, end to end": 105.0,  # 90-120 s
+    "run --quick": 54.0,
+}
+TARGETS = {
+    "run, end to end": 45.0,
+    "run --quick": 15.0,
+    "median refit": 0.3,
+    "meta-regression, exact (100 studies)": 0.1,
+    "make test": 240.0,
+}
+
+
+def _timed(fn: Callable, *args, **kwargs):
     started = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - started
 
 
-def run_bench(suite: bool = True) -> dict[str, float]:
-    """Run every benchmark; print a table; return the figures (seconds)."""
+def run_bench(suite: bool = True, runs: bool = True, out: Path | None = None) -> dict:
+    """Run every benchmark, print the table, write ``bench.json``; returns what it wrote."""
     logging.getLogger("pymc").setLevel(logging.WARNING)  # no per-variable sampling log
-    figures: dict[str, float] = {}
     started = time.perf_counter()
     import nutpie  # noqa: F401
     import pymc  # noqa: F401  (import cost is part of every run)
 
-    figures["import pymc + nutpie"] = time.perf_counter() - started
+    seconds = {"import pymc + nutpie": time.perf_counter() - started}
     from analyses.inference.config import load_config
     from models.evidence import load_evidence
     from models.priors import load_priors
 
-    base, figures["load and check evidence"] = _timed(load_evidence)
-    evidence = base.resolve()
-    priors = load_priors("neutral", evidence.literature)
-    settings = load_config()[0].sampler
-    figures |= _primary_fits(evidence, priors, settings)
-    figures |= _meta_regression(settings)
+    base = load_evidence()
+    config, _ = load_config()
+    priors = load_priors(config.analysis.priors, base.literature)
+    ratios: dict[str, float] = {}
+    for part in (_primary, _masked_refit, _median_refit, _meta_regression):
+        part(base, priors, config, seconds, ratios)
     if suite:
-        figures |= _suite(base, evidence, priors)
-    width = max(map(len, figures))
-    print(f"{'benchmark':<{width}}  value")
-    for name, value in figures.items():
-        unit = "" if name.endswith(("models", "fits")) else " s"
-        print(f"{name:<{width}}  {value:8.2f}{unit}")
-    return figures
+        _suites(base, priors, config, seconds, ratios)
+    if runs:
+        _command_line(seconds)
+    record = _record(seconds, ratios, time.perf_counter() - started)
+    _print(record)
+    path = out or ROOT / "results" / "bench.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nwritten: {path}")
+    return record
 
 
-def _primary_fits(evidence, priors, settings) -> dict[str, float]:
-    """Build, sample, rebuild, compile once and refit the primary model."""
+def _ess_per_second(idata, seconds: float) -> dict[str, float]:
+    import xarray as xr
+    from arviz_stats import ess
+
+    post = idata["posterior"]
+    names = ("beta_acute", "beta_sustained")
+    bulk = ess(xr.Dataset({name: post[name] for name in names}), method="bulk")
+    return {name: float(bulk[name]) / seconds for name in names}
+
+
+def _primary(base, priors, config, seconds: dict, ratios: dict) -> None:
+    """The primary model: compile once, sample with nutpie, and with PyMC's own NUTS."""
     import nutpie
+    import pymc as pm
 
     from analyses.inference.sampling import sample_compiled, sample_posterior
     from models.blockade import build_blockade_model
-    from models.priors import load_priors
 
-    figures = {}
-    model, figures["build primary model"] = _timed(build_blockade_model, evidence, priors)
-    _, figures["primary fit, pm.sample (compile + 4x2000 iterations)"] = _timed(
-        sample_posterior, model, settings
+    settings = config.sampler
+    evidence = base.resolve()
+    model, seconds["build primary model"] = _timed(build_blockade_model, evidence, priors)
+    _, seconds["primary fit, pm.sample with nutpie"] = _timed(sample_posterior, model, settings)
+    compiled, seconds["nutpie compile, primary model"] = _timed(nutpie.compile_pymc_model, model)
+    idata, nutpie_s = _timed(sample_compiled, compiled, {}, settings)
+    seconds["nutpie sampling only, primary model"] = nutpie_s
+    with model:
+        pymc_idata, pymc_s = _timed(
+            pm.sample,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=1,
+            random_seed=settings.seed,
+            nuts_sampler="pymc",
+            nuts={"target_accept": settings.target_accept},
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+    seconds["PyMC NUTS (compile + sample), primary model"] = pymc_s
+    ratios["pm.sample with PyMC NUTS / nutpie, primary (compile + sample)"] = pymc_s / (
+        seconds["nutpie compile, primary model"] + nutpie_s
     )
-    _, figures["primary fit again, rebuilt (warm caches)"] = _timed(
-        lambda: sample_posterior(build_blockade_model(evidence, priors), settings)
+    for name, value in _ess_per_second(idata, nutpie_s).items():
+        ratios[f"ESS per second, {name}, nutpie (sampling only)"] = value
+    for name, value in _ess_per_second(pymc_idata, pymc_s).items():
+        ratios[f"ESS per second, {name}, PyMC NUTS (compile + sample)"] = value
+
+
+def _masked_refit(base, priors, config, seconds: dict, ratios: dict) -> None:
+    """Leave Jelen 2025 out: data of the compiled model, against rebuild, compile and sample."""
+    import nutpie
+
+    from analyses.inference.sampling import sample_compiled
+    from models.blockade import Variant, build_blockade_model, build_variants_model
+
+    evidence = base.resolve()
+    kept = [s.id for s in evidence.studies if s.id != "jelen2025"]
+    without = evidence.subset(kept)
+    union, data = build_variants_model([Variant(evidence, priors), Variant(without, priors)])
+    compiled = nutpie.compile_pymc_model(union)
+    _, masked = _timed(sample_compiled, compiled, data[1], config.sampler)
+
+    def rebuild():
+        model = build_blockade_model(without, priors)
+        return sample_compiled(nutpie.compile_pymc_model(model), {}, config.sampler)
+
+    _, rebuilt = _timed(rebuild)
+    seconds["masked refit (leave out jelen2025)"] = masked
+    seconds["rebuild, compile and sample without jelen2025"] = rebuilt
+    ratios["rebuild-and-sample / masked refit"] = rebuilt / masked
+
+
+def _median_refit(base, priors, config, seconds: dict, ratios: dict) -> None:
+    """Every scenario of the suite, refitted in turn on one compiled model (one process)."""
+    import nutpie
+
+    from analyses.inference.sampling import sample_compiled
+    from analyses.suite.scenarios import build_scenarios
+    from analyses.suite.worker import variant_for
+    from models.blockade import build_variants_model
+
+    scenarios = [
+        sc
+        for sc in build_scenarios(base, config, priors)
+        if not (sc.kind == "cumulative" and sc.studies is None)
+    ]
+    variants = [variant_for(base, sc) for sc in scenarios]
+    (model, data), seconds["build the suite's one model"] = _timed(build_variants_model, variants)
+    compiled, seconds["nutpie compile, the suite's one model"] = _timed(
+        nutpie.compile_pymc_model, model
     )
-    compiled, figures["nutpie.compile_pymc_model once"] = _timed(nutpie.compile_pymc_model, model)
-    refits = []
-    for name in ("neutral", "sceptical", "opioid_favouring"):
-        other = build_blockade_model(evidence, load_priors(name, evidence.literature))
-        data = {v.name: v.get_value() for v in other.data_vars}
-        _, seconds = _timed(sample_compiled, compiled, data, settings)
-        refits.append(seconds)
-    figures["refit via with_data (mean of 3 prior sets)"] = statistics.mean(refits)
-    return figures
+    times = [_timed(sample_compiled, compiled, d, config.sampler)[1] for d in data]
+    seconds["median refit"] = statistics.median(times)
+    seconds["slowest refit"] = max(times)
+    ratios["refits timed"] = float(len(times))
 
 
-def _meta_regression(settings) -> dict[str, float]:
-    """The 8-study meta-regression, by exact quadrature and by MCMC."""
+def _meta_regression(base, priors, config, seconds: dict, ratios: dict) -> None:
+    """The normal-normal meta-regression: MCMC against exact quadrature, 8 and 100 studies."""
     from analyses.inference.sampling import sample_posterior
     from models.exact import exact_posterior
     from models.meta_regression import MetaTable, build_meta_regression
 
     rng = np.random.default_rng(1)
-    table = MetaTable(
-        tuple(f"s{i}" for i in range(8)),
-        rng.normal(0.5, 0.4, 8),
-        rng.uniform(0.2, 0.6, 8),
-        pd.DataFrame({"acute": [1.0, 0, 1, 0, 1, 0, 1, 0]}),
-    )
     meta_priors = {
         "mu": {"dist": "normal", "mu": 0, "sigma": 1},
         "tau": {"dist": "halfnormal", "sigma": 0.5},
         "acute": {"dist": "normal", "mu": 0, "sigma": 1},
     }
-    figures = {}
-    _, figures["meta-regression, exact quadrature (8 studies)"] = _timed(
-        exact_posterior, table, meta_priors
+
+    def table(n: int) -> MetaTable:
+        acute = pd.DataFrame({"acute": (np.arange(n) % 2).astype(float)})
+        ids = tuple(f"s{i}" for i in range(n))
+        return MetaTable(ids, rng.normal(0.5, 0.4, n), rng.uniform(0.2, 0.6, n), acute)
+
+    exact_posterior(table(3), meta_priors)  # the quadrature nodes are computed once
+    eight, hundred = table(8), table(100)
+    _, exact8 = _timed(exact_posterior, eight, meta_priors)
+    _, seconds["meta-regression, exact (100 studies)"] = _timed(
+        exact_posterior, hundred, meta_priors
     )
-    _, figures["meta-regression, MCMC (8 studies)"] = _timed(
-        sample_posterior, build_meta_regression(table, meta_priors), settings
-    )
-    return figures
+    _, mcmc8 = _timed(sample_posterior, build_meta_regression(eight, meta_priors), config.sampler)
+    seconds["meta-regression, exact (8 studies)"] = exact8
+    seconds["meta-regression, MCMC (8 studies)"] = mcmc8
+    ratios["meta-regression MCMC / exact (8 studies)"] = mcmc8 / exact8
 
 
-def _suite(base, evidence, priors) -> dict[str, float]:
-    """The sensitivity suite after a primary fit: wall time, compiles, fits."""
-    from analyses.inference.config import load_config
+def _suites(base, priors, config, seconds: dict, ratios: dict) -> None:
+    """The suite through one model, and the old way (one compile per structure)."""
     from analyses.inference.fit import fit_analysis
     from analyses.suite.runner import run_suite
 
-    config, _ = load_config()
     primary = fit_analysis(
-        evidence,
+        base.resolve(config.analysis.readings),
         priors,
         config.model.options(),
         config.sampler,
@@ -123,13 +225,73 @@ def _suite(base, evidence, priors) -> dict[str, float]:
         config.hypotheses.permissive_grid,
         posterior_predictive=True,
     )
-    result, seconds = _timed(run_suite, base, config, priors, primary, say=lambda _: None)
+    quiet = lambda _: None  # noqa: E731
+    new, seconds["suite, wall"] = _timed(run_suite, base, config, priors, primary, say=quiet)
+    old, seconds["suite, one compile per structure (before)"] = _timed(
+        run_suite, base, config, priors, primary, say=quiet, one_model=False
+    )
+    ratios["suite compiles, one model"] = float(new.compiles)
+    ratios["suite compiles, per structure (before)"] = float(old.compiles)
+    ratios["suite fits"] = float(new.refits)
+    ratios["suite before / suite now (wall)"] = (
+        seconds["suite, one compile per structure (before)"] / seconds["suite, wall"]
+    )
+
+
+def _command_line(seconds: dict) -> None:
+    """``python -m analyses run`` and ``--quick`` end to end, into a scratch results folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text(
+            (ROOT / "analyses" / "primary.toml").read_text()
+            + f'\n[output]\nresults_dir = "{Path(tmp) / "results"}"\n'
+        )
+        for label, extra in (("run, end to end", []), ("run --quick", ["--quick"])):
+            command = [sys.executable, "-m", "analyses", "run", "--config", str(config), *extra]
+            done, seconds[label] = _timed(
+                subprocess.run, command, capture_output=True, text=True, cwd=ROOT
+            )
+            if done.returncode != 0:
+                print(done.stderr, file=sys.stderr)
+                raise SystemExit(f"bench: {' '.join(command)} exited {done.returncode}")
+
+
+def _machine() -> dict:
+    import nutpie
+    import pymc
+
     return {
-        "sensitivity suite, wall time": seconds,
-        "sensitivity suite, per scenario (wall / fits)": seconds / max(result.refits, 1),
-        "sensitivity suite, compiled models": float(result.compiles),
-        "sensitivity suite, fits": float(result.refits),
-        "sensitivity suite, mean fit time inside a worker": float(
-            result.table.loc[result.table.seconds > 0, "seconds"].mean()
-        ),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "pymc": pymc.__version__,
+        "nutpie": nutpie.__version__,
+        "pytensor_flags": os.environ.get("PYTENSOR_FLAGS", ""),
     }
+
+
+def _record(seconds: dict, ratios: dict, total: float) -> dict:
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": _machine(),
+        "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        "ratios": {k: round(v, 4) for k, v in ratios.items()},
+        "before": BEFORE,
+        "targets": TARGETS,
+        "bench_seconds": round(total, 1),
+    }
+
+
+def _print(record: dict) -> None:
+    seconds, width = record["seconds"], max(map(len, record["seconds"] | record["ratios"]))
+    print(f"{'step':<{width}}  {'now':>9}  {'before':>9}  {'target':>9}")
+    for name, value in seconds.items():
+        before, target = BEFORE.get(name), TARGETS.get(name)
+        cells = [f"{v:8.2f}s" if v is not None else f"{'':>9}" for v in (value, before, target)]
+        mark = "  (over target)" if target is not None and value > target else ""
+        print(f"{name:<{width}}  {'  '.join(cells)}{mark}")
+    print(f"\n{'ratio or rate':<{width}}  {'value':>9}")
+    for name, value in record["ratios"].items():
+        print(f"{name:<{width}}  {value:9.2f}")
+    target = TARGETS["make test"]
+    print(f"{'make test':<{width}}  not timed here (run: time make test); target {target:.0f} s")

@@ -142,7 +142,9 @@ def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
     result = fit_inputs(inputs, predictive=True)
     gate = result.gated.diagnostics
     verdict = "passed" if result.certified else "FAILED: " + "; ".join(gate.failures)
-    retry = " (after one retry with stronger settings)" if len(result.gated.attempts) > 1 else ""
+    tries = len(result.gated.attempts) - 1
+    plural = "retry" if tries == 1 else "retries"
+    retry = f" (after {tries} {plural} with smaller steps)" if tries else ""
     say(f"      convergence gate {verdict}{retry}")
     return result
 

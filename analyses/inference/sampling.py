@@ -42,6 +42,17 @@ class SamplerSettings(BaseModel):
             update={"draws": 2 * self.draws, "tune": 2 * self.tune, "target_accept": 0.99}
         )
 
+    def attempts(self) -> tuple[SamplerSettings, ...]:
+        """The settings a gated fit tries in turn, until one passes the gate.
+
+        The last step's 0.999 is for a posterior with a sharp wall: the half-Cauchy tau_beta
+        scenario gave 1-3 divergences in 8000 draws at 0.99 and 0.995 and none at 0.999
+        (two seeds each). A divergence is never waived; the step size shrinks until there are
+        none, and every attempt is recorded.
+        """
+        retry = self.stronger()
+        return (self, retry, retry.model_copy(update={"target_accept": 0.999}))
+
     def to_dict(self) -> dict:
         return self.model_dump()
 
@@ -202,18 +213,16 @@ class GatedFit:
 def fit_with_gate(
     model: pm.Model, settings: SamplerSettings, var_names: list[str] | None = None
 ) -> GatedFit:
-    """Sample; if the gate fails, retry once with :meth:`SamplerSettings.stronger`.
+    """Sample with each of :meth:`SamplerSettings.attempts` until the gate passes.
 
-    The second fit is kept whatever its verdict; an uncertified result is still returned, and
+    The last fit is kept whatever its verdict; an uncertified result is still returned, and
     the caller marks it NOT CERTIFIED.
     """
     attempts = []
-    idata = sample_posterior(model, settings)
-    diagnostics = convergence(idata, var_names, settings.chains * settings.draws)
-    attempts.append({"settings": settings.to_dict(), "diagnostics": diagnostics.to_dict()})
-    if not diagnostics.passed:
-        settings = settings.stronger()
-        idata = sample_posterior(model, settings)
-        diagnostics = convergence(idata, var_names, settings.chains * settings.draws)
-        attempts.append({"settings": settings.to_dict(), "diagnostics": diagnostics.to_dict()})
-    return GatedFit(idata, diagnostics, settings, attempts)
+    for attempt in settings.attempts():
+        idata = sample_posterior(model, attempt)
+        diagnostics = convergence(idata, var_names, attempt.chains * attempt.draws)
+        attempts.append({"settings": attempt.to_dict(), "diagnostics": diagnostics.to_dict()})
+        if diagnostics.passed:
+            break
+    return GatedFit(idata, diagnostics, attempt, attempts)

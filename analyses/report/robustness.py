@@ -213,7 +213,7 @@ def _uncertified_lines(refits: pd.DataFrame) -> list[str]:
     if not len(uncertified):
         return []
     return [
-        "\n**Not certified** (convergence gate failed after a retry): "
+        "\n**Not certified** (convergence gate failed after its retries): "
         + ", ".join(uncertified["scenario"])
         + ". Read those rows as provisional."
     ]

@@ -1,16 +1,20 @@
 """Run the sensitivity suite and the cumulative analysis (see docs/science.md).
 
-Every scenario is one change from the primary analysis, refitted. Scenarios are grouped by the
-structure of their model (a fingerprint of its log-density graph): a group compiles once with
-nutpie in a worker process (:mod:`analyses.suite.worker`) and each scenario swaps in its own
-data. Scenarios with the same structure and data are fitted once. Threshold scenarios need no
-refit: they re-read the primary posterior.
+Every scenario is one change from the primary analysis, refitted. All of them are data of one
+model (:func:`models.blockade.build_variants_model`: a study left out is a likelihood weighted
+0, a reading is a choice between terms, a prior's parameters and a fixed nuisance are data), so
+each worker process compiles that model once and samples its share of the scenarios with
+``with_data``. Scenarios whose data are equal are fitted once. If one model cannot hold them
+all (a study's regimen read two ways, different covariates), the suite falls back to one
+compile per model structure. Threshold scenarios need no refit: they re-read the primary
+posterior.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analyses.inference import compile_flags, signals
 from analyses.inference.hypotheses import HYPOTHESES
+from analyses.progress import Progress
 from analyses.suite.scenarios import Scenario, build_scenarios
 from analyses.suite.table import (
     SuiteResult,
@@ -30,9 +36,11 @@ from analyses.suite.table import (
     threshold_rows,
     with_agreement,
 )
-from analyses.suite.worker import fingerprint, fit_group, model_for
+from analyses.suite.worker import fingerprint, fit_group, model_for, variant_for
+from models.blockade import build_variants_model
 from models.evidence.load import Evidence
 from models.priors import PriorSpec
+from models.switchboard import VariantsDiffer
 
 
 def _cores() -> int:
@@ -42,13 +50,11 @@ def _cores() -> int:
 def group_scenarios(
     base: Evidence, scenarios: list[Scenario]
 ) -> tuple[dict[str, list[Scenario]], dict[str, str]]:
-    """Scenarios by model structure, and each scenario identical to an earlier one -> its twin."""
+    """Fallback: scenarios by model structure, and each twin of an earlier one -> that one."""
     groups: dict[str, list[Scenario]] = {}
     duplicates: dict[str, str] = {}
     seen: dict[tuple, str] = {}
     for sc in scenarios:
-        if sc.kind == "cumulative" and sc.studies is None:
-            continue  # the primary fit itself
         model = model_for(base, sc)
         key = fingerprint(model)
         data = tuple(sorted((v.name, np.asarray(v.get_value()).tobytes()) for v in model.data_vars))
@@ -60,15 +66,66 @@ def group_scenarios(
     return groups, duplicates
 
 
+def one_model_plan(
+    base: Evidence, scenarios: list[Scenario], workers: int
+) -> tuple[list[list[int]], dict[str, str]]:
+    """Every scenario as data of one model: each worker's share, and the twins.
+
+    Two scenarios whose data are equal are one fit (e.g. leaving out the only single-arm study
+    and excluding single-arm evidence). Raises ``VariantsDiffer`` if one model cannot hold
+    them all.
+    """
+    _, data = build_variants_model([variant_for(base, sc) for sc in scenarios])
+    unique: list[int] = []
+    duplicates: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for i, (sc, d) in enumerate(zip(scenarios, data, strict=True)):
+        key = tuple(sorted((k, np.asarray(v).tobytes()) for k, v in d.items()))
+        if key in seen:
+            duplicates[sc.name] = seen[key]
+        else:
+            seen[key] = sc.name
+            unique.append(i)
+    shares = [unique[k::workers] for k in range(workers) if unique[k::workers]]
+    return shares, duplicates
+
+
+def _payloads(
+    base, scenarios, workers, common, say, one_model: bool = True
+) -> tuple[list[dict], dict[str, str]]:
+    """One model for every scenario (split over the workers), or one per structure."""
+    try:
+        if not one_model:
+            raise VariantsDiffer("asked for one compile per structure")
+        shares, duplicates = one_model_plan(base, scenarios, workers)
+    except VariantsDiffer as err:
+        say(f"      one model cannot hold every scenario ({err}); one compile per structure")
+        groups, duplicates = group_scenarios(base, scenarios)
+        payloads = [
+            common | {"scenarios": [asdict(sc) for sc in g], "union": False}
+            for g in groups.values()
+        ]
+        return payloads, duplicates
+    raw = [asdict(sc) for sc in scenarios]
+    payloads = [common | {"scenarios": raw, "union": True, "fit": share} for share in shares]
+    return payloads, duplicates
+
+
 def _fit_groups(payloads: list[dict], workers: int, say: Callable[[str], None]) -> list[dict]:
-    rows: list[dict] = []
+    """Fit every payload in worker processes, showing each scenario as it finishes."""
+    total = sum(len(p.get("fit", p["scenarios"])) for p in payloads)
+    progress = Progress(total, say)
     context = multiprocessing.get_context("spawn")  # nutpie and numba threads do not survive fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for done, group_rows in enumerate(pool.map(fit_group, payloads), start=1):
-            rows.extend(group_rows)
-            names = ", ".join(r["scenario"] for r in group_rows)
-            say(f"      structure {done}/{len(payloads)}: {names}")
-    return rows
+    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+        finished = manager.Queue()
+        futures = [pool.submit(fit_group, p | {"progress": finished}) for p in payloads]
+        while not all(f.done() for f in futures) or not finished.empty():
+            signals.check()  # an interrupt stops waiting at once; nothing is written
+            try:
+                progress.step(finished.get(timeout=0.2))
+            except queue.Empty:
+                continue
+        return [row for f in futures for row in f.result()]
 
 
 def _complete(scenarios, rows, duplicates, primary) -> list[dict]:
@@ -93,27 +150,31 @@ def run_suite(
     say: Callable[[str], None] = print,
     studies_dir: Path | None = None,
     workers: int | None = None,
+    one_model: bool = True,
 ) -> SuiteResult:
-    """Run every scenario and the cumulative steps; returns the tables for the run folder."""
+    """Run every scenario and the cumulative steps; returns the tables for the run folder.
+
+    ``one_model=False`` compiles once per model structure instead (the fallback, and how the
+    suite ran before; ``make bench`` times both).
+    """
     started = time.monotonic()
     scenarios = build_scenarios(base, config, priors)
     thresholds = config.hypotheses.thresholds
-    groups, duplicates = group_scenarios(base, scenarios)
-    payloads = [
-        {
-            "scenarios": [asdict(sc) for sc in group],
-            "settings": config.sampler.to_dict(),
-            "thresholds": thresholds.to_dict(),
-            "studies_dir": str(studies_dir) if studies_dir else None,
-        }
-        for group in groups.values()
-    ]
+    # The last cumulative step holds every study: it is the primary fit, not refitted.
+    fitted = [sc for sc in scenarios if not (sc.kind == "cumulative" and sc.studies is None)]
+    common = {
+        "settings": config.sampler.to_dict(),
+        "thresholds": thresholds.to_dict(),
+        "studies_dir": str(studies_dir) if studies_dir else None,
+    }
     workers = workers or _cores()
+    payloads, duplicates = _payloads(base, fitted, workers, common, say, one_model)
     say(
-        f"      {len(scenarios)} scenarios in {len(payloads)} model structures "
-        f"({len(duplicates)} identical to another); fitting on {workers} processes"
+        f"      {len(fitted)} refits ({len(duplicates)} identical to another) on "
+        f"{len(payloads)} processes, one compile each"
     )
-    rows = _fit_groups(payloads, workers, say)
+    compile_flags.apply()  # the worker processes inherit the environment
+    rows = _fit_groups(payloads, min(workers, len(payloads)), say)
     ordered = _complete(scenarios, rows, duplicates, primary)
     probs = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
     leader = max(HYPOTHESES, key=lambda h: float(probs[h]))

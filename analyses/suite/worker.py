@@ -27,22 +27,31 @@ def fingerprint(model) -> str:
     ).hexdigest()
 
 
-def model_for(base: Evidence, scenario: Scenario):
-    from models.blockade import build_blockade_model
+def variant_for(base: Evidence, scenario: Scenario):
+    """The scenario's inputs to the model: its readings, studies, priors and options."""
+    from models.blockade import Variant
 
     evidence = base.resolve(scenario.readings)
     if scenario.studies is not None:
         keep = set(scenario.studies) | {s.id for s in evidence.studies if s.status != "included"}
         evidence = evidence.subset(keep)
-    return build_blockade_model(evidence, _spec(scenario.priors), _options(scenario.options))
+    return Variant(evidence, _spec(scenario.priors), _options(scenario.options))
+
+
+def model_for(base: Evidence, scenario: Scenario):
+    """The scenario's own model, built alone (what a one-model refit must agree with)."""
+    from models.blockade import build_blockade_model
+
+    v = variant_for(base, scenario)
+    return build_blockade_model(v.evidence, v.priors, v.options)
 
 
 def _sample_gated(compiled, data: dict, settings) -> tuple:
-    """Sample; retry once with stronger settings if the gate fails (as the primary fit does)."""
+    """Sample with each of the settings' attempts until the gate passes (as the primary does)."""
     from analyses.inference.sampling import convergence, sample_compiled
 
     attempts = []
-    for attempt in (settings, settings.stronger()):
+    for attempt in settings.attempts():
         trace = sample_compiled(compiled, data, attempt)
         diagnostics = convergence(trace, expected_draws=attempt.chains * attempt.draws)
         attempts.append(diagnostics.to_dict())
@@ -51,13 +60,38 @@ def _sample_gated(compiled, data: dict, settings) -> tuple:
     return trace, diagnostics, attempts
 
 
+def _scenario(raw: dict) -> Scenario:
+    return Scenario(**{**raw, "studies": tuple(raw["studies"]) if raw["studies"] else None})
+
+
+def _row(scenario: Scenario, trace, diagnostics, attempts, thresholds) -> dict:
+    post = trace["posterior"]
+    slots = scenario.priors["slots"]
+    table = hypothesis_table(
+        post["beta_acute"],
+        post["beta_sustained"],
+        slots["beta_acute"],
+        slots["beta_sustained"],
+        thresholds,
+    )
+    draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
+    return scenario_row(scenario, table, draws, diagnostics.passed, attempts)
+
+
 def fit_group(payload: dict) -> list[dict]:
-    """Worker: compile one model structure once, then sample every scenario in the group."""
+    """Worker: compile one model once, then sample each scenario it is given.
+
+    The payload's ``scenarios`` build the model: with ``union`` set, one model for all of them
+    with what differs as data (:func:`models.blockade.build_variants_model`), and ``fit`` lists
+    the ones this worker samples; otherwise the scenarios share one structure and each swaps
+    in its own data.
+    """
     import warnings
 
     import nutpie
 
     from analyses.inference.sampling import SamplerSettings
+    from models.blockade import build_variants_model, modelled_studies
     from models.evidence.load import load_evidence
 
     # In this worker process only: the custom likelihoods' simulators run in object mode.
@@ -65,28 +99,27 @@ def fit_group(payload: dict) -> list[dict]:
     base = load_evidence(Path(payload["studies_dir"]) if payload["studies_dir"] else None)
     settings = SamplerSettings(**payload["settings"])
     thresholds = Thresholds(**payload["thresholds"])
+    scenarios = [_scenario(raw) for raw in payload["scenarios"]]
+    variants = [variant_for(base, sc) for sc in scenarios]
+    if payload["union"]:
+        model, data = build_variants_model(variants)
+    else:
+        model, data = None, None
     compiled, rows = None, []
-    for raw in payload["scenarios"]:
-        scenario = Scenario(**{**raw, "studies": tuple(raw["studies"]) if raw["studies"] else None})
+    for i in payload.get("fit", range(len(scenarios))):
         started = time.monotonic()
-        model = model_for(base, scenario)
+        if not payload["union"]:
+            model, data = build_variants_model([variants[i]])
+            data = {i: data[0]}
         fresh = compiled is None
         if fresh:
             compiled = nutpie.compile_pymc_model(model)
-        data = {v.name: v.get_value() for v in model.data_vars}
-        trace, diagnostics, attempts = _sample_gated(compiled, data, settings)
-        post = trace["posterior"]
-        slots = scenario.priors["slots"]
-        table = hypothesis_table(
-            post["beta_acute"],
-            post["beta_sustained"],
-            slots["beta_acute"],
-            slots["beta_sustained"],
-            thresholds,
-        )
-        draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
-        row = scenario_row(scenario, table, draws, diagnostics.passed, attempts)
+        trace, diagnostics, attempts = _sample_gated(compiled, data[i], settings)
+        row = _row(scenarios[i], trace, diagnostics, attempts, thresholds)
         seconds = round(time.monotonic() - started, 2)
-        studies = " ".join(model.coords["study"])
+        modelled = modelled_studies(variants[i].evidence, variants[i].options)
+        studies = " ".join(s.id for s in modelled)
         rows.append(row | {"compiled": fresh, "seconds": seconds, "studies": studies})
+        if payload.get("progress") is not None:
+            payload["progress"].put(f"{scenarios[i].name} ({seconds:.1f} s)")
     return rows
