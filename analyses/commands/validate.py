@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from analyses.inference.provenance import now_utc, package_versions
+from analyses.progress import Progress
 from models.paths import ROOT
 
 DEFAULT_OUT = ROOT / "validation" / "results.json"
@@ -55,6 +56,7 @@ def _exact_vs_mcmc(n_cases: int, rng) -> dict:
         {"dist": "exponential", "lam": 3.0},
     ]
     cases = []
+    progress = Progress(n_cases, print)
     for i in range(n_cases):
         table, priors = _random_meta_case(i, rng, tau_priors[i % len(tau_priors)])
         exact = exact_posterior(table, priors).summary().set_index("parameter")
@@ -71,6 +73,7 @@ def _exact_vs_mcmc(n_cases: int, rng) -> dict:
                 "divergences": int(idata["sample_stats"]["diverging"].sum()),
             }
         )
+        progress.step(f"exact vs MCMC, case {i + 1}")
     worst = max(c["worst_sd"] for c in cases)
     return {
         "cases": cases,
@@ -168,10 +171,12 @@ def _recovery(truths: list[tuple[float, float]], replications: int, rng) -> dict
         ("single_arm_binary", "sustained", 50),
     ]
     cells = []
+    progress = Progress(len(truths) * replications, print)
     for a, s in truths:
         for rep in range(replications):
             truth = Truth(beta_acute=a, beta_sustained=s, tau_beta=0.1, tau_ketamine=0.1)
             fit = _fit_simulated(truth, plan, rng)
+            progress.step(f"recovery, truth ({a:g}, {s:g}), replication {rep + 1}")
             post = fit.idata["posterior"]
             for name, value in (("beta_acute", a), ("beta_sustained", s)):
                 v = post[name].values.ravel()
