@@ -331,3 +331,27 @@ def test_an_f_statistic_must_state_its_direction(capsys, tmp_path):
     path = mutate(tmp_path, "jelen2025", 'direction = "attenuation"', "")
     code, _, err = run_cli(capsys, path)
     assert_problem(code, err, "jelen2025", "direction", "no sign of its own")
+
+
+# Numbers TOML accepts that no study can have (issue 12): each names the file, the study, the
+# field, what was found and what was expected, and exits 2.
+@pytest.mark.parametrize(
+    ("study", "old", "new", "field", "expected"),
+    [
+        ("jelen2025", "value = 5.39", "value = nan", "evidence[madrs_day1].value", "finite"),
+        ("jelen2025", "value = 5.39", "value = -inf", "evidence[madrs_day1].value", "finite"),
+        ("jelen2025", "value = 74", "value = 10000000000000000000000", "madrs_day1].df", "1e+06"),
+        (
+            "jelen2025",
+            "alcohol_use_disorder = 0.0",
+            "alcohol_use_disorder = nan",
+            "covariates.alcohol_use_disorder",
+            "finite",
+        ),
+        ("jelen2025", "value = 27", "value = 20", "sample.analysed", "at most enrolled = 20"),
+        ("williams2018", "value = 12", "value = 10", "pairs", "at most sample.analysed = 10"),
+    ],
+)
+def test_impossible_numbers_are_refused(capsys, tmp_path, study, old, new, field, expected):
+    code, _, err = run_cli(capsys, mutate(tmp_path, study, old, new))
+    assert_problem(code, err, f"{study}.toml", f"'{study}'", field, expected)

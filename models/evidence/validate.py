@@ -5,6 +5,7 @@ Each rule yields :class:`~models.evidence.problems.Problem` objects; nothing her
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,12 @@ NUMERATORS = {
     "responders_naltrexone": "pairs",
     "both_responded": "pairs",
     "events": "n",
+    "analysed": "enrolled",
 }
+# No number in a study file is this large: trial counts, doses, hours, statistics and
+# covariates all sit orders of magnitude below it, while 1e23 (a slip of the exponent) or a
+# mangled paste does not. Every number must also be finite: TOML accepts nan and inf.
+MAX_MAGNITUDE = 1e6
 STRICTLY_POSITIVE = {"sd_change", "dose_mg", "dose_mg_per_kg"}
 NON_NEGATIVE = {"timepoint_hours", "hours_before_first_infusion"}
 PROBABILITIES = {"p_value"}
@@ -114,6 +120,9 @@ def _check_header(study: StudyFile, file: str, stem: str) -> Iterator[Problem]:
         yield Problem(
             file, study.id, "outcome.scale", "nothing", "the outcome scale of an included study"
         )
+    for name, value in study.covariates.items():
+        if (problem := magnitude_error(value)) is not None:
+            yield Problem(file, study.id, f"covariates.{name}", repr(value), problem)
     for name, dispute in study.disputes.items():
         if dispute.default not in dispute.readings:
             yield Problem(
@@ -176,6 +185,7 @@ def _check_evidence(study: StudyFile, file: str) -> Iterator[Problem]:
             )
         seen.add(item.id)
         yield from _check_item_shape(item, study, file)
+        yield from _check_pairs(item, study, file)
 
     if study.status == "included" and not any(usable(item) for item in study.evidence):
         yield Problem(
@@ -194,6 +204,9 @@ def check_literature(lit: LiteratureFile, file: str) -> list[Problem]:
     for name, q in lit.inputs.items():
         for p in _check_provenance(q, f"inputs.{name}", None, file, lit.sources):
             problems.append(p)
+        for x in [*_numbers(q), *(q.ci95 or [])]:
+            if (problem := magnitude_error(x)) is not None:
+                problems.append(Problem(file, "literature", f"inputs.{name}", repr(x), problem))
         if q.ci95 is not None and (len(q.ci95) != 2 or q.ci95[0] > q.ci95[1]):
             problems.append(
                 Problem(file, "literature", f"inputs.{name}.ci95", str(q.ci95), "[lower, upper]")
@@ -309,12 +322,26 @@ def _numbers(q: Quantity) -> list[float]:
     return [x for x in (q.value, q.lower, q.upper) if x is not None]
 
 
+def magnitude_error(x: float) -> str | None:
+    """Why ``x`` cannot be a number in a study or literature file, or None if it can."""
+    if not math.isfinite(x):
+        return "a finite number"
+    if abs(x) > MAX_MAGNITUDE:
+        return f"a number of at most {MAX_MAGNITUDE:g} in size"
+    return None
+
+
 def _check_range(q: Quantity, path: str, name: str, owner, study, file) -> list[Problem]:
     out = []
 
     def bad(x, expected):
         out.append(Problem(file, study.id, path, repr(x), expected))
 
+    for x in [*_numbers(q), *(q.ci95 or [])]:
+        if (problem := magnitude_error(x)) is not None:
+            bad(x, problem)
+    if out:
+        return out
     for x in _numbers(q):
         if name in DENOMINATORS and x < 1:
             bad(x, "a count of at least 1")
@@ -338,6 +365,19 @@ def _check_range(q: Quantity, path: str, name: str, owner, study, file) -> list[
                 if x > top:
                     bad(x, f"at most {NUMERATORS[name]} = {top}")
     return out
+
+
+def _check_pairs(item, study: StudyFile, file: str) -> Iterator[Problem]:
+    """A crossover cannot have more complete pairs than the study analysed."""
+    pairs, analysed = _max_value(getattr(item, "pairs", None)), _max_value(study.sample.analysed)
+    if pairs is not None and analysed is not None and pairs > analysed:
+        yield Problem(
+            file,
+            study.id,
+            f"evidence[{item.id}].pairs",
+            repr(pairs),
+            f"at most sample.analysed = {analysed:g}",
+        )
 
 
 def _max_value(q: Any) -> float | None:
