@@ -355,3 +355,21 @@ def test_an_f_statistic_must_state_its_direction(capsys, tmp_path):
 def test_impossible_numbers_are_refused(capsys, tmp_path, study, old, new, field, expected):
     code, _, err = run_cli(capsys, mutate(tmp_path, study, old, new))
     assert_problem(code, err, f"{study}.toml", f"'{study}'", field, expected)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('doi = "10.1176/appi.ajp.2018.18020138"', 'doi = "TODO"', "citation.doi"),
+        ('label = "Williams 2018"', 'label = "TODO"', "label"),
+    ],
+)
+def test_a_template_placeholder_left_in_a_text_field_is_refused(capsys, tmp_path, old, new, field):
+    code, _, err = run_cli(capsys, mutate(tmp_path, "williams2018", old, new))
+    assert_problem(code, err, "'williams2018'", f"field '{field}'", "'TODO'", "placeholder")
+
+
+def test_an_arm_label_left_as_the_placeholder_is_refused(capsys, tmp_path):
+    path = mutate(tmp_path, "yoon2025", 'label = "ketamine + saline"', 'label = "TODO"')
+    code, _, err = run_cli(capsys, path)
+    assert_problem(code, err, "'yoon2025'", ".label", "'TODO'", "placeholder")

@@ -90,9 +90,36 @@ def check_study(study: StudyFile, file: str, stem: str) -> list[Problem]:
     """
     return [
         *_check_header(study, file, stem),
+        *_check_placeholders(study, file),
         *_check_numbers(study, file),
         *_check_evidence(study, file),
     ]
+
+
+PLACEHOLDER = "TODO"  # what the new-study template puts in every field to fill
+
+
+def _texts(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every text field of a study, with its path."""
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _texts(getattr(node, name), f"{path}.{name}" if path else name)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _texts(item, f"{path}[{getattr(item, 'id', None) or i}]")
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            yield from _texts(item, f"{path}.{key}")
+
+
+def _check_placeholders(study: StudyFile, file: str) -> Iterator[Problem]:
+    """No text field may still hold the new-study template's placeholder."""
+    for path, text in _texts(study, ""):
+        if text.strip() == PLACEHOLDER:
+            expected = "the text from the source (the template's placeholder is still there)"
+            yield Problem(file, study.id, path, repr(text), expected)
 
 
 def _check_header(study: StudyFile, file: str, stem: str) -> Iterator[Problem]:
