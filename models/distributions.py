@@ -6,6 +6,7 @@ TOML file, stored in a result's attrs, and used in a model are one and the same 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,12 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from scipy import stats
+
+# Prior parameters live on the scale of a blockade fraction (about 0-1) or a probit; a
+# parameter beyond 1e6 in size, or a scale or shape below 1e-6 (a point mass in disguise, which
+# NUTS cannot sample), is a typo. Both bounds are far outside any prior this analysis uses.
+MAX_PARAMETER = 1e6
+MIN_SCALE = 1e-6
 
 
 class _HalfStudentT(stats.rv_continuous):
@@ -135,6 +142,10 @@ def spec_error(spec: Any) -> str | None:
         return "a table with a 'dist' key, e.g. {dist = \"normal\", mu = 0, sigma = 1}"
     kwargs = {k: v for k, v in spec.items() if k != "dist"}
     name = spec["dist"]
+    for key, value in kwargs.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value) or abs(value) > MAX_PARAMETER:
+                return f"a finite {key} of at most {MAX_PARAMETER:g} in size (found {value})"
     if name == "fixed":
         if set(kwargs) != {"value"} or not isinstance(kwargs["value"], int | float):
             return '{dist = "fixed", value = <number>}'
@@ -152,6 +163,11 @@ def spec_error(spec: Any) -> str | None:
     for key, value in kwargs.items():
         if key not in locations and value <= 0:
             return f"{key} > 0 for {name} (found {value})"
+        if key not in locations and value < MIN_SCALE:
+            return (
+                f"{key} of at least {MIN_SCALE:g} for {name} (found {value}; for a point prior "
+                'use {dist = "fixed", value = ...})'
+            )
     if "lower" in kwargs and "upper" in kwargs and kwargs["lower"] >= kwargs["upper"]:
         return f"lower < upper for {name}"
     try:

@@ -164,3 +164,18 @@ def test_any_valid_beta_prior_has_exact_region_masses(dist):
     probs = prior_probabilities(spec, spec, Thresholds())
     assert sum(probs.values()) == pytest.approx(1.0)
     assert all(0.0 <= p <= 1.0 for p in probs.values())
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ({"dist": "normal", "mu": 0.5, "sigma": float("nan")}, "finite sigma"),
+        ({"dist": "normal", "mu": float("inf"), "sigma": 0.5}, "finite mu"),
+        ({"dist": "halfnormal", "sigma": 1e-300}, "at least 1e-06"),
+        ({"dist": "normal", "mu": 0.0, "sigma": 1e9}, "at most 1e+06"),
+        ({"dist": "fixed", "value": float("nan")}, "finite value"),
+    ],
+)
+def test_degenerate_prior_parameters_are_refused(spec, fragment):
+    problem = spec_error(spec)
+    assert problem is not None and fragment in problem, problem

@@ -270,6 +270,15 @@ def test_failed_gate_is_marked_not_certified(project, monkeypatch):
             "[analysis]\nname = 'x'\npriors = 'optimistic'\n",
             ("optimistic", "no prior set of that name"),
         ),
+        (
+            "[analysis]\nname = 'x'\n[sensitivity]\ncorrelations = [nan, 0.5]\n",
+            ("sensitivity.correlations[0]", "nan"),
+        ),
+        (
+            "[analysis]\nname = 'x'\n[sensitivity]\ncorrelations = [0.3, 0.95]\n",
+            ("sensitivity.correlations[1]", "0.95", "0.9"),
+        ),
+        ("[analysis]\nname = 'x'\n[hypotheses]\nprimary = nan\n", ("hypotheses.primary", "nan")),
     ],
 )
 def test_bad_configuration(tmp_path, capsys, text, fragments):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -11,6 +12,7 @@ from analyses.inference.sampling import SamplerSettings
 from models.blockade import ModelOptions
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, read_toml
+from models.likelihoods import RHO_MAX
 
 ANALYSES_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ANALYSES_DIR / "primary.toml"
@@ -74,7 +76,10 @@ class HypothesesSection(Thresholds):
 class SensitivitySection(_Section):
     enabled: bool = True
     prior_files: list[str] = Field(default_factory=list)  # user prior files, run as scenarios
-    correlations: list[float] = Field(default_factory=lambda: [0.3, 0.5, 0.8])
+    # Each is fixed in a scenario; the paired-binary quadrature holds for 0 <= rho <= 0.9.
+    correlations: list[Annotated[float, Field(ge=0.0, le=RHO_MAX)]] = Field(
+        default_factory=lambda: [0.3, 0.5, 0.8]
+    )
     specific_share_one: bool = True  # a scenario reading Jelen's attenuation as specific
 
 
