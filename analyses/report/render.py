@@ -7,6 +7,7 @@ report ends with a reference list built from ``docs/references.bib`` in order of
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
 
@@ -26,6 +27,7 @@ img { max-width: 100%; border: 1px solid #eee; }
 .banner { background: #fdecea; border: 2px solid #c0392b; padding: 0.8em; font-weight: bold; }
 code { background: #f4f4f4; padding: 1px 4px; }
 """
+CERTIFIED_BANNER = "<p><strong>NOT CERTIFIED</strong>"  # the opening of the warning paragraph
 FIGURE_SRC = re.compile(r'src="figures/([A-Za-z0-9_-]+)\.png"')
 
 
@@ -37,8 +39,13 @@ def report_markdown(run: RunFolder, previous: RunFolder | None = None) -> str:
 
 
 def report_html(text: str, run: RunFolder, title: str) -> str:
-    """A self-contained HTML page; only the run's own figures are embedded, by name."""
-    body = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+    """A self-contained HTML page; only the run's own figures are embedded, by name.
+
+    Raw HTML in the Markdown is escaped, not passed through: labels, notes and file names
+    come from study files and configurations, and must not be able to inject markup.
+    """
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    body = body.replace(CERTIFIED_BANNER, '<p class="banner"><strong>NOT CERTIFIED</strong>')
 
     def embed(match: re.Match) -> str:
         path = run.figure(match.group(1))
@@ -50,7 +57,8 @@ def report_html(text: str, run: RunFolder, title: str) -> str:
     body = FIGURE_SRC.sub(embed, body)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n{body}\n"
+        "</body></html>\n"
     )
 
 

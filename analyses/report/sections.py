@@ -201,8 +201,8 @@ def title_section(ctx: ReportContext) -> str:
     if not m["certified"]:
         fails = "; ".join(m["diagnostics"]["final"]["failures"])
         text += (
-            f'\n<div class="banner">NOT CERTIFIED: the convergence gate failed ({fails}). '
-            "The numbers below are provisional.</div>\n"
+            f"\n**NOT CERTIFIED**: the convergence gate failed ({fails}). "
+            "The numbers below are provisional.\n"
         )
     return text
 
