@@ -474,8 +474,8 @@ def _beta_on_log_hours(plan: _Plan, board: Board, beta_acute, beta_sustained):
         np.log([_hours_range(mine.get(s.id, s), v.options) for s in plan.studies])
         for v, mine in zip(plan.variants, plan.per_variant, strict=True)
     ]
-    log_lo = board.value("log_hours_lower", [r[:, 0] for r in ranges], dims="study")
-    log_hi = board.value("log_hours_upper", [r[:, 1] for r in ranges], dims="study")
+    log_lo = board.value("log_hours_lower", [r[:, 0] for r in ranges])
+    log_hi = board.value("log_hours_upper", [r[:, 1] for r in ranges])
     # A uniform position within each study's reported range; a point range leaves
     # the position unidentified but harmless (it multiplies a zero width).
     position = pm.Uniform("hours_position", 0.0, 1.0, dims="study")
@@ -499,11 +499,11 @@ def _ketamine_effect_study(plan: _Plan, board: Board):
     midazolam = plan.flags(lambda v, s: by_comparator(v) and s.design.comparator == "midazolam")
     if any(m.any() for m in midazolam):
         other = board.rv("ketamine_effect_midazolam", plan.specs("ketamine_effect_midazolam"))
-        mean = pt.switch(board.value("midazolam_comparator", midazolam, dims="study"), other, mean)
+        mean = pt.switch(board.value("midazolam_comparator", midazolam), other, mean)
     course = plan.flags(lambda v, s: by_comparator(v) and _has_course_outcome(s))
     if any(c.any() for c in course):
         wider = board.rv("tau_ketamine_course", plan.specs("tau_ketamine_course"))
-        spread = pt.switch(board.value("course_outcome", course, dims="study"), wider, spread)
+        spread = pt.switch(board.value("course_outcome", course), wider, spread)
     z_ketamine = pm.Normal("z_ketamine", 0.0, 1.0, dims="study")
     return pm.Deterministic("ketamine_effect_study", mean + spread * z_ketamine, dims="study")
 
@@ -528,7 +528,7 @@ def _exaggeration(plan: _Plan, board: Board):
     if not any(x.any() for x in stopped):
         return pt.ones(len(plan.studies))
     log_k = board.rv("early_stop_log_exaggeration", plan.specs("early_stop_log_exaggeration"))
-    return pt.exp(log_k * board.value("early_stopped", stopped, dims="study"))
+    return pt.exp(log_k * board.value("early_stopped", stopped))
 
 
 def _study_nuisances(plan: _Plan, layout: _Layout, board: Board) -> dict[str, dict]:

@@ -49,10 +49,9 @@ class Board:
     def __init__(self, n_variants: int) -> None:
         self.n_variants = n_variants
         self.values: dict[str, list[np.ndarray]] = {}
-        self.offsets: dict[str, int] = {}
         self._packed = None
 
-    def value(self, name: str, per_variant: Sequence[Any], force_data: bool = False, dims=None):
+    def value(self, name: str, per_variant: Sequence[Any], force_data: bool = False):
         """A constant if every variant agrees (and not ``force_data``), else data.
 
         Every value that is data is a slice of one vector, ``variant_data``: nutpie compiled
@@ -68,7 +67,6 @@ class Board:
             self._packed = pm.Data("variant_data", np.zeros(0))
         offset = sum(a[0].size for a in self.values.values())
         self.values[name] = arrays
-        self.offsets[name] = offset
         self._packed.set_value(self.variant_data(0)["variant_data"])
         size, shape = arrays[0].size, arrays[0].shape
         if not shape:

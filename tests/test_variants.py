@@ -15,7 +15,7 @@ import pytest
 
 from analyses.inference.config import load_config
 from analyses.inference.sampling import SamplerSettings, sample_compiled
-from analyses.suite.scenarios import build_scenarios
+from analyses.suite.scenarios import build_scenarios, refitted
 from analyses.suite.worker import variant_for
 from models.blockade import Variant, build_blockade_model, build_variants_model
 from models.evidence import load_evidence
@@ -36,11 +36,7 @@ def suite():
     config, _ = load_config()
     base = load_evidence()
     priors = load_priors(config.analysis.priors, base.literature)
-    scenarios = [
-        s
-        for s in build_scenarios(base, config, priors)
-        if not (s.kind == "cumulative" and s.studies is None)
-    ]
+    scenarios = refitted(build_scenarios(base, config, priors))
     variants = [variant_for(base, s) for s in scenarios]
     model, data = build_variants_model(variants)
     return scenarios, variants, model, data

@@ -160,15 +160,11 @@ def _median_refit(base, priors, config, seconds: dict, ratios: dict) -> None:
     import nutpie
 
     from analyses.inference.sampling import sample_compiled
-    from analyses.suite.scenarios import build_scenarios
+    from analyses.suite.scenarios import build_scenarios, refitted
     from analyses.suite.worker import variant_for
     from models.blockade import build_variants_model
 
-    scenarios = [
-        sc
-        for sc in build_scenarios(base, config, priors)
-        if not (sc.kind == "cumulative" and sc.studies is None)
-    ]
+    scenarios = refitted(build_scenarios(base, config, priors))
     variants = [variant_for(base, sc) for sc in scenarios]
     (model, data), seconds["build the suite's one model"] = _timed(build_variants_model, variants)
     compiled, seconds["nutpie compile, the suite's one model"] = _timed(

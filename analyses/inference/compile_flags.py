@@ -10,21 +10,17 @@ and the suite's worker processes set them before anything imports it.
 from __future__ import annotations
 
 import os
-import sys
 
 COMPILE_FLAGS = "optimizer_excluding=inplace"
 
 
-def apply() -> bool:
-    """Add our flags to ``PYTENSOR_FLAGS`` (kept: a user's own flags); False if too late.
+def apply() -> None:
+    """Add our flags to ``PYTENSOR_FLAGS``, keeping a user's own flags.
 
-    Returns
-    -------
-    bool
-        Whether PyTensor will see them (it was not imported yet in this process). Processes
-        started later inherit the environment either way.
+    This process sees them only if PyTensor is not imported yet (hence the callers: the
+    command line's entry point and the tests' conftest); processes it starts later inherit
+    the environment either way.
     """
     current = os.environ.get("PYTENSOR_FLAGS", "")
     if COMPILE_FLAGS not in current.split(","):
         os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (current, COMPILE_FLAGS) if f)
-    return "pytensor" not in sys.modules

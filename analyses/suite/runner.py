@@ -27,7 +27,7 @@ import pandas as pd
 from analyses.inference import compile_flags, signals
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.progress import Progress
-from analyses.suite.scenarios import Scenario, build_scenarios
+from analyses.suite.scenarios import Scenario, build_scenarios, refitted
 from analyses.suite.table import (
     SuiteResult,
     cumulative_table,
@@ -101,13 +101,10 @@ def _payloads(
     except VariantsDiffer as err:
         say(f"      one model cannot hold every scenario ({err}); one compile per structure")
         groups, duplicates = group_scenarios(base, scenarios)
-        payloads = [
-            common | {"scenarios": [asdict(sc) for sc in g], "union": False}
-            for g in groups.values()
-        ]
+        payloads = [common | {"scenarios": [asdict(sc) for sc in g]} for g in groups.values()]
         return payloads, duplicates
     raw = [asdict(sc) for sc in scenarios]
-    payloads = [common | {"scenarios": raw, "union": True, "fit": share} for share in shares]
+    payloads = [common | {"scenarios": raw, "fit": share} for share in shares]
     return payloads, duplicates
 
 
@@ -160,8 +157,7 @@ def run_suite(
     started = time.monotonic()
     scenarios = build_scenarios(base, config, priors)
     thresholds = config.hypotheses.thresholds
-    # The last cumulative step holds every study: it is the primary fit, not refitted.
-    fitted = [sc for sc in scenarios if not (sc.kind == "cumulative" and sc.studies is None)]
+    fitted = refitted(scenarios)
     common = {
         "settings": config.sampler.to_dict(),
         "thresholds": thresholds.to_dict(),

@@ -267,6 +267,12 @@ def _cumulative_steps(b: _Builder, resolved: Evidence, included: list[str]) -> N
         )
 
 
+def refitted(scenarios: list[Scenario]) -> list[Scenario]:
+    """The scenarios that need a fit of their own: all but the last cumulative step, which
+    holds every study and is the primary fit itself."""
+    return [sc for sc in scenarios if not (sc.kind == "cumulative" and sc.studies is None)]
+
+
 def build_scenarios(base: Evidence, config, priors: PriorSpec) -> list[Scenario]:
     """Every scenario of the suite, plus the cumulative steps, in report order."""
     options = config.model.options()

@@ -81,10 +81,9 @@ def _row(scenario: Scenario, trace, diagnostics, attempts, thresholds) -> dict:
 def fit_group(payload: dict) -> list[dict]:
     """Worker: compile one model once, then sample each scenario it is given.
 
-    The payload's ``scenarios`` build the model: with ``union`` set, one model for all of them
-    with what differs as data (:func:`models.blockade.build_variants_model`), and ``fit`` lists
-    the ones this worker samples; otherwise the scenarios share one structure and each swaps
-    in its own data.
+    The payload's ``scenarios`` build one model with what differs between them as data
+    (:func:`models.blockade.build_variants_model`); ``fit`` lists the ones this worker samples
+    (default: all of them, as in the fallback where a payload is one model structure).
     """
     import warnings
 
@@ -101,16 +100,10 @@ def fit_group(payload: dict) -> list[dict]:
     thresholds = Thresholds(**payload["thresholds"])
     scenarios = [_scenario(raw) for raw in payload["scenarios"]]
     variants = [variant_for(base, sc) for sc in scenarios]
-    if payload["union"]:
-        model, data = build_variants_model(variants)
-    else:
-        model, data = None, None
+    model, data = build_variants_model(variants)
     compiled, rows = None, []
     for i in payload.get("fit", range(len(scenarios))):
         started = time.monotonic()
-        if not payload["union"]:
-            model, data = build_variants_model([variants[i]])
-            data = {i: data[0]}
         fresh = compiled is None
         if fresh:
             compiled = nutpie.compile_pymc_model(model)
