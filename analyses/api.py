@@ -15,8 +15,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from analyses.commands.run import RunInputs, fit_inputs
-from analyses.commands.run import load_inputs as _load_inputs
+from analyses.commands.preflight import RunInputs
+from analyses.commands.preflight import load_inputs as _load_inputs
+from analyses.commands.run import fit_inputs
 from analyses.inference.fit import FitResult
 from models.contrasts import beta_estimates
 

@@ -24,7 +24,7 @@ EXIT_BAD_INPUT = 2
 def _check_data(args: argparse.Namespace) -> int:
     from analyses.commands.check_data import run
 
-    return run(args.paths)
+    return run(args.paths, args.config)
 
 
 def _new_study(args: argparse.Namespace) -> int:
@@ -77,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check-data", help="validate study files (default: all of data/)")
+    p = sub.add_parser(
+        "check-data", help="every check `run` makes before fitting (or PATHS: those files only)"
+    )
     p.add_argument("paths", nargs="*", type=Path, help="study files or folders")
+    p.add_argument("--config", type=Path, default=None, help="a run configuration file")
     p.set_defaults(func=_check_data)
 
     p = sub.add_parser("run", help="run an analysis (default: analyses/primary.toml)")

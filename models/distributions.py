@@ -147,7 +147,12 @@ def spec_error(spec: Any) -> str | None:
             if not math.isfinite(value) or abs(value) > MAX_PARAMETER:
                 return f"a finite {key} of at most {MAX_PARAMETER:g} in size (found {value})"
     if name == "fixed":
-        if set(kwargs) != {"value"} or not isinstance(kwargs["value"], int | float):
+        value = kwargs.get("value")
+        if (
+            set(kwargs) != {"value"}
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+        ):
             return '{dist = "fixed", value = <number>}'
         return None
     if name not in DISTRIBUTIONS:

@@ -122,6 +122,55 @@ def early_stop_log_exaggeration(lit: LiteratureFile) -> tuple[dict, str]:
     )
 
 
+# What each rule reads from the literature inputs, and what each input must be for the rule's
+# arithmetic to give a proper prior: a number; a proportion strictly inside (0, 1) (a probit or
+# Beta of 0 or 1 is infinite); a ratio > 0 (it is logged); and a 95% interval with lower <
+# upper (a ratio's interval above 0) where the rule takes its SD from the interval.
+NEEDS: dict[str, dict[str, tuple[str, bool]]] = {
+    "ketamine_effect": {"cochrane_smd_vs_placebo_24h": ("number", True)},
+    "ketamine_effect_midazolam": {"cochrane_smd_vs_midazolam_24h": ("number", True)},
+    "ketamine_response_probit": {
+        "cochrane_response_ketamine_vs_placebo_24h": ("proportion", False),
+        "cochrane_response_ketamine_vs_midazolam_24h": ("proportion", False),
+        "han2016_response_ketamine_24h": ("proportion", False),
+    },
+    "specific_share": {"murrough2013_specific_share": ("proportion", False)},
+    "early_stop_log_exaggeration": {"bassler2010_ratio_of_relative_risks": ("ratio", True)},
+}
+NEEDS["external_response_probit"] = NEEDS["ketamine_response_probit"]
+
+
+def rule_problems(slot: str, lit: LiteratureFile) -> list[tuple[str, str, str]]:
+    """Why ``slot``'s rule cannot run on ``lit``: (input field, found, expected) per problem."""
+    out = []
+    for name, (kind, interval) in NEEDS[slot].items():
+        where = f"inputs.{name}"
+        q = lit.inputs.get(name)
+        if q is None:
+            out.append((where, "no such input", f"the input the {slot} rule reads"))
+            continue
+        if q.value is None:
+            out.append((f"{where}.value", "no value", f"a {kind} (the {slot} rule uses it)"))
+        elif kind == "proportion" and not 0 < q.value < 1:
+            out.append((f"{where}.value", repr(q.value), "a proportion strictly between 0 and 1"))
+        elif kind == "ratio" and not q.value > 0:
+            out.append((f"{where}.value", repr(q.value), "a ratio > 0 (it is logged)"))
+        if interval:
+            out += _interval_problems(f"{where}.ci95", q.ci95, kind)
+    return out
+
+
+def _interval_problems(where: str, ci, kind: str) -> list[tuple[str, str, str]]:
+    if ci is None:
+        return [(where, "no 95% interval", "[lower, upper]: the rule takes its SD from it")]
+    lo, hi = ci
+    if not lo < hi:
+        return [(where, repr(list(ci)), "lower < upper")]
+    if kind == "ratio" and not lo > 0:
+        return [(where, repr(list(ci)), "a ratio's interval above 0 (it is logged)")]
+    return []
+
+
 RULES: dict[str, Rule] = {
     "ketamine_effect": ketamine_effect,
     "ketamine_effect_midazolam": ketamine_effect_midazolam,

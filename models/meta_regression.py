@@ -46,6 +46,14 @@ class MetaTable:
         return tuple(self.moderators.columns)
 
 
+# Estimates and standard errors are on an effect-size scale (SMDs, log ratios): 1e6 is far
+# beyond any, and an SE below 1e-6 is a rounding artefact that makes the likelihood singular.
+MAX_MAGNITUDE = 1e6
+MIN_SE = 1e-6
+# Moderator columns become model parameters of the same name; these names are taken.
+RESERVED = frozenset({"mu", "tau", "theta", "z", "estimate", "se", "study"})
+
+
 def read_table(path: Path, moderators: tuple[str, ...] = ()) -> MetaTable:
     """Read and check a CSV with ``study``, ``estimate``, ``se`` and moderator columns.
 
@@ -55,11 +63,17 @@ def read_table(path: Path, moderators: tuple[str, ...] = ()) -> MetaTable:
         Naming the file, the row's study, the column, what was found and what was expected.
     """
     label = str(path)
+    reserved = sorted(set(moderators) & RESERVED)
+    if reserved:
+        found = f"moderator {reserved[0]!r}, the name of a model parameter"
+        raise InputError([Problem(label, "-", "--moderator", found, "another column name")])
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise InputError([Problem(label, "-", "", "no such file", "a CSV file")]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+    except IsADirectoryError:
+        raise InputError([Problem(label, "-", "", "a folder", "a CSV file")]) from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(
             [Problem(label, "-", "", f"an unreadable CSV ({err})", "a CSV file")]
         ) from None
@@ -83,20 +97,18 @@ def read_table(path: Path, moderators: tuple[str, ...] = ()) -> MetaTable:
     for col in ("estimate", "se", *moderators):
         values = pd.to_numeric(frame[col], errors="coerce")
         for row, (raw, num) in enumerate(zip(frame[col], values, strict=True)):
-            if not np.isfinite(num):
-                problems.append(
-                    Problem(label, str(frame["study"].iloc[row]), col, repr(raw), "a finite number")
-                )
-            elif col == "se" and num <= 0:
-                problems.append(
-                    Problem(
-                        label,
-                        str(frame["study"].iloc[row]),
-                        col,
-                        repr(raw),
-                        "a standard error above 0",
-                    )
-                )
+            study = str(frame["study"].iloc[row])
+            if not np.isfinite(num) or abs(num) > MAX_MAGNITUDE:
+                expected = f"a finite number of at most {MAX_MAGNITUDE:g} in size"
+                problems.append(Problem(label, study, col, repr(raw), expected))
+            elif col == "se" and num < MIN_SE:
+                expected = f"a standard error of at least {MIN_SE:g}"
+                problems.append(Problem(label, study, col, repr(raw), expected))
+    for col in moderators:
+        if pd.to_numeric(frame[col], errors="coerce").nunique() == 1:
+            found = f"the same value in every row ({frame[col].iloc[0]!r})"
+            expected = "a moderator that varies across studies (a constant is confounded with mu)"
+            problems.append(Problem(label, "-", col, found, expected))
     if problems:
         raise InputError(problems)
     return MetaTable(

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.distributions import spec_error
+from models.distributions import scipy_dist, spec_error
 from models.evidence.problems import InputError, Problem, read_toml
 from models.evidence.schema import LiteratureFile
-from models.literature import RULES
+from models.likelihoods import RHO_MAX
+from models.literature import RULES, rule_problems
 
 PRIORS_DIR = Path(__file__).resolve().parents[1] / "analyses" / "priors"
 NAMED_SETS = ("neutral", "sceptical", "opioid_favouring")
@@ -42,6 +44,20 @@ SLOTS: dict[str, str] = {
     "nonspecific_improvement": "standardized improvement without ketamine",
     "nonspecific_share": "share of the non-specific improvement that naltrexone removes",
 }
+
+
+# Slots whose values are bounded: a prior must keep them in range (a correlation of 7, or a
+# normal prior on an SD, would give the sampler NaN). An SD's prior lies on [0, inf); the
+# quadrature of the paired-binary likelihood holds for correlations up to RHO_MAX; a
+# specific share of 0 would make ketamine's effect all non-specific, so beta undefined.
+SUPPORT: dict[str, tuple[float, float, str]] = {
+    "tau_beta": (0.0, math.inf, "a between-study SD"),
+    "tau_ketamine": (0.0, math.inf, "a between-study SD"),
+    "tau_ketamine_course": (0.0, math.inf, "a between-study SD"),
+    "within_subject_correlation": (0.0, RHO_MAX, "the paired-binary quadrature holds up to 0.9"),
+    "specific_share": (0.0, 1.0, "a share, above 0"),
+}
+OPEN_AT_ZERO = {"specific_share"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,9 @@ def resolve_path(name_or_path: str | Path) -> Path:
     return PRIORS_DIR / f"{name_or_path}.toml"
 
 
-def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSpec:
+def load_priors(
+    name_or_path: str | Path, literature: LiteratureFile, _chain: tuple[Path, ...] = ()
+) -> PriorSpec:
     """Load a prior set by name or path, following ``extends`` and literature rules.
 
     Parameters
@@ -125,7 +143,7 @@ def load_priors(name_or_path: str | Path, literature: LiteratureFile) -> PriorSp
     raw = read_toml(path, "priors", "a prior-set TOML file")
     label = str(path)
     problems = _unknown_keys(raw, label, path.stem)
-    slots, derivations = _inherited(raw, literature)
+    slots, derivations = _inherited(raw, literature, path, (*_chain, path.resolve()))
     given = raw.get("priors", {})
     if not isinstance(given, dict):
         problems.append(Problem(label, path.stem, "priors", repr(given), "a [priors] table"))
@@ -171,12 +189,31 @@ def _unknown_keys(raw: dict, label: str, stem: str) -> list[Problem]:
     ]
 
 
-def _inherited(raw: dict, literature: LiteratureFile) -> tuple[dict[str, Any], dict[str, str]]:
-    """The slots and derivations of the set this one ``extends`` (none if it extends none)."""
+def _inherited(
+    raw: dict, literature: LiteratureFile, path: Path, chain: tuple[Path, ...]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The slots and derivations of the set this one ``extends`` (none if it extends none).
+
+    ``extends`` names a set (``neutral``) or a file; a relative path is read beside this file.
+    """
     if "extends" not in raw:
         return {}, {}
-    parent = load_priors(raw["extends"], literature)
-    return dict(parent.slots), dict(parent.derivations)
+    parent = raw["extends"]
+    label, stem = str(path), path.stem
+    if not isinstance(parent, str) or not parent.strip():
+        expected = "the name of a prior set or a path to a prior file, as a string"
+        raise InputError([Problem(label, stem, "extends", repr(parent), expected)])
+    beside = path.parent / parent
+    target = beside if beside.suffix == ".toml" and beside.exists() else resolve_path(parent)
+    if not target.exists():
+        named = sorted(p.stem for p in PRIORS_DIR.glob("*.toml"))
+        expected = f"one of {named}, or a prior file (a relative path is read beside this file)"
+        raise InputError([Problem(label, stem, "extends", repr(parent), expected)])
+    if target.resolve() in chain:
+        cycle = " -> ".join(p.name for p in (*chain, target.resolve()))
+        raise InputError([Problem(label, stem, "extends", f"a cycle ({cycle})", "no cycle")])
+    spec = load_priors(target, literature, chain)
+    return dict(spec.slots), dict(spec.derivations)
 
 
 def _set_slot(
@@ -192,11 +229,29 @@ def _set_slot(
     if isinstance(spec, dict) and spec.get("dist") == "literature":
         if slot not in RULES:
             return "dist = 'literature'", f"a literature rule exists only for {sorted(RULES)}"
-        slots[slot], derivations[slot] = RULES[slot](literature)
-        return None
-    error = spec_error(spec)
+        unusable = rule_problems(slot, literature)
+        if unusable:
+            field, found, expected = unusable[0]
+            return f"dist = 'literature', but the literature file's {field} is {found}", expected
+        spec, derivations[slot] = RULES[slot](literature)
+    else:
+        derivations.pop(slot, None)
+    error = spec_error(spec) or support_error(slot, spec)
     if error:
+        derivations.pop(slot, None)
         return repr(spec), error
     slots[slot] = dict(spec)
-    derivations.pop(slot, None)
     return None
+
+
+def support_error(slot: str, spec: dict) -> str | None:
+    """Why a valid spec cannot be this slot's prior (its values outside the slot's range)."""
+    if slot not in SUPPORT:
+        return None
+    lo, hi, meaning = SUPPORT[slot]
+    if spec["dist"] == "fixed":
+        inside = lo <= spec["value"] <= hi and not (slot in OPEN_AT_ZERO and spec["value"] == 0)
+    else:
+        low, high = scipy_dist(spec).support()
+        inside = lo <= low and high <= hi
+    return None if inside else f"a prior on [{lo:g}, {hi:g}] ({meaning})"

@@ -179,7 +179,12 @@ def test_cli_mcmc_summary_columns(tmp_path):
     [
         ("study,estimate\nA,1\nB,2\n", [], ("se", "a column 'se'")),
         ("study,estimate,se\nA,1,x\nB,2,1\n", [], ("'A'", "field 'se'", "'x'", "finite number")),
-        ("study,estimate,se\nA,1,0\nB,2,1\n", [], ("'A'", "field 'se'", "above 0")),
+        ("study,estimate,se\nA,1,0\nB,2,1\n", [], ("'A'", "field 'se'", "at least 1e-06")),
+        # issue 12: degenerate tables, a folder, a constant or reserved moderator
+        ("study,estimate,se\nA,1,1e-300\nB,2,1\n", [], ("'A'", "field 'se'", "at least 1e-06")),
+        ("study,estimate,se\nA,1e308,1\nB,2,1\n", [], ("'A'", "estimate", "at most 1e+06")),
+        ("study,estimate,se,d\nA,1,1,3\nB,2,1,3\n", ["--moderator", "d"], ("'d'", "varies")),
+        ("study,estimate,se,tau\nA,1,1,3\nB,2,1,4\n", ["--moderator", "tau"], ("model parameter",)),
         ("study,estimate,se\nA,1,1\nA,2,1\n", [], ("'A'", "unique study names")),
         ("study,estimate,se\nA,1,1\nB,2,1\n", ["--moderator", "dose"], ("dose", "a column 'dose'")),
     ],
@@ -260,3 +265,15 @@ def test_exact_refuses_non_normal_coefficients_with_moderators(tmp_path, capsys)
         ]
     )
     assert code == 2 and "normal priors on mu and every coefficient" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_folder_as_table_and_a_dangling_out(tmp_path, capsys):
+    folder = tmp_path / "table"
+    folder.mkdir()
+    assert main(["meta", str(folder), "--method", "exact", "--out", str(tmp_path / "o")]) == 2
+    assert "found a folder" in capsys.readouterr().err
+    table = write_csv(tmp_path / "t.csv", "study,estimate,se\nA,1,1\nB,2,1\n")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert main(["meta", str(table), "--out", str(tmp_path / "dangling")]) == 2
+    err = capsys.readouterr().err
+    assert "a link to nothing" in err and "Traceback" not in err

@@ -61,6 +61,9 @@ def test_user_file_extends_a_named_set(tmp_path, evidence):
     assert spec["beta_acute"] == load_priors("neutral", evidence.literature)["beta_acute"]
 
 
+OVERRIDE = 'extends = "neutral"\n[priors]\n'
+
+
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
@@ -80,7 +83,32 @@ def test_user_file_extends_a_named_set(tmp_path, evidence):
             '[priors]\nbeta_acute = {dist = "normal", mu = 0, sigma = 1}\n',
             ("priors", "every slot filled"),
         ),
-        ('extends = "nowhere"\n', ("nowhere", "no prior set of that name")),
+        ('extends = "nowhere"\n', ("'extends'", "nowhere", "a relative path is read beside")),
+        ("extends = 5\n", ("'extends'", "found 5", "as a string")),
+        ('extends = "bad.toml"\n', ("'extends'", "a cycle (bad.toml -> bad.toml)")),
+        # A slot's prior must keep its values in the slot's range (issue 12: these crashed).
+        (
+            OVERRIDE + 'within_subject_correlation = {dist = "fixed", value = 7}\n',
+            ("within_subject_correlation", "a prior on [0, 0.9]"),
+        ),
+        (
+            OVERRIDE + 'within_subject_correlation = {dist = "fixed", value = true}\n',
+            ("within_subject_correlation", "value = <number>"),
+        ),
+        (
+            OVERRIDE + 'within_subject_correlation = {dist = "normal", mu = 0.5, sigma = 0.1}\n',
+            ("within_subject_correlation", "a prior on [0, 0.9]"),
+        ),
+        (
+            'extends = "neutral"\n[priors]\nspecific_share = {dist = "fixed", value = 0}\n',
+            ("specific_share", "a share, above 0"),
+        ),
+        (
+            'extends = "neutral"\n[priors]\ntau_beta = {dist = "normal", mu = 0, sigma = 1}\n',
+            ("tau_beta", "a between-study SD"),
+        ),
+        ("\ufeffextends = 'neutral'\n", ("byte-order mark",)),
+        ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", ("nested too deeply",)),
         ('extend = "neutral"\n', ("extend", "unknown key")),
     ],
 )
@@ -179,3 +207,30 @@ def test_any_valid_beta_prior_has_exact_region_masses(dist):
 def test_degenerate_prior_parameters_are_refused(spec, fragment):
     problem = spec_error(spec)
     assert problem is not None and fragment in problem, problem
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "fragments"),
+    [
+        ("bassler2010_ratio_of_relative_risks", {"value": 0.0}, ("a ratio > 0",)),
+        ("bassler2010_ratio_of_relative_risks", {"value": -0.7}, ("a ratio > 0",)),
+        ("bassler2010_ratio_of_relative_risks", {"ci95": [0.0, 0.77]}, ("interval above 0",)),
+        ("cochrane_smd_vs_placebo_24h", {"ci95": None}, ("ci95", "no 95% interval")),
+        ("murrough2013_specific_share", {"value": 0.0}, ("strictly between 0 and 1",)),
+        ("han2016_response_ketamine_24h", {"value": 1.0}, ("strictly between 0 and 1",)),
+        ("bassler2010_ratio_of_relative_risks", None, ("no such input",)),
+    ],
+)
+def test_a_literature_input_a_rule_cannot_use_is_refused(evidence, name, change, fragments):
+    """A literature prior whose input is missing or out of range is refused, naming the input."""
+    lit = evidence.literature
+    inputs = dict(lit.inputs)
+    if change is None:
+        del inputs[name]
+    else:
+        inputs[name] = inputs[name].model_copy(update=change)
+    broken = lit.model_copy(update={"inputs": inputs})
+    with pytest.raises(InputError) as info:
+        load_priors("neutral", broken)
+    lines = [str(p) for p in info.value.problems]
+    assert any(name in line and all(f in line for f in fragments) for line in lines), lines

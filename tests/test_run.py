@@ -184,7 +184,7 @@ def test_rerun_never_overwrites_and_reports_what_changed(project):
     first = project["first"]
     before = tree_hashes(first)
     study, _, _ = simulate_study(
-        "paired_binary", "sim2030", "acute", Truth(beta_acute=0.0), 40, seed=7
+        "contrast_statistic", "sim2030", "acute", Truth(beta_acute=0.3), 40, seed=8
     )
     write_study(study, project["studies"])
     second = run_module.run(
@@ -198,28 +198,10 @@ def test_rerun_never_overwrites_and_reports_what_changed(project):
     assert "Studies added: sim2030" in section
     old = json.loads((first / "manifest.json").read_text())["headline"]
     new = json.loads((second / "manifest.json").read_text())["headline"]
-    # a study with no blockade pulls the acute fraction down
+    # a study with little blockade (0.3) pulls the acute fraction (median about 0.86) down
     assert new["beta_acute"]["median"] < old["beta_acute"]["median"]
     assert "sim2030" in pd.read_csv(second / "evidence.csv")["study"].tolist()
     (project["studies"] / "sim2030.toml").unlink()
-
-
-@pytest.mark.fit
-def test_interrupted_run_leaves_nothing_behind(project, monkeypatch):
-    results = project["results"]
-    before = {p.name for p in results.iterdir()}
-    latest = (results / "latest").resolve()
-
-    def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(run_module.plots, "joint", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        run_module.run(
-            project["config"], quick=True, say=lambda _: None, studies_dir=project["studies"]
-        )
-    assert {p.name for p in results.iterdir()} == before
-    assert (results / "latest").resolve() == latest
 
 
 @pytest.mark.fit
@@ -314,18 +296,15 @@ def test_report_command_rerenders_and_refuses_an_old_folder(project, tmp_path, c
 def test_a_truncated_normal_prior_on_beta_runs_to_the_end(tmp_path):
     """Once validated, a prior family must not fail after the fit (a truncated normal did)."""
     studies, _, config = private_project(tmp_path)
+    for path in studies.glob("*.toml"):  # one acute study keeps the fit short
+        if path.stem != "jelen2025":
+            path.unlink()
     priors = tmp_path / "bounded.toml"
     priors.write_text(
         'extends = "neutral"\n[priors]\n'
         'beta_acute = {dist = "truncatednormal", mu = 0.5, sigma = 0.5, lower = -1, upper = 2}\n'
     )
-    text = (
-        config.read_text()
-        .replace('priors = "neutral"', f'priors = "{priors}"')
-        .replace("draws = 1000", "draws = 300")
-        .replace("tune = 1000", "tune = 300")
-    )
-    config.write_text(text)
+    config.write_text(config.read_text().replace('priors = "neutral"', f'priors = "{priors}"'))
     run_dir = run_module.run(config, quick=True, say=lambda _: None, studies_dir=studies)
     table = pd.read_csv(run_dir / "hypotheses.csv")
     assert table["prior_prob"].sum() == pytest.approx(1.0)

@@ -76,3 +76,69 @@ def test_our_own_interrupt_inside_a_callback_prints_no_traceback(capsys):
             pass
         ctypes.CFUNCTYPE(None)(callback)()  # swallowed by ctypes, passed to unraisablehook
     assert "Traceback" not in capsys.readouterr().err
+
+
+def _swallowing(real, signum: int):
+    """``real``, after a signal that the library swallows (as nutpie, numba and PyMC do)."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(1)  # the handler runs here and raises KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+def _stage(name: str):
+    """(module, attribute) that runs during the named stage of a run."""
+    import nutpie
+    import pymc
+
+    from analyses.commands import run as run_module
+    from analyses.inference import sampling
+
+    return {
+        "compiling": (sampling, "compile_model"),
+        "sampling": (nutpie, "sample"),
+        "predictive draws": (pymc, "sample_posterior_predictive"),
+        "writing": (run_module, "write_report"),
+    }[name]
+
+
+@pytest.mark.fit
+@pytest.mark.parametrize(
+    ("stage", "signum"),
+    [
+        ("compiling", signal.SIGINT),
+        ("sampling", signal.SIGTERM),
+        ("predictive draws", signal.SIGHUP),
+        ("writing", signal.SIGINT),
+    ],
+)
+def test_a_swallowed_signal_at_any_stage_of_a_real_run_publishes_nothing(
+    tmp_path, monkeypatch, stage, signum
+):
+    """A real `run --quick` (one study, to keep it short) with a signal at one stage."""
+    import json
+
+    from analyses.commands import run as run_module
+
+    studies, results, config = private_project(tmp_path)
+    for path in studies.glob("*.toml"):
+        if path.stem != "jelen2025":
+            path.unlink()
+    earlier = results / "20260101-000000-primary-000000"
+    earlier.mkdir(parents=True)
+    record = {"run_id": earlier.name, "created": "2026-01-01T00:00:00Z", "headline": {}}
+    (earlier / "manifest.json").write_text(json.dumps(record))
+    (results / "latest").symlink_to(earlier.name)
+    module, name = _stage(stage)
+    monkeypatch.setattr(module, name, _swallowing(getattr(module, name), signum))
+    with signals.recorded_signals(), pytest.raises(signals.Interrupted) as caught:
+        run_module.run(config, quick=True, say=lambda _: None, studies_dir=studies)
+    assert caught.value.signum == signum
+    assert sorted(p.name for p in results.iterdir()) == [earlier.name, "latest"]
+    assert (results / "latest").resolve() == earlier.resolve()

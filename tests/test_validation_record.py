@@ -60,3 +60,23 @@ def test_thresholds_are_met(record):
     assert low <= recovery["coverage90"] <= high
     assert low < COVERAGE_NOMINAL < high
     assert record["passed"] is True
+
+
+def test_the_shipped_analysis_was_certified_everywhere(record):
+    """The full `make analysis` run on today's data: every fit certified, <= 2 compiles."""
+    from models.evidence import load_evidence
+
+    shipped = record["shipped_analysis"]
+    # The primary analysis reads every dispute its default way (analyses/primary.toml).
+    today = load_evidence().resolve().data_hash
+    assert shipped["data_hash"] == today, "the data changed: run `make validate`"
+    uncertified = [f["scenario"] for f in shipped["fits"] if not f["certified"]]
+    assert not uncertified, uncertified  # zero divergences everywhere, half-Cauchy included
+    assert shipped["refits"] >= 30
+    assert shipped["compiles"] <= 2
+    assert shipped["threshold_rows"] == 8
+    assert shipped["cumulative_added"] == ["williams2018", "yoon2019", "jelen2025 yoon2025"]
+    assert all(shipped["report_sections"].values()), shipped["report_sections"]
+    twins = {f["scenario"]: f["same_fit_as"] for f in shipped["fits"]}
+    assert twins["single-arm evidence excluded"] == "leave out yoon2019"
+    assert shipped["passed"]

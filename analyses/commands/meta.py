@@ -74,6 +74,8 @@ def run_meta(
 ) -> pd.DataFrame:
     """Fit the meta-regression and write DIR/summary.csv and DIR/posterior.nc."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise InputError([Problem(str(out), "-", "--out", "a link to nothing", "a new folder")])
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(
             [

@@ -27,33 +27,26 @@ def write_template(study_id: str, folder: Path | None = None) -> int:
     """Write ``<folder>/<study_id>.toml``; refuse to overwrite an existing file."""
     folder = Path(folder or STUDIES_DIR)
     path = folder / f"{study_id}.toml"
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", study_id):
-        raise InputError(
-            [
-                Problem(
-                    str(path),
-                    study_id,
-                    "id",
-                    repr(study_id),
-                    "lower-case letters, digits and _, starting with a letter",
-                )
-            ]
-        )
-    if path.exists():
-        raise InputError(
-            [
-                Problem(
-                    str(path),
-                    study_id,
-                    "",
-                    "an existing file",
-                    "a new study id: new-study never overwrites",
-                )
-            ]
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as handle:  # "x": fail rather than overwrite a race
-        handle.write(template_text(study_id))
+
+    def refuse(field: str, found: str, expected: str) -> InputError:
+        return InputError([Problem(str(path), study_id[:40], field, found, expected)])
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", study_id):
+        found = repr(study_id if len(study_id) <= 60 else study_id[:57] + "...")
+        raise refuse("id", found, "lower-case letters, digits and _, starting with a letter, <= 40")
+    if path.exists() or path.is_symlink():
+        raise refuse("", "an existing file", "a new study id: new-study never overwrites")
+    if folder.is_symlink() and not folder.exists():
+        raise refuse("--dir", f"{folder}, a link to nothing", "a folder")
+    if folder.exists() and not folder.is_dir():
+        raise refuse("--dir", f"{folder}, a file", "a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as handle:  # "x": fail rather than overwrite a race
+            handle.write(template_text(study_id))
+    except OSError as err:
+        found = f"{folder} ({err.strerror})"
+        raise refuse("--dir", found, "a folder this user can write to") from None
     print(f"wrote {path}: replace every TODO, then run `python -m analyses check-data {path}`")
     example = "data/studies/williams2018.toml"
     print(f"For numbers the sources disagree on, see the [disputes] of {example}", file=sys.stderr)

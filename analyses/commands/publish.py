@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import UTC, datetime
@@ -30,19 +31,52 @@ def new_run_id(root: Path, name: str) -> str:
             return run_id
 
 
-def previous_runs(root: Path) -> list[Path]:
-    """Completed runs (folders with a manifest), oldest first."""
-    if not root.exists():
+def readable_manifest(folder: Path) -> dict | None:
+    """A run folder's manifest, or None if it is unreadable or lacks what every run records."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    fields = {"run_id": str, "created": str, "headline": dict}
+    ok = all(isinstance(manifest.get(k), t) for k, t in fields.items())
+    return manifest if ok else None
+
+
+def _run_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
         return []
-    runs = [RunFolder(p) for p in root.iterdir() if RunFolder(p).is_run()]
-    return [r.path for r in sorted(runs, key=lambda r: r.manifest["created"])]
+    return [p for p in root.iterdir() if RunFolder(p).is_run()]
 
 
-def update_latest(root: Path, run_dir: Path) -> None:
-    """Point results/latest at run_dir, atomically (a new link renamed over the old)."""
+def previous_runs(root: Path) -> list[Path]:
+    """Completed runs with a readable manifest, oldest first (see :func:`unreadable_runs`)."""
+    runs = [(m["created"], p) for p in _run_folders(root) if (m := readable_manifest(p))]
+    return [p for _, p in sorted(runs)]
+
+
+def unreadable_runs(root: Path) -> list[Path]:
+    """Run folders whose manifest is corrupt: skipped, never a reason to stop a new run."""
+    return sorted(p for p in _run_folders(root) if readable_manifest(p) is None)
+
+
+def update_latest(root: Path, run_dir: Path) -> bool:
+    """Point results/latest at run_dir, atomically (a new link renamed over the old).
+
+    Touches nothing that is not ours: if ``latest`` is a real file or folder (made after the
+    run's checks), it is left alone and False is returned.
+    """
     link = root / "latest"
+    if link.exists() and not link.is_symlink():
+        return False
     tmp = root / f".latest-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(run_dir.name)
-    os.replace(tmp, link)
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name)
+        os.replace(tmp, link)
+    finally:
+        if tmp.is_symlink():
+            tmp.unlink()
+    return True

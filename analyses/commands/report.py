@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses.commands.publish import previous_runs
+from analyses.commands.publish import previous_runs, readable_manifest
 from analyses.inference.provenance import atomic_write_text
 from analyses.report.folder import RunFolder
 from analyses.report.render import report_html, report_markdown
@@ -31,9 +31,16 @@ def render_report(run_dir: Path) -> tuple[Path, Path]:
             "a run folder this version can read: rerun the analysis to report on it",
         )
         raise InputError([problem])
-    created = run.manifest["created"]
+    manifest = readable_manifest(run.path)
+    if manifest is None:
+        problem = Problem(
+            str(run_dir), "", "manifest.json", "an unreadable or incomplete manifest", "a run's"
+        )
+        raise InputError([problem])
     earlier = [
-        p for p in previous_runs(run.path.parent) if RunFolder(p).manifest["created"] < created
+        p
+        for p in previous_runs(run.path.parent)
+        if readable_manifest(p)["created"] < manifest["created"]
     ]
     previous = RunFolder(earlier[-1]) if earlier else None
     text = report_markdown(run, previous)

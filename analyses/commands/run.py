@@ -14,14 +14,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from analyses.commands.publish import new_run_id, previous_runs, results_root, update_latest
+from analyses.commands.preflight import RunInputs, preflight
+from analyses.commands.publish import (
+    new_run_id,
+    previous_runs,
+    unreadable_runs,
+    update_latest,
+)
 from analyses.inference import signals
-from analyses.inference.config import RunConfig, load_config
 from analyses.inference.fit import (
     HEADLINE_VARS,
     FitResult,
@@ -43,58 +47,13 @@ from analyses.report.render import write_report
 from models.blockade import bounded_observations, controlled_studies
 from models.contrasts import beta_estimates
 from models.cross_check import cross_check
-from models.evidence.load import Evidence, load_evidence
-from models.evidence.problems import InputError, Problem
 from models.evidence.tables import quantities_table, studies_table
 from models.paths import ROOT
-from models.priors import NAMED_SETS, PriorSpec, load_priors
+from models.priors import NAMED_SETS, load_priors
 
 
 def _say(message: str) -> None:
     print(message, flush=True)
-
-
-@dataclass(frozen=True)
-class RunInputs:
-    """Everything a run reads before it fits: checked configuration, evidence and priors."""
-
-    config: RunConfig
-    raw_config: dict
-    label: str
-    base: Evidence  # every reading of every dispute, as in data/
-    evidence: Evidence  # the readings this configuration chose
-    priors: PriorSpec
-    root: Path
-
-    @property
-    def options(self):
-        return self.config.model.options()
-
-
-def resolve_readings(evidence: Evidence, readings: dict, config_label: str) -> Evidence:
-    """The evidence with each dispute read as the configuration says (exit 2 if unknown)."""
-    try:
-        return evidence.resolve(readings)
-    except KeyError as err:
-        problem = Problem(
-            config_label,
-            "config",
-            "analysis.readings",
-            str(err.args[0]),
-            "a dispute and reading recorded in data/",
-        )
-        raise InputError([problem]) from None
-
-
-def load_inputs(config_path: Path | None, studies_dir: Path | None) -> RunInputs:
-    """Read and check the configuration, the evidence and the prior set."""
-    config, raw_config = load_config(config_path)
-    label = str(config_path or "analyses/primary.toml")
-    base = load_evidence(studies_dir)
-    evidence = resolve_readings(base, config.analysis.readings, label)
-    priors = load_priors(config.analysis.priors, evidence.literature)
-    root = results_root(config)
-    return RunInputs(config, raw_config, label, base, evidence, priors, root)
 
 
 @contextmanager
@@ -169,12 +128,15 @@ def run(
         Another folder of study files (tests use a private copy).
     """
     started = time.monotonic()
-    inputs = load_inputs(config_path, studies_dir)
-    say(f"[1/5] evidence: checked data/ ({inputs.label})")
+    inputs = preflight(config_path, studies_dir)
+    say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
     inputs.root.mkdir(parents=True, exist_ok=True)
     previous = previous_runs(inputs.root)
     for stale in sorted(inputs.root.glob(".*.partial-*")):
         say(f"      note: {stale.name} is left from a killed run; ignored (remove it by hand)")
+    skipped = [p.name for p in unreadable_runs(inputs.root)]
+    for name in skipped:
+        say(f"      note: {name} has an unreadable manifest.json; skipped as an earlier run")
     with _quiet_pymc():
         result = fit_primary(inputs, say)
     signals.check()  # a library may have swallowed an interrupt during the fit
@@ -201,11 +163,12 @@ def run(
         if sensitivity is not None:
             sensitivity.write(stage, folder.figures_dir)
         manifest = _manifest(inputs, result, run_id, quick, time.monotonic() - started)
+        manifest["skipped_earlier_runs"] = skipped
         folder.manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
         write_report(stage, previous[-1] if previous else None)
     run_dir = inputs.root / run_id
-    if result.certified:
-        update_latest(inputs.root, run_dir)
+    if result.certified and not update_latest(inputs.root, run_dir):
+        say(f"      note: {inputs.root / 'latest'} is not the toolkit's link; left as it is")
     _headline(result, run_dir, say)
     return run_dir
 
@@ -278,6 +241,11 @@ def _study_record(inputs: RunInputs, study) -> dict:
         "id": study.id,
         "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
         "sha256": inputs.base.file_hashes[study.id],
+        "ipd_sha256": {
+            key.split("/", 1)[1]: digest
+            for key, digest in inputs.base.file_hashes.items()
+            if key.startswith(f"{study.id}/")
+        },
         "status": study.status,
         "included": study.id in {s.id for s in inputs.evidence.included},
     }

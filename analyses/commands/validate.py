@@ -1,6 +1,6 @@
 """`python -m analyses validate`: slow statistical validation, recorded in a results file.
 
-Three checks, each against a named threshold:
+Four checks, each against a named threshold:
 
 1. exact vs MCMC: the meta-regression's MCMC posterior against the quadrature oracle, on a
    grid of simulated tables and priors (discrepancy in posterior-SD units);
@@ -9,7 +9,9 @@ Three checks, each against a named threshold:
    model and computation are right;
 3. parameter recovery for the blockade model: simulated studies of every evidence form from a
    grid of known (beta_acute, beta_sustained), refitted; coverage of the 90% intervals and
-   standardized errors.
+   standardized errors;
+4. the full analysis of the shipped data, as `make analysis` runs it: every scenario and
+   cumulative step certified by the convergence gate, from at most two compiles.
 
 The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply
 on every `make test`.
@@ -230,6 +232,48 @@ def _fit_simulated(truth, plan: list[tuple[str, str, int]], rng):
         )
 
 
+def _shipped_analysis() -> dict:
+    """The full analysis of the shipped data, as `make analysis` runs it, into a private folder.
+
+    Every scenario and cumulative step must pass the convergence gate with the retries the
+    configuration allows, from at most two compiled models.
+    """
+    from analyses.commands import run as run_module
+
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "primary.toml"
+        results = Path(folder) / "results"
+        text = (ROOT / "analyses" / "primary.toml").read_text()
+        config.write_text(text + f'\n[output]\nresults_dir = "{results}"\n')
+        run_dir = run_module.run(config, quick=False, say=lambda line: print(line, flush=True))
+        table = pd.read_csv(run_dir / "sensitivity.csv")
+        cumulative = pd.read_csv(run_dir / "cumulative.csv")
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        report = (run_dir / "report.md").read_text()
+    columns = [
+        *("scenario", "kind", "certified", "attempts", "retried_because"),
+        *("compiled", "seconds", "same_fit_as"),
+    ]
+    fits = pd.concat([table[table.kind != "thresholds"], cumulative])
+    refits = fits[(fits.kind != "primary") & (fits["same_fit_as"].fillna("") != "primary")]
+    return {
+        "data_hash": manifest["data_hash"],
+        "certified": manifest["certified"],
+        "headline": manifest["headline"],
+        "runtime_seconds": manifest["runtime_seconds"],
+        "fits": fits[columns].astype(object).where(fits[columns].notna(), None).to_dict("records"),
+        "refits": len(refits),
+        "compiles": int(refits["compiled"].sum()),
+        "threshold_rows": int((table.kind == "thresholds").sum()),
+        "cumulative_added": cumulative["added"].tolist(),
+        "report_sections": {
+            name: name in report
+            for name in ("## Robustness", "## Cumulative evidence", "Power-scaling")
+        },
+        "passed": bool(fits["certified"].all() and refits["compiled"].sum() <= 2),
+    }
+
+
 def _plain(value):
     """JSON for numpy scalars and arrays (comparisons of numpy floats give numpy bools)."""
     if isinstance(value, np.generic):
@@ -249,11 +293,11 @@ def run_validation(out: Path | None = None, quick: bool = False) -> dict:
         "sbc_sims": 40 if quick else 300,
         "replications": 1 if quick else 3,
     }
-    print(f"[1/3] exact vs MCMC on {sizes['exact_cases']} tables", flush=True)
+    print(f"[1/4] exact vs MCMC on {sizes['exact_cases']} tables", flush=True)
     agreement = _exact_vs_mcmc(sizes["exact_cases"], rng)
     print(f"      worst discrepancy {agreement['max_discrepancy_sd']:.3f} posterior SD", flush=True)
     print(
-        f"[2/3] SBC of the meta-regression, {sizes['sbc_sims']} simulations (exact posterior)",
+        f"[2/4] SBC of the meta-regression, {sizes['sbc_sims']} simulations (exact posterior)",
         flush=True,
     )
     sbc = _sbc_meta(sizes["sbc_sims"], rng)
@@ -263,7 +307,7 @@ def run_validation(out: Path | None = None, quick: bool = False) -> dict:
     )
     truths = [(0.8, 0.0), (0.5, 0.5), (0.0, 0.0), (0.3, 0.9)]
     print(
-        f"[3/3] blockade-model recovery: {len(truths)} truths x "
+        f"[3/4] blockade-model recovery: {len(truths)} truths x "
         f"{sizes['replications']} replications",
         flush=True,
     )
@@ -271,6 +315,13 @@ def run_validation(out: Path | None = None, quick: bool = False) -> dict:
     print(
         f"      90% coverage {recovery['coverage90']:.2f} (band {recovery['coverage_band'][0]:.2f}-"
         f"{recovery['coverage_band'][1]:.2f}); mean |z| {recovery['mean_abs_z']:.2f}",
+        flush=True,
+    )
+    print("[4/4] the full analysis of the shipped data (make analysis)", flush=True)
+    shipped = _shipped_analysis()
+    print(
+        f"      {shipped['refits']} refits from {shipped['compiles']} compiles; uncertified: "
+        f"{[f['scenario'] for f in shipped['fits'] if not f['certified']] or 'none'}",
         flush=True,
     )
     record = {
@@ -281,10 +332,12 @@ def run_validation(out: Path | None = None, quick: bool = False) -> dict:
         "exact_vs_mcmc": agreement,
         "sbc_meta_regression": sbc,
         "recovery_blockade": recovery,
+        "shipped_analysis": shipped,
         "runtime_seconds": round(time.monotonic() - started, 1),
     }
     record["passed"] = all(
-        record[k]["passed"] for k in ("exact_vs_mcmc", "sbc_meta_regression", "recovery_blockade")
+        record[k]["passed"]
+        for k in ("exact_vs_mcmc", "sbc_meta_regression", "recovery_blockade", "shipped_analysis")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".partial")

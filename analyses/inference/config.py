@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from analyses.inference.hypotheses import Thresholds
 from analyses.inference.sampling import SamplerSettings
 from models.blockade import ModelOptions
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, read_toml
+from models.evidence.validate import MAX_HOURS
 from models.likelihoods import RHO_MAX
 
 ANALYSES_DIR = Path(__file__).resolve().parents[1]
@@ -23,11 +24,19 @@ class _Section(BaseModel):
 
 
 class AnalysisSection(_Section):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    # Part of every run id and folder name, so short and filesystem-safe.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
     description: str = ""
     priors: str = "neutral"
     # study id -> {dispute -> reading}; unnamed disputes take their default reading
     readings: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+# Hours of blockade before ketamine: above 0 (the log-hours moderator takes logs) and at most a
+# year, as in study files.
+Hours = Annotated[float, Field(gt=0, le=MAX_HOURS, allow_inf_nan=False)]
+# A threshold-curve grid point is a blockade-fraction threshold, as the thresholds are.
+GridPoint = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
 class ModelSection(_Section):
@@ -37,11 +46,20 @@ class ModelSection(_Section):
     include_single_arm: bool = True
     nonspecific_share: str = Field(default="prior", pattern=r"^(prior|equal_beta)$")
     ketamine_effect: str = Field(default="by_comparator", pattern=r"^(by_comparator|pooled)$")
-    acute_reference_hours: float = Field(default=0.75, gt=0)
-    sustained_reference_hours: float = Field(default=96.0, gt=0)
-    unknown_hours: list[float] = Field(
+    acute_reference_hours: Hours = 0.75
+    sustained_reference_hours: Hours = 96.0
+    # The range of naltrexone-to-ketamine hours a study that does not report them may have.
+    unknown_hours: list[Hours] = Field(
         default_factory=lambda: [2.0, 672.0], min_length=2, max_length=2
     )
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.acute_reference_hours < self.sustained_reference_hours:
+            raise ValueError("acute_reference_hours must be below sustained_reference_hours")
+        if not self.unknown_hours[0] < self.unknown_hours[1]:
+            raise ValueError("unknown_hours must be [lower, upper] with lower < upper")
+        return self
 
     def options(self) -> ModelOptions:
         return ModelOptions(
@@ -60,11 +78,15 @@ class ModelSection(_Section):
 class HypothesesSection(Thresholds):
     """The thresholds, and the grids of the threshold-sensitivity curve."""
 
-    primary_grid: list[float] = Field(
-        default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8]
+    primary_grid: list[GridPoint] = Field(
+        default_factory=lambda: [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8],
+        min_length=1,
+        max_length=100,
     )
-    permissive_grid: list[float] = Field(
-        default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
+    permissive_grid: list[GridPoint] = Field(
+        default_factory=lambda: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45],
+        min_length=1,
+        max_length=100,
     )
 
     @property

@@ -43,8 +43,9 @@ class Thresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    primary: float = Field(default=0.5, allow_inf_nan=False)
-    permissive: float = Field(default=0.2, allow_inf_nan=False)
+    # Thresholds on a blockade fraction: above 0 ("none" is below permissive) and at most 1.
+    primary: float = Field(default=0.5, gt=0, le=1, allow_inf_nan=False)
+    permissive: float = Field(default=0.2, gt=0, le=1, allow_inf_nan=False)
 
     def __init__(self, primary: float = 0.5, permissive: float = 0.2, **extra):
         # Positional (primary, permissive) as well as keywords, as the callers write it.

@@ -19,6 +19,7 @@ from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import interval
 from models.evidence.load import Evidence
 from models.forms.base import SEP
+from models.forms.ipd import PAIR
 
 COLOURS = {"acute": "#c0392b", "sustained": "#2471a3", "pooled": "#222222"}
 REGION_COLOURS = {
@@ -282,12 +283,18 @@ def predictive_checks(idata: xr.DataTree, group: str, title: str) -> Figure:
     panels = []
     for name in observed.data_vars:
         obs = np.atleast_1d(observed[name].values)
-        draws = pred[name].values.reshape(-1, obs.size)
+        draws = pred[name].values.reshape(-1, *obs.shape)
         parts = name.split(SEP)
         base = f"{parts[0]}: {parts[1]}" + (
             f" ({parts[2].replace('_', ' + ')})" if len(parts) > 2 else ""
         )
-        if obs.size == 2:  # paired binary margins
+        if obs.ndim == 2:  # paired individual data: a participant per row, a period per column
+            for j, column in enumerate(PAIR):
+                mean = draws[:, :, j].mean(axis=1)
+                panels.append((f"{base}\nmean change, {column}", mean, obs[:, j].mean(), name))
+        elif obs.size > 2:  # individual data: one value per participant
+            panels.append((f"{base}\nmean change", draws.mean(axis=1), obs.mean(), name))
+        elif obs.size == 2:  # paired binary margins
             panels.append((f"{base}\nresponders, ketamine + placebo", draws[:, 0], obs[0], name))
             panels.append((f"{base}\nresponders, ketamine + naltrexone", draws[:, 1], obs[1], name))
         else:

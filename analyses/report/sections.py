@@ -768,9 +768,23 @@ def _changed_inputs(prev: dict, manifest: dict) -> list[str]:
 
 
 def _what_changed(manifest: dict, previous: Path | None) -> str:
+    skipped = manifest.get("skipped_earlier_runs") or []
+    note = (
+        f"Skipped as earlier runs, their manifest.json unreadable: {', '.join(skipped)}.\n\n"
+        if skipped
+        else ""
+    )
     if previous is None:
-        return "This is the first run in this results folder.\n"
+        return note + "This is the first run in this results folder.\n"
     prev = json.loads((previous / "manifest.json").read_text())
+    try:
+        return note + _comparison(manifest, prev)
+    except (KeyError, TypeError, ValueError) as err:
+        # An earlier run written by another version, or edited by hand: say so, do not fail.
+        return note + f"Previous run `{prev['run_id']}` could not be compared ({err!r}).\n"
+
+
+def _comparison(manifest: dict, prev: dict) -> str:
     lines = [f"Previous run: `{prev['run_id']}` ({prev['created']}).\n"]
     lines += _changed_inputs(prev, manifest)
     lines.append("")

@@ -66,10 +66,8 @@ def group_scenarios(
     return groups, duplicates
 
 
-def one_model_plan(
-    base: Evidence, scenarios: list[Scenario], workers: int
-) -> tuple[list[list[int]], dict[str, str]]:
-    """Every scenario as data of one model: each worker's share, and the twins.
+def one_model_plan(base: Evidence, scenarios: list[Scenario]) -> tuple[list[int], dict[str, str]]:
+    """Every scenario as data of one model: the scenarios to fit, and the twins.
 
     Two scenarios whose data are equal are one fit (e.g. leaving out the only single-arm study
     and excluding single-arm evidence). Raises ``VariantsDiffer`` if one model cannot hold
@@ -86,8 +84,7 @@ def one_model_plan(
         else:
             seen[key] = sc.name
             unique.append(i)
-    shares = [unique[k::workers] for k in range(workers) if unique[k::workers]]
-    return shares, duplicates
+    return unique, duplicates
 
 
 def _payloads(
@@ -97,24 +94,33 @@ def _payloads(
     try:
         if not one_model:
             raise VariantsDiffer("asked for one compile per structure")
-        shares, duplicates = one_model_plan(base, scenarios, workers)
+        unique, duplicates = one_model_plan(base, scenarios)
     except VariantsDiffer as err:
         say(f"      one model cannot hold every scenario ({err}); one compile per structure")
         groups, duplicates = group_scenarios(base, scenarios)
         payloads = [common | {"scenarios": [asdict(sc) for sc in g]} for g in groups.values()]
         return payloads, duplicates
+    # Every worker compiles the same model and takes the next scenario from one shared list
+    # when it is free, so a slow scenario (a heavy-tailed prior that needs the gate's retries)
+    # does not hold up a fixed share behind it. Each scenario's seed is the configuration's,
+    # so which worker fits it changes nothing.
     raw = [asdict(sc) for sc in scenarios]
-    payloads = [common | {"scenarios": raw, "fit": share} for share in shares]
-    return payloads, duplicates
+    count = min(workers, len(unique))
+    return [common | {"scenarios": raw, "fit": unique, "shared": True}] * count, duplicates
 
 
 def _fit_groups(payloads: list[dict], workers: int, say: Callable[[str], None]) -> list[dict]:
     """Fit every payload in worker processes, showing each scenario as it finishes."""
-    total = sum(len(p.get("fit", p["scenarios"])) for p in payloads)
+    shared = [p for p in payloads if p.get("shared")]
+    own = [p for p in payloads if not p.get("shared")]
+    total = sum(len(p["scenarios"]) for p in own) + (len(shared[0]["fit"]) if shared else 0)
     progress = Progress(total, say)
     context = multiprocessing.get_context("spawn")  # nutpie and numba threads do not survive fork
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        finished = manager.Queue()
+        finished, todo = manager.Queue(), manager.Queue()
+        for i in shared[0]["fit"] if shared else ():
+            todo.put(i)
+        payloads = own + [p | {"fit": todo} for p in shared]
         futures = [pool.submit(fit_group, p | {"progress": finished}) for p in payloads]
         while not all(f.done() for f in futures) or not finished.empty():
             signals.check()  # an interrupt stops waiting at once; nothing is written

@@ -39,6 +39,11 @@ def scenario_row(
     row["p_delta_positive"] = float((draws["delta_timing"] > 0).mean())
     row["certified"] = bool(certified)
     row["attempts"] = len(attempts)
+    # Why each retry was needed (e.g. "2 divergent transitions"), so a reader can see what a
+    # scenario asked of the sampler.
+    row["retried_because"] = " | ".join(
+        "; ".join(a["diagnostics"]["failures"]) for a in attempts[:-1]
+    )
     return row
 
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
 import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import Thresholds, hypothesis_table
+from analyses.inference.sampling import GatedFit
 from analyses.suite.scenarios import Scenario, _options, _spec
 from analyses.suite.table import scenario_row
 from models.evidence.load import Evidence
@@ -46,26 +50,12 @@ def model_for(base: Evidence, scenario: Scenario):
     return build_blockade_model(v.evidence, v.priors, v.options)
 
 
-def _sample_gated(compiled, data: dict, settings) -> tuple:
-    """Sample with each of the settings' attempts until the gate passes (as the primary does)."""
-    from analyses.inference.sampling import convergence, sample_compiled
-
-    attempts = []
-    for attempt in settings.attempts():
-        trace = sample_compiled(compiled, data, attempt)
-        diagnostics = convergence(trace, expected_draws=attempt.chains * attempt.draws)
-        attempts.append(diagnostics.to_dict())
-        if diagnostics.passed:
-            break
-    return trace, diagnostics, attempts
-
-
 def _scenario(raw: dict) -> Scenario:
     return Scenario(**{**raw, "studies": tuple(raw["studies"]) if raw["studies"] else None})
 
 
-def _row(scenario: Scenario, trace, diagnostics, attempts, thresholds) -> dict:
-    post = trace["posterior"]
+def _row(scenario: Scenario, fit: GatedFit, thresholds) -> dict:
+    post = fit.idata["posterior"]
     slots = scenario.priors["slots"]
     table = hypothesis_table(
         post["beta_acute"],
@@ -75,26 +65,35 @@ def _row(scenario: Scenario, trace, diagnostics, attempts, thresholds) -> dict:
         thresholds,
     )
     draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
-    return scenario_row(scenario, table, draws, diagnostics.passed, attempts)
+    return scenario_row(scenario, table, draws, fit.certified, fit.attempts)
+
+
+def _indices(todo) -> Iterator[int]:
+    """The scenarios to fit: a fixed list, or a queue shared with the other workers."""
+    if not hasattr(todo, "get_nowait"):
+        yield from todo
+        return
+    while True:
+        try:
+            yield todo.get_nowait()
+        except queue.Empty:
+            return
 
 
 def fit_group(payload: dict) -> list[dict]:
     """Worker: compile one model once, then sample each scenario it is given.
 
     The payload's ``scenarios`` build one model with what differs between them as data
-    (:func:`models.blockade.build_variants_model`); ``fit`` lists the ones this worker samples
-    (default: all of them, as in the fallback where a payload is one model structure).
+    (:func:`models.blockade.build_variants_model`); ``fit`` is the ones this worker samples: a
+    list, or a queue the workers share (default: all of them, as in the fallback where a
+    payload is one model structure).
     """
-    import warnings
-
     import nutpie
 
-    from analyses.inference.sampling import SamplerSettings
+    from analyses.inference.sampling import SamplerSettings, gated, sample_compiled
     from models.blockade import build_variants_model, modelled_studies
     from models.evidence.load import load_evidence
 
-    # In this worker process only: the custom likelihoods' simulators run in object mode.
-    warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
     base = load_evidence(Path(payload["studies_dir"]) if payload["studies_dir"] else None)
     settings = SamplerSettings(**payload["settings"])
     thresholds = Thresholds(**payload["thresholds"])
@@ -102,13 +101,13 @@ def fit_group(payload: dict) -> list[dict]:
     variants = [variant_for(base, sc) for sc in scenarios]
     model, data = build_variants_model(variants)
     compiled, rows = None, []
-    for i in payload.get("fit", range(len(scenarios))):
+    for i in _indices(payload.get("fit", range(len(scenarios)))):
         started = time.monotonic()
         fresh = compiled is None
         if fresh:
             compiled = nutpie.compile_pymc_model(model)
-        trace, diagnostics, attempts = _sample_gated(compiled, data[i], settings)
-        row = _row(scenarios[i], trace, diagnostics, attempts, thresholds)
+        fit = gated(partial(sample_compiled, compiled, data[i]), settings)
+        row = _row(scenarios[i], fit, thresholds)
         seconds = round(time.monotonic() - started, 2)
         modelled = modelled_studies(variants[i].evidence, variants[i].options)
         studies = " ".join(s.id for s in modelled)

@@ -7,16 +7,21 @@ The entry points are :func:`check_paths` (what ``check-data`` runs) and
 from __future__ import annotations
 
 import hashlib
-import tomllib
 import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from models.evidence.problems import InputError, Problem, describe
+from models.evidence.problems import (
+    MAX_FILE_BYTES,
+    InputError,
+    Problem,
+    describe,
+    toml_problem,
+)
 from models.evidence.schema import (
     EVIDENCE_CLASSES,
     Disputed,
@@ -25,7 +30,12 @@ from models.evidence.schema import (
     Quantity,
     StudyFile,
 )
-from models.evidence.validate import check_literature, check_study
+from models.evidence.validate import (
+    MAX_MAGNITUDE,
+    check_literature,
+    check_study,
+    magnitude_error,
+)
 from models.paths import DATA_DIR, LITERATURE_FILE, STUDIES_DIR
 
 IPD_COLUMNS = ("participant", "condition", "change")
@@ -45,7 +55,8 @@ class Evidence:
     files : dict
         Study id -> path of its file.
     file_hashes : dict
-        Study id -> sha256 of its file's bytes (``"literature"`` for the literature file).
+        Study id -> sha256 of its file's bytes (``"literature"`` for the literature file,
+        ``"<study>/<item>"`` for an individual-participant-data CSV).
     ipd : dict
         (study id, item id) -> DataFrame of individual participant data.
     readings : dict
@@ -133,7 +144,9 @@ class Evidence:
             literature=self.literature,
             files={k: v for k, v in self.files.items() if k in keep},
             file_hashes={
-                k: v for k, v in self.file_hashes.items() if k in keep or k == "literature"
+                k: v
+                for k, v in self.file_hashes.items()
+                if k.split("/")[0] in keep or k == "literature"
             },
             ipd={k: v for k, v in self.ipd.items() if k[0] in keep},
             readings={k: v for k, v in self.readings.items() if k in keep},
@@ -161,29 +174,11 @@ def _resolve(node, picks: Mapping[str, str]):
 
 
 def _parse_toml(path: Path, label: str) -> tuple[dict | None, list[Problem]]:
-    stem = path.stem
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, [Problem(label, stem, "", "no such file", "an existing .toml file")]
-    except (OSError, UnicodeDecodeError) as err:
-        return None, [Problem(label, stem, "", f"an unreadable file ({err})", "a UTF-8 text file")]
-    if not text.strip():
-        return None, [
-            Problem(
-                label,
-                stem,
-                "",
-                "an empty file",
-                "a study description (`python -m analyses new-study ID` writes a template)",
-            )
-        ]
-    try:
-        return tomllib.loads(text), []
-    except tomllib.TOMLDecodeError as err:
-        return None, [
-            Problem(label, stem, "", f"invalid TOML ({err})", "a file that parses as TOML")
-        ]
+    expected = "a study description (`python -m analyses new-study ID` writes a template)"
+    raw, problem = toml_problem(path, path.stem, expected)
+    if problem is not None:
+        return None, [replace(problem, file=label)]
+    return raw, []
 
 
 def read_study(path: Path, label: str | None = None) -> tuple[StudyFile | None, list[Problem]]:
@@ -225,9 +220,25 @@ def read_literature(path: Path, label: str | None = None):
     return (None if problems else lit), problems
 
 
+def ipd_path(study_path: Path, item: IndividualData) -> Path:
+    """The CSV of an individual-participant-data item: a relative path inside the study's folder.
+
+    Raises ValueError for an absolute path or one that leaves the folder (``../``, a link out):
+    a study file must not make the toolkit read, hash or publish a file from elsewhere.
+    """
+    folder = study_path.parent.resolve()
+    path = (study_path.parent / item.file).resolve()
+    if Path(item.file).is_absolute() or not path.is_relative_to(folder):
+        raise ValueError(f"a path outside the study's folder {folder}")
+    return path
+
+
 def read_ipd(study_path: Path, item: IndividualData) -> pd.DataFrame:
     """Read the CSV of an individual-participant-data item (path relative to the study file)."""
-    return pd.read_csv(study_path.parent / item.file)
+    path = ipd_path(study_path, item)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"a file of {path.stat().st_size / 1e6:.1f} MB, above 1 MB")
+    return pd.read_csv(path)
 
 
 def _check_ipd_files(study: StudyFile, path: Path, label: str) -> list[Problem]:
@@ -278,6 +289,32 @@ def _check_ipd_files(study: StudyFile, path: Path, label: str) -> list[Problem]:
                     "a number on every row",
                 )
             )
+            continue
+        out += [Problem(label, study.id, where + f, *fe) for f, *fe in _ipd_rows(item, frame)]
+    return out
+
+
+def _ipd_rows(item: IndividualData, frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Row-level problems of an IPD table: (field suffix, found, expected)."""
+    out = []
+    big = frame.loc[~frame["change"].map(lambda x: magnitude_error(float(x)) is None), "change"]
+    if len(big):
+        found = f"{len(big)} values such as {big.iloc[0]!r}"
+        out.append((":change", found, f"finite numbers of at most {MAX_MAGNITUDE:g} in size"))
+    if item.paired:
+        twice = frame.duplicated(["participant", "condition"])
+        if twice.any():
+            who = sorted(set(frame.loc[twice, "participant"].astype(str)))[:5]
+            out.append((":participant", f"two rows for one period ({who})", "one row a period"))
+        extra = sorted(set(frame["condition"]) - {"ketamine_placebo", "ketamine_naltrexone"})
+        if extra:
+            out.append((":condition", str(extra), "only the two periods of a crossover"))
+        periods = frame.groupby("participant")["condition"].nunique()
+        if not twice.any() and not (periods == 2).any():
+            out.append((":participant", "no participant with both periods", "complete pairs"))
+    elif frame["participant"].duplicated().any():
+        who = sorted(set(frame.loc[frame["participant"].duplicated(), "participant"].astype(str)))
+        out.append((":participant", f"participants on two rows ({who[:5]})", "one row each"))
     return out
 
 
@@ -383,14 +420,21 @@ def check_paths(
     Returns every study that parsed cleanly, the literature file if one was checked, and
     every problem, including duplicate study ids across files.
     """
-    files = _expand([Path(p) for p in paths] if paths else [DATA_DIR])
+    paths = [Path(p) for p in paths] if paths else [DATA_DIR]
+    studies, literature, problems, _ = _check_files(_expand(paths), paths)
+    return studies, literature, problems
+
+
+def _check_files(files: list[Path], given: list[Path]):
+    """check_paths, plus each valid study's file (a folder's subfolders are searched too)."""
     studies: list[StudyFile] = []
     literature = None
     problems: list[Problem] = []
     owner: dict[str, str] = {}
+    located: dict[str, Path] = {}
     if not files:
         problems.append(
-            Problem(", ".join(map(str, paths or [])), "-", "", "no .toml files", "study files")
+            Problem(", ".join(map(str, given)), "-", "", "no .toml files", "study files")
         )
     for path in files:
         label = _display(path)
@@ -414,8 +458,13 @@ def check_paths(
             )
             continue
         owner[study.id] = label
+        located[study.id] = path
         studies.append(study)
-    return studies, literature, problems
+    return studies, literature, problems, located
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_evidence(studies_dir: Path | None = None, literature_file: Path | None = None) -> Evidence:
@@ -428,7 +477,7 @@ def load_evidence(studies_dir: Path | None = None, literature_file: Path | None 
     """
     studies_dir = Path(studies_dir or STUDIES_DIR)
     literature_file = Path(literature_file or LITERATURE_FILE)
-    studies, _, problems = check_paths([studies_dir])
+    studies, _, problems, located = _check_files(_expand([studies_dir]), [studies_dir])
     literature, lit_problems = read_literature(literature_file, _display(literature_file))
     problems += lit_problems
     if not studies and not problems:
@@ -436,14 +485,16 @@ def load_evidence(studies_dir: Path | None = None, literature_file: Path | None 
     problems += _check_covariates(studies)
     if problems:
         raise InputError(problems)
-    files = {s.id: studies_dir / f"{s.id}.toml" for s in studies}
-    hashes = {sid: hashlib.sha256(p.read_bytes()).hexdigest() for sid, p in files.items()}
-    hashes["literature"] = hashlib.sha256(literature_file.read_bytes()).hexdigest()
+    files = {s.id: located[s.id] for s in studies}
+    hashes = {sid: _sha256(p) for sid, p in files.items()}
+    hashes["literature"] = _sha256(literature_file)
     ipd = {}
     for s in studies:
         for item in s.evidence:
             if item.kind == "ipd":
                 ipd[(s.id, item.id)] = read_ipd(files[s.id], item)
+                # The data hash covers the participants' rows too: editing a CSV is a change.
+                hashes[f"{s.id}/{item.id}"] = _sha256(ipd_path(files[s.id], item))
     ordered = tuple(sorted(studies, key=lambda s: (s.citation.year, s.id)))
     return Evidence(ordered, literature, files, hashes, ipd)
 

@@ -33,15 +33,33 @@ class Problem:
         where = f"{self.file}: study '{self.study}'"
         if self.field:
             where += f", field '{self.field}'"
-        return f"{where}: found {self.found}; expected {self.expected}"
+        # One line per problem, whatever a library's message held (pandas' carry newlines).
+        found = " ".join(str(self.found).split())
+        return f"{where}: found {found}; expected {self.expected}"
 
 
 class InputError(Exception):
     """Raised when input files have problems; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
+        self.problems = _capped(list(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """At most MAX_PROBLEMS_PER_FILE problems per file, then one line counting the rest."""
+    shown: dict[str, int] = {}
+    out: list[Problem] = []
+    for p in problems:
+        shown[p.file] = shown.get(p.file, 0) + 1
+        if shown[p.file] <= MAX_PROBLEMS_PER_FILE:
+            out.append(p)
+    for file, count in shown.items():
+        if count > MAX_PROBLEMS_PER_FILE:
+            hidden = count - MAX_PROBLEMS_PER_FILE
+            found = f"{hidden} more problems (not shown)"
+            out.append(Problem(file, "-", "", found, "a file that passes once the above are fixed"))
+    return out
 
 
 def describe(value: object) -> str:
@@ -50,6 +68,49 @@ def describe(value: object) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+# Input files are hand-written TOML of a few kB. A bigger one is a mistake (or an attack): one
+# of 66 MB with 3 million unknown keys once took 7 GB to report. Refused before parsing.
+MAX_FILE_BYTES = 1_000_000
+# At most this many problems are shown per file; the rest are counted in one line.
+MAX_PROBLEMS_PER_FILE = 20
+BOM = "\ufeff"
+
+
+def toml_problem(path, owner: str, expected: str) -> tuple[dict | None, Problem | None]:
+    """Parse a TOML file: (its table, None), or (None, the problem with it).
+
+    Names an empty file, a byte-order mark, a file too large, nesting too deep for the parser
+    and invalid TOML, each in words the user can act on.
+    """
+    import tomllib
+    from pathlib import Path
+
+    label = str(path)
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            found = f"a file of {size / 1e6:.1f} MB"
+            return None, Problem(label, owner, "", found, f"{expected}, under 1 MB")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, Problem(label, owner, "", "no such file", expected)
+    except (OSError, UnicodeDecodeError) as err:
+        return None, Problem(label, owner, "", f"an unreadable file ({err})", expected)
+    if text.startswith(BOM):
+        found = "a UTF-8 byte-order mark (BOM) before the first line"
+        return None, Problem(label, owner, "", found, "UTF-8 without a BOM (re-save the file)")
+    if not text.strip():
+        return None, Problem(label, owner, "", "an empty file", expected)
+    try:
+        return tomllib.loads(text), None
+    except tomllib.TOMLDecodeError as err:
+        return None, Problem(label, owner, "", f"invalid TOML ({err})", "valid TOML")
+    except RecursionError:
+        found = "arrays or tables nested too deeply to parse"
+        return None, Problem(label, owner, "", found, "valid TOML of ordinary depth")
 
 
 def read_toml(path, owner: str, expected: str) -> dict:
@@ -64,19 +125,7 @@ def read_toml(path, owner: str, expected: str) -> dict:
     expected : str
         What a valid file would be, e.g. "a run configuration (.toml)".
     """
-    import tomllib
-    from pathlib import Path
-
-    label = str(path)
-    try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError([Problem(label, owner, "", "no such file", expected)]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(
-            [Problem(label, owner, "", f"an unreadable file ({err})", expected)]
-        ) from None
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(
-            [Problem(label, owner, "", f"invalid TOML ({err})", "valid TOML")]
-        ) from None
+    raw, problem = toml_problem(path, owner, expected)
+    if problem is not None:
+        raise InputError([problem])
+    return raw

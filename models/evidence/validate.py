@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,6 +33,13 @@ NUMERATORS = {
 MAX_MAGNITUDE = 1e6
 STRICTLY_POSITIVE = {"sd_change", "dose_mg", "dose_mg_per_kg"}
 NON_NEGATIVE = {"timepoint_hours", "hours_before_first_infusion"}
+# Hours between naltrexone and ketamine, or to a rating: depot naltrexone blocks for about a
+# month; a year is a generous ceiling that still catches 999999.
+MAX_HOURS = 24 * 365
+# A citation year: the first ketamine antidepressant trial is from 2000; 1950 leaves room for
+# older naltrexone work, and a year ahead of now admits a paper in press.
+FIRST_YEAR = 1950
+REGISTERED_YEARS_AHEAD = 10
 PROBABILITIES = {"p_value"}
 # A reported attenuation is a proportion of the improvement; a negative one (naltrexone
 # *enhancing* ketamine) is possible, but "28" for 28% is the mistake this bound catches.
@@ -146,6 +154,13 @@ def _check_header(study: StudyFile, file: str, stem: str) -> Iterator[Problem]:
     if study.status == "included" and study.outcome.scale is None:
         yield Problem(
             file, study.id, "outcome.scale", "nothing", "the outcome scale of an included study"
+        )
+    # A registered trial's year is its expected completion, which may be years ahead.
+    ahead = REGISTERED_YEARS_AHEAD if study.status == "registered" else 1
+    last = datetime.now(UTC).year + ahead
+    if not FIRST_YEAR <= study.citation.year <= last:
+        yield Problem(
+            file, study.id, "citation.year", repr(study.citation.year), f"{FIRST_YEAR} to {last}"
         )
     for name, value in study.covariates.items():
         if (problem := magnitude_error(value)) is not None:
@@ -378,8 +393,8 @@ def _check_range(q: Quantity, path: str, name: str, owner, study, file) -> list[
             bad(x, "a count of 0 or more")
         elif name in STRICTLY_POSITIVE and x <= 0:
             bad(x, "a number above 0")
-        elif name in NON_NEGATIVE and x < 0:
-            bad(x, "a number of 0 or more")
+        elif name in NON_NEGATIVE and not 0 <= x <= MAX_HOURS:
+            bad(x, f"hours from 0 to {MAX_HOURS} (a year)")
         elif name in PROBABILITIES and not 0 <= x <= 1:
             bad(x, "a probability between 0 and 1")
         elif name in SIGNED_PROPORTIONS and not -1 <= x <= 1:
@@ -405,6 +420,39 @@ def _check_pairs(item, study: StudyFile, file: str) -> Iterator[Problem]:
             repr(pairs),
             f"at most sample.analysed = {analysed:g}",
         )
+
+
+def _all_numbers(q: Any) -> list[float]:
+    """Every number a quantity can take, across the readings of a disputed one."""
+    if isinstance(q, Disputed):
+        return [v for r in q.readings.values() for v in _numbers(r)]
+    return _numbers(q) if isinstance(q, Quantity) else []
+
+
+def _paired_table(item, study: StudyFile, file: str) -> list[Problem]:
+    """A crossover's 2x2 table must exist: both-responders within each margin and the total.
+
+    Checked for every reading of a disputed count (the tightest combination).
+    """
+    both = _all_numbers(item.both_responded) if item.both_responded is not None else []
+    placebo, naltrexone = (
+        _all_numbers(item.responders_placebo),
+        _all_numbers(item.responders_naltrexone),
+    )
+    pairs = _all_numbers(item.pairs)
+    if not (both and placebo and naltrexone and pairs):
+        return []
+    where = f"evidence[{item.id}].both_responded"
+    if max(both) > min(min(placebo), min(naltrexone)):
+        expected = "at most the responders in each period (the table's margins)"
+        return [Problem(file, study.id, where, repr(max(both)), expected)]
+    if min(placebo) + min(naltrexone) - min(both) > max(pairs):
+        found = f"{min(both)!r} with margins {min(placebo):g} and {min(naltrexone):g}"
+        expected = (
+            f"responders in either period (sum of margins - both) at most pairs = {max(pairs):g}"
+        )
+        return [Problem(file, study.id, where, found, expected)]
+    return []
 
 
 def _max_value(q: Any) -> float | None:
@@ -454,6 +502,20 @@ def _check_item_shape(item, study, file) -> list[Problem]:
                 '"attenuation" or "enhancement": an F statistic has no sign of its own',
             )
         )
+    if item.kind == "contrast_statistic" and item.statistic == "F":
+        negative = [x for x in _all_numbers(item.value) if x <= 0]
+        if negative:
+            out.append(
+                Problem(
+                    file,
+                    study.id,
+                    f"{where}.value",
+                    repr(negative[0]),
+                    "an F statistic above 0 (an F is a squared t; its sign goes in direction)",
+                )
+            )
+    if item.kind == "paired_binary":
+        out += _paired_table(item, study, file)
     if item.kind == "contrast_statistic" and item.statistic == "F":
         if item.df is None or item.df_numerator is None:
             out.append(

@@ -70,7 +70,7 @@ def simulate(draw: StudyDraw) -> SimulatedItem:
     }
     rows = [
         {
-            "participant": f"{c[:3]}{i:03d}",
+            "participant": f"{c}_{i:03d}",
             "condition": c,
             "change": RAW_SD * (mu + draw.rng.standard_normal()),
         }

@@ -1,0 +1,138 @@
+"""Everything a run checks before it fits, in one place: `run` and `check-data` both call it.
+
+So `check-data` accepting the inputs means `run` will not stop on them before fitting: the
+configuration, the evidence and its readings, every prior set the run and its suite use (with
+the literature rules behind them), the covariates, the model's log density at its starting
+point, and the results folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analyses.commands.publish import results_root
+from analyses.inference.config import RunConfig, load_config
+from analyses.report.references import BIB_FILE
+from models.evidence.load import Evidence, load_evidence
+from models.evidence.problems import InputError, Problem
+from models.priors import NAMED_SETS, PriorSpec, load_priors
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run reads before it fits: checked configuration, evidence and priors."""
+
+    config: RunConfig
+    raw_config: dict
+    label: str
+    base: Evidence  # every reading of every dispute, as in data/
+    evidence: Evidence  # the readings this configuration chose
+    priors: PriorSpec
+    root: Path
+
+    @property
+    def options(self):
+        return self.config.model.options()
+
+
+def resolve_readings(evidence: Evidence, readings: dict, config_label: str) -> Evidence:
+    """The evidence with each dispute read as the configuration says (exit 2 if unknown)."""
+    try:
+        return evidence.resolve(readings)
+    except KeyError as err:
+        problem = Problem(
+            config_label,
+            "config",
+            "analysis.readings",
+            str(err.args[0]),
+            "a dispute and reading recorded in data/",
+        )
+        raise InputError([problem]) from None
+
+
+def load_inputs(config_path: Path | None, studies_dir: Path | None) -> RunInputs:
+    """Read and check the configuration, the evidence and the prior set."""
+    config, raw_config = load_config(config_path)
+    label = str(config_path or "analyses/primary.toml")
+    base = load_evidence(studies_dir)
+    evidence = resolve_readings(base, config.analysis.readings, label)
+    priors = load_priors(config.analysis.priors, evidence.literature)
+    root = results_root(config)
+    return RunInputs(config, raw_config, label, base, evidence, priors, root)
+
+
+def preflight(config_path: Path | None, studies_dir: Path | None) -> RunInputs:
+    """Every check a run makes before fitting; raises InputError listing the problems."""
+    inputs = load_inputs(config_path, studies_dir)
+    for source in (*NAMED_SETS, *inputs.config.sensitivity.prior_files):
+        load_priors(source, inputs.evidence.literature)  # the suite fits every one of them
+    problems = output_problems(inputs.root, inputs.label)
+    problems += covariate_problems(inputs)
+    if not BIB_FILE.is_file():
+        expected = "docs/references.bib in the project folder (the report's reference list)"
+        problems.append(Problem(str(BIB_FILE), "project", "", "no such file", expected))
+    if not problems:
+        problems += start_problems(inputs)
+    if problems:
+        raise InputError(problems)
+    return inputs
+
+
+def output_problems(root: Path, label: str) -> list[Problem]:
+    """The results folder must be a writable folder (or creatable), and ``latest`` ours."""
+    field = "output.results_dir"
+
+    def problem(found: str, expected: str) -> list[Problem]:
+        return [Problem(label, "config", field, found, expected)]
+
+    if root.is_symlink() and not root.exists():
+        return problem(f"{root}, a link to nothing", "a folder, or a path where one can be made")
+    if root.exists() and not root.is_dir():
+        return problem(f"{root}, a file", "a folder, or a path where one can be made")
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return problem(f"{existing}, not writable", "a folder this user can write to")
+    latest = root / "latest"
+    if (latest.exists() or latest.is_symlink()) and not latest.is_symlink():
+        kind = "a folder" if latest.is_dir() else "a file"
+        expected = "nothing there, or the link the toolkit keeps to the newest run (move it away)"
+        return problem(f"{latest}, {kind} the toolkit did not make", expected)
+    return []
+
+
+def covariate_problems(inputs: RunInputs) -> list[Problem]:
+    """Each covariate the configuration names must be given by every included study."""
+    out = []
+    for name in inputs.options.covariates:
+        missing = [s.id for s in inputs.evidence.included if name not in s.covariates]
+        if missing:
+            found = f"{name!r}, which {', '.join(missing)} do not give"
+            expected = "a covariate every included study gives under [covariates]"
+            out.append(Problem(inputs.label, "config", "model.covariates", found, expected))
+    return out
+
+
+def start_problems(inputs: RunInputs) -> list[Problem]:
+    """The model's log density must be finite where sampling starts, term by term.
+
+    A term that is -inf or NaN there (an impossible count, a degenerate prior) would make every
+    chain fail to initialise; this names the term instead.
+    """
+    from models.blockade import build_blockade_model
+
+    model = build_blockade_model(inputs.evidence, inputs.priors, inputs.options)
+    terms = [*model.basic_RVs, *model.potentials]
+    # Python mode: compiles at once (one evaluation needs no numba compile).
+    logps = model.compile_fn(model.logp(vars=terms, sum=False), mode="FAST_COMPILE")(
+        model.initial_point()
+    )
+    bad = [t.name for t, lp in zip(terms, logps, strict=True) if not np.isfinite(lp).all()]
+    if not bad:
+        return []
+    found = f"a log density of -inf or NaN at the starting point in {', '.join(bad)}"
+    expected = "inputs under which every term is finite (check these studies' numbers and priors)"
+    return [Problem(inputs.label, "model", "", found, expected)]

@@ -1,0 +1,299 @@
+"""Issue 12's classes of bad input, beyond one study's numbers (see tests/test_check_data.py).
+
+Each case checks the promise of docs/reliability.md: exit status 2, a line naming the file,
+the study (or "config"), the field, what was found and what was expected, and no traceback.
+Nothing here fits a model: `check-data` and `run` share one pre-fit check
+(:mod:`analyses.commands.preflight`), so what it refuses, neither command gets past.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analyses.cli import main
+from analyses.commands.preflight import output_problems, preflight
+from analyses.commands.publish import previous_runs, unreadable_runs, update_latest
+from analyses.report.sections import _what_changed
+from models.evidence import load_evidence
+from models.evidence.problems import MAX_PROBLEMS_PER_FILE, InputError, Problem
+from models.simulate import Truth, simulate_study, write_study
+from tests.conftest import ROOT, private_project
+
+
+def problems_of(call) -> list[str]:
+    with pytest.raises(InputError) as info:
+        call()
+    return [str(p) for p in info.value.problems]
+
+
+def has(lines: list[str], *fragments: str) -> bool:
+    return any(all(f in line for f in fragments) for line in lines)
+
+
+# ---- the study files ------------------------------------------------------------------------
+
+
+def copy_studies(tmp_path: Path) -> Path:
+    studies = tmp_path / "studies"
+    shutil.copytree(ROOT / "data" / "studies", studies)
+    return studies
+
+
+def edit(studies: Path, study: str, old: str, new: str) -> None:
+    path = studies / f"{study}.toml"
+    text = path.read_text()
+    assert old in text, f"test setup: {old!r} not in {study}.toml"
+    path.write_text(text.replace(old, new, 1))
+
+
+BOTH = (
+    '[evidence.both_responded]\nvalue = 5\nstatus = "reported"\nsource = "abstract"\nnote = "x"\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("study", "old", "new", "fragments"),
+    [
+        ("williams2018", "year = 2018", "year = 1066", ("citation.year", "1066", "1950 to")),
+        ("williams2018", "year = 2018", "year = 3000", ("citation.year", "3000")),
+        ("jelen2025", "value = 5.39", "value = -5.39", ("madrs_day1].value", "above 0")),
+        ("jelen2025", "value = 5.39", "value = 0.0", ("madrs_day1].value", "above 0")),
+        ("williams2018", "value = 24.0", "value = 999999.0", ("timepoint_hours", "8760")),
+        (
+            "williams2018",
+            "[evidence.responders_naltrexone]\ndispute",
+            BOTH + "[evidence.responders_naltrexone]\ndispute",
+            ("both_responded", "at most the responders in each period"),
+        ),
+    ],
+)
+def test_impossible_years_statistics_hours_and_tables(tmp_path, study, old, new, fragments):
+    studies = copy_studies(tmp_path)
+    edit(studies, study, old, new)
+    assert has(problems_of(lambda: load_evidence(studies)), f"'{study}'", *fragments)
+
+
+def test_a_study_in_a_subfolder_is_read_by_run_as_by_check_data(tmp_path):
+    studies = copy_studies(tmp_path)
+    (studies / "2025").mkdir()
+    shutil.move(studies / "yoon2025.toml", studies / "2025" / "yoon2025.toml")
+    evidence = load_evidence(studies)
+    assert evidence.files["yoon2025"] == studies / "2025" / "yoon2025.toml"
+    assert evidence.data_hash == load_evidence(ROOT / "data" / "studies").data_hash
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("\ufeffid = 'x'\n", "byte-order mark"),
+        ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+        ("# padding\n" * 120_000, "under 1 MB"),
+    ],
+)
+def test_unreadable_toml_is_named(tmp_path, capsys, text, fragment):
+    path = tmp_path / "x.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["check-data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_problems_per_file_are_capped():
+    many = [Problem("f.toml", "s", f"k{i}", "x", "y") for i in range(5 * MAX_PROBLEMS_PER_FILE)]
+    shown = InputError(many).problems
+    assert len(shown) == MAX_PROBLEMS_PER_FILE + 1
+    assert f"{4 * MAX_PROBLEMS_PER_FILE} more problems" in str(shown[-1])
+
+
+# ---- individual participant data ------------------------------------------------------------
+
+
+def ipd_study(folder: Path, paired: bool = False) -> tuple[Path, Path]:
+    """A simulated study with an IPD CSV beside it (paired: a 10-person crossover)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study, ipd, _ = simulate_study("ipd", "sim2030", "sustained", Truth(), 20, seed=3)
+    if paired:
+        study["evidence"][0]["paired"] = True
+        ipd = pd.DataFrame(
+            [
+                {"participant": f"p{i}", "condition": c, "change": 5.0 + i + j}
+                for i in range(10)
+                for j, c in enumerate(("ketamine_placebo", "ketamine_naltrexone"))
+            ]
+        )
+    return write_study(study, folder, ipd), folder / study["evidence"][0]["file"]
+
+
+def test_editing_an_ipd_file_changes_the_data_hash(tmp_path):
+    studies = copy_studies(tmp_path)
+    _, csv = ipd_study(studies)
+    before = load_evidence(studies)
+    assert "sim2030/outcome" in before.file_hashes
+    frame = pd.read_csv(csv)
+    frame.loc[0, "change"] += 1.0
+    frame.to_csv(csv, index=False)
+    assert load_evidence(studies).data_hash != before.data_hash
+
+
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        ("outside", ("evidence[outcome].file", "outside the study's folder")),
+        ("absolute", ("evidence[outcome].file", "outside the study's folder")),
+        ("duplicate", (":participant", "two rows for one period")),
+        ("no_pair", (":participant", "no participant with both periods")),
+        ("infinite", (":change", "finite numbers")),
+        ("control_row", (":condition", "only the two periods")),
+    ],
+)
+def test_bad_ipd_files_are_refused(tmp_path, capsys, change, fragments):
+    study_file, csv = ipd_study(tmp_path / "studies", paired=True)
+    frame = pd.read_csv(csv)
+    text = study_file.read_text()
+    if change in ("outside", "absolute"):
+        outside = tmp_path / "elsewhere.csv"
+        frame.to_csv(outside, index=False)
+        target = "../elsewhere.csv" if change == "outside" else str(outside)
+        study_file.write_text(text.replace(f'file = "{csv.name}"', f'file = "{target}"'))
+    elif change == "duplicate":
+        pd.concat([frame, frame.iloc[[0]]]).to_csv(csv, index=False)
+    elif change == "no_pair":
+        frame[frame.condition == "ketamine_placebo"].to_csv(csv, index=False)
+    elif change == "infinite":
+        frame.assign(change=[float("inf"), *frame.change[1:]]).to_csv(csv, index=False)
+    else:
+        extra = pd.DataFrame([{"participant": "p99", "condition": "control", "change": 1.0}])
+        pd.concat([frame, extra]).to_csv(csv, index=False)
+    assert main(["check-data", str(study_file)]) == 2
+    err = capsys.readouterr().err
+    assert has(err.splitlines(), "'sim2030'", *fragments), err
+    assert "Traceback" not in err
+
+
+def test_paired_ipd_draws_its_predictive_check(tmp_path):
+    """A paired IPD item once crashed the predictive-check figure after a whole fit."""
+    import pymc as pm
+
+    from analyses.inference.fit import FORWARD_COMPILE
+    from analyses.report.figures import predictive_checks
+    from models.blockade import build_blockade_model
+    from models.priors import load_priors
+
+    studies = copy_studies(tmp_path)
+    ipd_study(studies, paired=True)
+    evidence = load_evidence(studies).resolve()
+    model = build_blockade_model(evidence, load_priors("neutral", evidence.literature))
+    with model:
+        idata = pm.sample_prior_predictive(draws=20, random_seed=1, compile_kwargs=FORWARD_COMPILE)
+    fig = predictive_checks(idata, "prior_predictive", "check")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("mean change, ketamine_naltrexone" in t for t in titles), titles
+
+
+# ---- configuration, priors and the results folder: one pre-fit check -------------------------
+
+
+@pytest.fixture
+def project(tmp_path):
+    studies, results, config = private_project(tmp_path)
+    return {"studies": studies, "results": results, "config": config, "base": tmp_path}
+
+
+def with_config(project, old: str, new: str) -> Path:
+    text = project["config"].read_text()
+    assert old in text, f"test setup: {old!r} not in the configuration"
+    project["config"].write_text(text.replace(old, new, 1))
+    return project["config"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragments"),
+    [
+        ("covariates = []", 'covariates = ["age"]', ("model.covariates", "'age'")),
+        ("prior_files = []", 'prior_files = ["nowhere.toml"]', ("nowhere.toml", "no such file")),
+        ("draws = 1000", "draws = 1000000000000", ("sampler.draws", "100000")),
+        ('name = "primary"', f'name = "{"x" * 300}"', ("analysis.name", "40")),
+        ("[hypotheses]", "[hypotheses]\nprimary_grid = [0.3, nan]", ("primary_grid", "nan")),
+        ("primary = 0.5 ", "primary = 2.0 ", ("hypotheses.primary", "2.0")),
+        ("[model]", "[model]\nunknown_hours = [-5.0, 10.0]", ("unknown_hours", "-5.0")),
+        ("[model]", "[model]\nacute_reference_hours = 96.0", ("model", "below sustained")),
+    ],
+)
+def test_run_and_check_data_refuse_the_same_configuration(project, capsys, old, new, fragments):
+    config = with_config(project, old, new)
+    for command in (["check-data", "--config", str(config)], ["run", "--config", str(config)]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert has(err.splitlines(), *fragments), err
+        assert "Traceback" not in err
+    assert not project["results"].exists() or not any(project["results"].iterdir())
+
+
+def test_a_literature_input_a_prior_needs_is_checked_before_the_fit(project, monkeypatch):
+    """check-data used to pass a literature file that made `run` crash (issue 12)."""
+    import analyses.commands.preflight as pf
+
+    real = pf.load_evidence
+
+    def broken(studies_dir=None):
+        evidence = real(studies_dir)
+        lit = evidence.literature
+        inputs = dict(lit.inputs)
+        key = "bassler2010_ratio_of_relative_risks"
+        inputs[key] = inputs[key].model_copy(update={"value": 0.0})
+        from dataclasses import replace
+
+        return replace(evidence, literature=lit.model_copy(update={"inputs": inputs}))
+
+    monkeypatch.setattr(pf, "load_evidence", broken)
+    lines = problems_of(lambda: preflight(project["config"], project["studies"]))
+    assert has(lines, "early_stop_log_exaggeration", "bassler2010", "a ratio > 0")
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling", "latest_dir", "latest_file", "readonly"])
+def test_a_results_folder_that_cannot_take_a_run_is_refused_before_fitting(tmp_path, kind):
+    root = tmp_path / "results"
+    if kind == "file":
+        root.write_text("not a folder")
+    elif kind == "dangling":
+        root.symlink_to(tmp_path / "nowhere")
+    else:
+        root.mkdir()
+    if kind == "latest_dir":
+        (root / "latest").mkdir()
+    elif kind == "latest_file":
+        (root / "latest").write_text("mine")
+    elif kind == "readonly":
+        if os.geteuid() == 0:
+            pytest.skip("root can write to a read-only folder")
+        root.chmod(0o500)
+    lines = [str(p) for p in output_problems(root, "config.toml")]
+    assert has(lines, "config.toml", "output.results_dir"), lines
+
+
+def test_latest_that_is_not_our_link_is_left_alone(tmp_path):
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "latest").write_text("the user's own file")
+    assert update_latest(tmp_path, tmp_path / "run1") is False
+    assert (tmp_path / "latest").read_text() == "the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "run1"]  # no stray link
+
+
+@pytest.mark.parametrize("manifest", ["{not json", "[1, 2]", '{"run_id": "x"}'])
+def test_a_corrupt_earlier_manifest_is_skipped_and_said(tmp_path, manifest):
+    good, bad = tmp_path / "20260101-000000-primary-aaaaaa", tmp_path / "broken"
+    for folder in (good, bad):
+        folder.mkdir()
+    record = {"run_id": good.name, "created": "2026-01-01T00:00:00Z", "headline": {}}
+    (good / "manifest.json").write_text(json.dumps(record))
+    (bad / "manifest.json").write_text(manifest)
+    assert previous_runs(tmp_path) == [good]
+    assert unreadable_runs(tmp_path) == [bad]
+    text = _what_changed({"skipped_earlier_runs": ["broken"], "headline": {}}, good)
+    assert "broken" in text and "could not be compared" in text
