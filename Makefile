@@ -47,12 +47,16 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The current pins constrain the resolution, so adding a dependency moves no other pin;
+# `make lock UPGRADE=1` re-resolves everything to the newest versions.
 .PHONY: lock
 lock: ## Re-resolve requirements.in into requirements.lock and environment.yml
 	rm -rf .lock-venv
 	python$$(tr -d '[:space:]' < .python-version) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -r requirements.in
+	grep -v '^#' requirements.lock > .lock-venv/constraints.txt
+	.lock-venv/bin/python -m pip install --quiet -r requirements.in \
+		$(if $(UPGRADE),,-c .lock-venv/constraints.txt)
 	.lock-venv/bin/python -m pip freeze --exclude-editable > .lock-venv/freeze.txt
 	.lock-venv/bin/python tools/lock.py .lock-venv/freeze.txt
 	rm -rf .lock-venv

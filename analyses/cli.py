@@ -16,6 +16,7 @@ from signal import SIGINT
 from analyses import __version__
 from analyses.inference import compile_flags
 from analyses.inference.signals import Interrupted, received, recorded_signals
+from analyses.validation import SECTIONS
 from models.evidence.problems import InputError
 
 EXIT_BAD_INPUT = 2
@@ -54,17 +55,23 @@ def _meta(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design(args: argparse.Namespace) -> int:
+    from analyses.commands.design import main_design
+
+    return main_design(args.design, args.sims, args.config, args.scheduler)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from analyses.commands.bench import run_bench
 
-    run_bench(suite=not args.no_suite, runs=not args.no_runs, out=args.out)
+    run_bench(suite=not args.no_suite, runs=not args.no_runs, out=args.out, dask=not args.no_dask)
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     from analyses.commands.validate import run_validation
 
-    run_validation(args.out, quick=args.quick)
+    run_validation(args.out, quick=args.quick, only=args.only, scheduler=args.scheduler)
     return 0
 
 
@@ -101,15 +108,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="a new folder for the results")
     p.set_defaults(func=_meta)
 
+    p = sub.add_parser("design", help="assurance of a candidate next study (preposterior)")
+    p.add_argument("design", type=Path, help="a design file, e.g. analyses/designs/mket2.toml")
+    p.add_argument("--sims", type=int, default=50, help="simulations per sample size")
+    p.add_argument("--config", type=Path, default=None, help="a run configuration file")
+    p.add_argument(
+        "--scheduler", default=None, help="address of a Dask scheduler (default: a local cluster)"
+    )
+    p.set_defaults(func=_design)
+
     p = sub.add_parser("bench", help="time the expensive steps and print the figures")
     p.add_argument("--no-suite", action="store_true", help="skip the sensitivity suites")
     p.add_argument("--no-runs", action="store_true", help="skip timing `run` end to end")
+    p.add_argument("--no-dask", action="store_true", help="skip timing Dask simulations")
     p.add_argument("--out", type=Path, default=None, help="default: results/bench.json")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("validate", help="slow statistical validation; writes a results file")
     p.add_argument("--out", type=Path, default=None, help="default: validation/results.json")
     p.add_argument("--quick", action="store_true", help="fewer replications (a smoke test)")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=SECTIONS,
+        help="rerun this section alone, keeping the others in the record (repeatable)",
+    )
+    p.add_argument(
+        "--scheduler", default=None, help="address of a Dask scheduler (default: a local cluster)"
+    )
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("new-study", help="write a commented template for a new study")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyses.commands.validate import AGREEMENT_SDS, COVERAGE_NOMINAL, SBC_MIN_P
+from analyses.validation import calibration, sbc
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "validation" / "results.json"
@@ -80,3 +81,22 @@ def test_the_shipped_analysis_was_certified_everywhere(record):
     twins = {f["scenario"]: f["same_fit_as"] for f in shipped["fits"]}
     assert twins["single-arm evidence excluded"] == "leave out yoon2019"
     assert shipped["passed"]
+
+
+def test_the_blockade_model_is_calibrated(record):
+    """SBC of the blockade model on designs like the evidence, and calibrated P(hypothesis)."""
+    result = record["sbc_blockade"]
+    assert result["simulations"] >= 200
+    assert len(result["records"]) == result["simulations"]
+    assert set(result["parameters"]) == set(sbc.PARAMETERS)
+    for name, p in result["parameters"].items():
+        assert p["ks_p"] > calibration.SBC_MIN_P, name
+        assert sum(p["bins"]) == result["simulations"]
+    kinds = {e["kind"] for e in result["design"]}
+    assert kinds == {"paired_binary", "single_arm_binary", "arm_counts", "contrast_statistic"}
+    hypotheses = result["calibration"]
+    assert sum(b["forecasts"] for b in hypotheses["bins"]) == 4 * result["simulations"]
+    assert hypotheses["brier"] < hypotheses["brier_prior"]
+    for figure in result["figures"]:
+        assert (RECORD.parent / figure).stat().st_size > 0
+    assert result["passed"]

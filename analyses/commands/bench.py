@@ -52,7 +52,9 @@ def _timed(fn: Callable, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def run_bench(suite: bool = True, runs: bool = True, out: Path | None = None) -> dict:
+def run_bench(
+    suite: bool = True, runs: bool = True, out: Path | None = None, dask: bool = True
+) -> dict:
     """Run every benchmark, print the table, write ``bench.json``; returns what it wrote."""
     logging.getLogger("pymc").setLevel(logging.WARNING)  # no per-variable sampling log
     started = time.perf_counter()
@@ -74,6 +76,8 @@ def run_bench(suite: bool = True, runs: bool = True, out: Path | None = None) ->
         _suites(base, priors, config, seconds, ratios)
     if runs:
         _command_line(seconds)
+    if dask:
+        _dask_throughput(seconds, ratios)
     record = _record(seconds, ratios, time.perf_counter() - started)
     _print(record)
     path = out or ROOT / "results" / "bench.json"
@@ -251,6 +255,26 @@ def _command_line(seconds: dict) -> None:
             if done.returncode != 0:
                 print(done.stderr, file=sys.stderr)
                 raise SystemExit(f"bench: {' '.join(command)} exited {done.returncode}")
+
+
+# Simulations timed per worker count: enough for each worker to take several.
+DASK_SIMS = 6
+
+
+def _dask_throughput(seconds: dict, ratios: dict) -> None:
+    """SBC simulations (one Dask task each: build, compile, fit) per second, 1 and 2 workers."""
+    from analyses.validation import sbc
+    from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+
+    seeds = task_seeds(1, DASK_SIMS + 1)
+    draws = sbc.prior_draws(DASK_SIMS, seeds[0])
+    args = [(i, d, s) for i, (d, s) in enumerate(zip(draws, seeds[1:], strict=True))]
+    for workers in (1, 2):
+        with dask_client(workers=workers) as client:
+            client.submit(sum, [1]).result()  # the cluster is up before the clock starts
+            _, took = _timed(map_tasks, sbc.fit_one, args, client, say=lambda _: None)
+        seconds[f"{DASK_SIMS} SBC simulations, {workers} Dask worker(s)"] = took
+        ratios[f"SBC simulations per second, {workers} Dask worker(s)"] = DASK_SIMS / took
 
 
 def _machine() -> dict:

@@ -10,10 +10,8 @@ certified run.
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +30,7 @@ from analyses.inference.fit import (
     assay_sensitivity,
     fit_analysis,
     parameter_summary,
+    quiet_pymc,
 )
 from analyses.inference.intervals import Interval
 from analyses.inference.provenance import (
@@ -44,6 +43,7 @@ from analyses.inference.provenance import (
 from analyses.report import figures as plots
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
+from analyses.validation import record_summary
 from models.blockade import bounded_observations, controlled_studies
 from models.contrasts import beta_estimates
 from models.cross_check import cross_check
@@ -54,21 +54,6 @@ from models.priors import NAMED_SETS, load_priors
 
 def _say(message: str) -> None:
     print(message, flush=True)
-
-
-@contextmanager
-def _quiet_pymc() -> Iterator[None]:
-    """PyMC logs every variable it forward-samples; the run prints its own progress instead.
-
-    The logger's level is restored afterwards, so a notebook's logging is left as it was.
-    """
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def fit_inputs(inputs: RunInputs, predictive: bool) -> FitResult:
@@ -137,7 +122,7 @@ def run(
     skipped = [p.name for p in unreadable_runs(inputs.root)]
     for name in skipped:
         say(f"      note: {name} has an unreadable manifest.json; skipped as an earlier run")
-    with _quiet_pymc():
+    with quiet_pymc():
         result = fit_primary(inputs, say)
     signals.check()  # a library may have swallowed an interrupt during the fit
     say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
@@ -276,6 +261,7 @@ def _manifest(
         "certified": result.certified,
         "headline": result.headline(),
         "quick": quick or not inputs.config.sensitivity.enabled,
+        "validation": record_summary(),
         "runtime_seconds": round(seconds, 1),
     }
 

@@ -1,0 +1,171 @@
+"""`python -m analyses design DESIGN.toml`: how likely a candidate study is to settle the question.
+
+A Bayesian design (preposterior, assurance) analysis. Today's posterior comes from the
+primary fit of the configuration; for each sample size, each simulation draws the candidate
+study's data from it (:mod:`analyses.design.simulate`), appends the study to the evidence and
+refits. Each simulation is a Dask task with its own seed from one ``SeedSequence``, so the
+tables do not depend on the number of workers. Writes ``results/<run-id>/``: ``design.csv``
+(one row per simulation), ``assurance.csv`` (per sample size), ``assurance.png``,
+``report.md`` and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analyses.commands.preflight import preflight
+from analyses.commands.publish import new_run_id
+from analyses.design.spec import DesignSpec, load_design
+from analyses.inference import signals
+from analyses.inference.provenance import file_hash, now_utc, package_versions, staged_directory
+from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+
+# A Bayes factor settles the question when it passes 10 either way (Kass and Raftery's
+# "strong"); between 1/3 and 3 it is "not worth more than a bare mention".
+DECISIVE = 10.0
+UNSETTLED = 3.0
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_design(
+    design_path: Path,
+    sims: int,
+    config_path: Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    say: Callable[[str], None] = _say,
+    studies_dir: Path | None = None,
+) -> Path:
+    """Run the design analysis; returns the results folder."""
+    from analyses.commands.run import fit_inputs
+    from analyses.inference.fit import quiet_pymc
+
+    started = time.monotonic()
+    spec = load_design(design_path)
+    inputs = preflight(config_path, studies_dir)
+    say(f"[1/3] today's posterior: the primary fit of {inputs.label}")
+    with quiet_pymc():
+        primary = fit_inputs(inputs, predictive=False)
+    signals.check()
+    with dask_client(scheduler, workers) as client:
+        table = simulate(spec, inputs, primary, sims, client, say, config_path, studies_dir)
+    signals.check()
+    return _publish(spec, design_path, inputs, primary, table, sims, started, say)
+
+
+def simulate(
+    spec: DesignSpec,
+    inputs,
+    primary,
+    sims: int,
+    client,
+    say: Callable[[str], None] = _say,
+    config_path: Path | None = None,
+    studies_dir: Path | None = None,
+) -> pd.DataFrame:
+    """design.csv: ``sims`` simulated studies per sample size, each appended and refitted.
+
+    Seeds come from the configuration's seed through one ``SeedSequence``: simulation i of
+    sample size k always gets the same seed, whichever worker runs it.
+    """
+    from analyses.design.simulate import fit_with_candidate, preposterior_draws
+    from models.paths import STUDIES_DIR
+
+    seeds = task_seeds(inputs.config.sampler.seed, len(spec.sample_sizes) * (sims + 1))
+    post = primary.idata["posterior"].to_dataset()
+    studies = str(studies_dir or STUDIES_DIR)
+    config = str(config_path) if config_path else None
+    say(f"[2/3] simulating {sims} studies per sample size from today's posterior")
+    tasks = []
+    for k, n in enumerate(spec.sample_sizes):
+        block = seeds[k * (sims + 1) : (k + 1) * (sims + 1)]
+        draws = preposterior_draws(spec, n, post, sims, block[0], inputs.priors, inputs.options)
+        pairs = zip(draws, block[1:], strict=True)
+        tasks += [(spec.to_dict(), n, d, s, studies, config) for d, s in pairs]
+    say(f"[3/3] refitting {len(tasks)} times (one Dask task each)")
+    rows = map_tasks(fit_with_candidate, tasks, client, say, label=lambda i: _label(tasks[i]))
+    table = pd.DataFrame(rows)
+    table.insert(1, "simulation", table.groupby("n").cumcount())
+    return table
+
+
+def _label(task: tuple) -> str:
+    return f"n = {task[1]}"
+
+
+def assurance(table: pd.DataFrame) -> pd.DataFrame:
+    """Per sample size: how often the candidate study settles it, with Monte Carlo SEs."""
+    rows = []
+    for n, group in table.groupby("n"):
+        m = len(group)
+        bf, bound = group["bf_permissive_vs_primary"], group["bf_bound"].fillna("")
+        permissive = (bf >= DECISIVE) & (bound != "<")
+        primary = (bf <= 1 / DECISIVE) & (bound != ">")
+        unsettled = (bf > 1 / UNSETTLED) & (bf < UNSETTLED) & (bound == "")
+        row = {"n": n, "simulations": m}
+        for name, hit in (
+            ("p_bf_decisive", permissive | primary),
+            ("p_bf_permissive_10", permissive),
+            ("p_bf_primary_10", primary),
+            ("p_bf_between_third_and_3", unsettled),
+        ):
+            p = float(hit.mean())
+            row[name], row[f"{name}_mcse"] = p, math.sqrt(p * (1 - p) / m)
+        for h in ("primary", "permissive"):
+            values = group[f"p_{h}"]
+            row[f"expected_p_{h}"] = float(values.mean())
+            sd = float(values.std(ddof=1)) if m > 1 else np.nan
+            row[f"expected_p_{h}_mcse"] = sd / math.sqrt(m)
+        row["certified"] = float(group["certified"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, started, say) -> Path:
+    from analyses.design.report import assurance_figure, design_report
+    from analyses.report.figures import save_figure
+
+    summary = assurance(table)
+    run_id = new_run_id(inputs.root, f"design-{spec.name}")
+    inputs.root.mkdir(parents=True, exist_ok=True)
+    with staged_directory(inputs.root / run_id, before_publish=signals.check) as stage:
+        table.to_csv(stage / "design.csv", index=False)
+        summary.to_csv(stage / "assurance.csv", index=False)
+        save_figure(assurance_figure(summary, spec), stage / "assurance.png")
+        manifest = {
+            "run_id": run_id,
+            "created": now_utc(),
+            "design_file": str(design_path),
+            "design_sha256": file_hash(design_path),
+            "design": spec.to_dict(),
+            "simulations_per_size": sims,
+            "config_file": inputs.label,
+            "data_hash": inputs.evidence.data_hash,
+            "priors": inputs.priors.to_dict(),
+            "seed": inputs.config.sampler.seed,
+            "primary_certified": primary.certified,
+            "package_versions": package_versions(),
+            "runtime_seconds": round(time.monotonic() - started, 1),
+        }
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        (stage / "report.md").write_text(design_report(spec, summary, manifest, primary))
+    run_dir = inputs.root / run_id
+    say(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    say(f"wrote {run_dir}")
+    return run_dir
+
+
+def main_design(design: Path, sims: int, config: Path | None, scheduler: str | None) -> int:
+    """The `design` command."""
+    run_design(design, sims, config, scheduler)
+    return 0

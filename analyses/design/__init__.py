@@ -1,0 +1,1 @@
+"""Bayesian design analysis of a candidate next study (`python -m analyses design`)."""

@@ -1,0 +1,52 @@
+"""Slow statistical validation run by `make validate`: SBC, calibration, and their Dask plumbing."""
+
+# The sections of validation/results.json, in the order `make validate` runs them. Each has its
+# own seed, so one section can be rerun alone (`--only NAME`) and match a full run.
+SECTIONS = (
+    "exact_vs_mcmc",
+    "sbc_meta_regression",
+    "recovery_blockade",
+    "shipped_analysis",
+    "sbc_blockade",
+)
+
+
+def record_path():
+    """Where `make validate` keeps its record (in the project folder)."""
+    from models.paths import ROOT
+
+    return ROOT / "validation" / "results.json"
+
+
+def record_summary() -> dict | None:
+    """What a run's report says about the validation record: its headline numbers, or None.
+
+    Read at run time and stored in the run's manifest, so the report (built from the run
+    folder alone) can show it, and later changes to the record do not rewrite old reports.
+    """
+    import json
+
+    path = record_path()
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    out = {"record": str(path), "created": record.get("created"), "passed": record.get("passed")}
+    sbc = record.get("sbc_blockade")
+    if isinstance(sbc, dict) and "parameters" in sbc and "calibration" in sbc:
+        out["sbc_blockade"] = {
+            "simulations": sbc.get("simulations"),
+            "min_ks_p": min(v["ks_p"] for v in sbc["parameters"].values()),
+            "brier": sbc["calibration"]["brier"],
+            "brier_prior": sbc["calibration"]["brier_prior"],
+            "passed": sbc.get("passed"),
+        }
+    shipped = record.get("shipped_analysis")
+    if isinstance(shipped, dict) and "fits" in shipped:
+        out["shipped_analysis"] = {
+            "refits": shipped.get("refits"),
+            "uncertified": [f["scenario"] for f in shipped["fits"] if not f["certified"]],
+        }
+    return out

@@ -1,0 +1,73 @@
+"""Where simulation-heavy work runs: a Dask cluster (a local one by default).
+
+Every simulation is one Dask task whose result depends only on its arguments (its data and its
+seed, spawned from one ``SeedSequence``), so results do not depend on how many workers there
+are or which one ran a task.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from analyses.progress import Progress
+
+
+def task_seeds(seed: int, count: int) -> list[int]:
+    """``count`` independent seeds from one ``SeedSequence``: task i always gets seed i."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
+@contextmanager
+def dask_client(address: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A Dask client: to the cluster at ``address``, else a LocalCluster on this machine.
+
+    The local cluster runs one single-threaded worker process per core (nutpie brings its own
+    threads; numba and nutpie do not survive sharing a process between tasks running at once).
+    Its dashboard takes a free port, so two clusters on one machine never collide.
+    """
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    # A worker still busy in nutpie's threads at shutdown is killed with a warning; the tasks
+    # are done by then, so that warning is noise on the user's terminal. Restored afterwards.
+    nanny = logging.getLogger("distributed.nanny")
+    level = nanny.level
+    nanny.setLevel(logging.ERROR)
+    try:
+        if address:
+            with Client(address) as client:
+                yield client
+            return
+        n = workers or max(1, min(2, os.cpu_count() or 1))
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        nanny.setLevel(level)
+
+
+def map_tasks(
+    fn: Callable, args: Sequence[tuple], client, say: Callable[[str], None] = print, label=str
+) -> list:
+    """Run ``fn(*a)`` for each ``a`` on the cluster; results in input order, with progress."""
+    from distributed import as_completed
+
+    futures = [client.submit(fn, *a, pure=False) for a in args]
+    order = {f.key: i for i, f in enumerate(futures)}
+    progress = Progress(len(futures), say)
+    results: list = [None] * len(futures)
+    for future in as_completed(futures):
+        i = order[future.key]
+        results[i] = future.result()
+        progress.step(label(i))
+    return results
