@@ -31,6 +31,7 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
             capsize=3,
         )
     unit = "pairs" if spec.type == "crossover" else "participants per arm"
+    ax.set_xticks(summary["n"])
     ax.set_xlabel(f"sample size ({unit})")
     ax.set_ylabel("probability (over today's posterior)")
     ax.set_ylim(0, 1)
@@ -43,7 +44,11 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
 def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, primary) -> str:
     """report.md: the design, its assumptions, and the assurance table."""
     table = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
-    arms = "two periods per participant" if spec.type == "crossover" else "parallel arms"
+    kind = (
+        "crossover (each participant in both conditions)"
+        if spec.type == "crossover"
+        else "parallel-arm study"
+    )
     control = {
         "none": "no control arm without ketamine",
         "saline": "a saline (placebo) arm",
@@ -54,7 +59,7 @@ def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, prima
         "",
         spec.description or "",
         "",
-        f"A {spec.type} study ({arms}; {control}) of {spec.regimen} naltrexone blockade "
+        f"A {kind}, with {control}, of {spec.regimen} naltrexone blockade "
         f"({spec.hours():g} h before ketamine), in {spec.population.label}; outcome: response "
         f"at 24 h. Sample sizes: {', '.join(map(str, spec.sample_sizes))}; "
         f"{manifest['simulations_per_size']} simulations each.",
