@@ -297,3 +297,53 @@ def test_a_corrupt_earlier_manifest_is_skipped_and_said(tmp_path, manifest):
     assert unreadable_runs(tmp_path) == [bad]
     text = _what_changed({"skipped_earlier_runs": ["broken"], "headline": {}}, good)
     assert "broken" in text and "could not be compared" in text
+
+
+def test_run_ids_made_in_the_same_second_differ(tmp_path, monkeypatch):
+    from analyses.commands import publish
+
+    tokens = iter(["aaaaaa", "aaaaaa", "bbbbbb"])
+    monkeypatch.setattr(publish.secrets, "token_hex", lambda _: next(tokens))
+    first = publish.new_run_id(tmp_path, "primary")
+    (tmp_path / first).mkdir()
+    second = publish.new_run_id(tmp_path, "primary")  # the same token again: drawn anew
+    assert first != second and second.endswith("bbbbbb")
+
+
+def test_a_stale_partial_folder_is_reported_and_left_alone(project, monkeypatch):
+    """A killed process's staging folder: the next run says so and does not touch it."""
+    from analyses.commands import run as run_module
+
+    stale = project["results"] / ".20260101-000000-primary-aaaaaa.partial-999"
+    stale.mkdir(parents=True)
+    (stale / "half.csv").write_text("x")
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(run_module, "fit_primary", stop)
+    lines = []
+    with pytest.raises(Stop):
+        run_module.run(
+            project["config"], quick=True, say=lines.append, studies_dir=project["studies"]
+        )
+    assert any(stale.name in line and "killed run" in line for line in lines), lines
+    assert (stale / "half.csv").read_text() == "x"
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling", "long_id"])
+def test_new_study_refuses_a_folder_it_cannot_write_and_an_over_long_id(tmp_path, capsys, kind):
+    target, study_id = tmp_path / "dir", "smith2027"
+    if kind == "file":
+        target.write_text("not a folder")
+    elif kind == "dangling":
+        target.symlink_to(tmp_path / "nowhere")
+    else:
+        study_id = "s" * 300
+    assert main(["new-study", study_id, "--dir", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert ("'--dir'" in err) if kind != "long_id" else ("<= 40" in err and len(err) < 400)

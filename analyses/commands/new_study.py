@@ -29,7 +29,9 @@ def write_template(study_id: str, folder: Path | None = None) -> int:
     path = folder / f"{study_id}.toml"
 
     def refuse(field: str, found: str, expected: str) -> InputError:
-        return InputError([Problem(str(path), study_id[:40], field, found, expected)])
+        # A refused id does not name a file: the message names the folder instead.
+        where = str(folder) if field == "id" else str(path)
+        return InputError([Problem(where, study_id[:40], field, found, expected)])
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", study_id):
         found = repr(study_id if len(study_id) <= 60 else study_id[:57] + "...")
