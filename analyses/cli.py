@@ -55,6 +55,17 @@ def _meta(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A number of simulations: a whole number from 1 to 10000 (argparse says which, if not)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"found {text!r}; expected a whole number") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"found {value}; expected 1 to 10000")
+    return value
+
+
 def _design(args: argparse.Namespace) -> int:
     from analyses.commands.design import main_design
 
@@ -110,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("design", help="assurance of a candidate next study (preposterior)")
     p.add_argument("design", type=Path, help="a design file, e.g. analyses/designs/mket2.toml")
-    p.add_argument("--sims", type=int, default=50, help="simulations per sample size")
+    p.add_argument(
+        "--sims", type=_count, default=50, help="simulations per sample size (1 to 10000)"
+    )
     p.add_argument("--config", type=Path, default=None, help="a run configuration file")
     p.add_argument(
         "--scheduler", default=None, help="address of a Dask scheduler (default: a local cluster)"

@@ -62,8 +62,9 @@ BOTH = (
     [
         ("williams2018", "year = 2018", "year = 1066", ("citation.year", "1066", "1950 to")),
         ("williams2018", "year = 2018", "year = 3000", ("citation.year", "3000")),
-        ("jelen2025", "value = 5.39", "value = -5.39", ("madrs_day1].value", "above 0")),
-        ("jelen2025", "value = 5.39", "value = 0.0", ("madrs_day1].value", "above 0")),
+        ("jelen2025", "value = 5.39", "value = -5.39", ("madrs_day1].value", "at least 1e-06")),
+        ("jelen2025", "value = 5.39", "value = 0.0", ("madrs_day1].value", "at least 1e-06")),
+        ("jelen2025", "value = 5.39", "value = 1e-300", ("madrs_day1].value", "at least 1e-06")),
         ("williams2018", "value = 24.0", "value = 999999.0", ("timepoint_hours", "8760")),
         (
             "williams2018",

@@ -97,3 +97,13 @@ def test_the_same_seed_gives_the_same_tables_with_one_or_two_workers(tmp_path):
     assert len(tables[1]) == 2 and set(tables[1]["n"]) == {15}
     assert Path(studies / "jelen2025.toml").exists()  # the user's folder is not touched
     assert sorted(p.name for p in studies.iterdir()) == ["jelen2025.toml"]
+
+
+@pytest.mark.parametrize("sims", ["-3", "0", "many", "100000"])
+def test_a_bad_simulation_count_is_refused(capsys, sims):
+    path = ROOT / "analyses" / "designs" / "mket2.toml"
+    with pytest.raises(SystemExit) as caught:
+        main(["design", str(path), "--sims", sims])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "--sims" in err and "Traceback" not in err

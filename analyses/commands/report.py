@@ -34,7 +34,11 @@ def render_report(run_dir: Path) -> tuple[Path, Path]:
     manifest = readable_manifest(run.path)
     if manifest is None:
         problem = Problem(
-            str(run_dir), "", "manifest.json", "an unreadable or incomplete manifest", "a run's"
+            str(run_dir),
+            "",
+            "manifest.json",
+            "an unreadable or incomplete manifest",
+            "the JSON manifest a run writes (with run_id, created and headline)",
         )
         raise InputError([problem])
     earlier = [

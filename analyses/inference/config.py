@@ -106,7 +106,8 @@ class SensitivitySection(_Section):
 
 
 class OutputSection(_Section):
-    results_dir: str = "results"
+    # Empty would write runs into the project folder itself, beside data/.
+    results_dir: str = Field(default="results", min_length=1)
 
 
 class RunConfig(_Section):

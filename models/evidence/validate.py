@@ -33,6 +33,9 @@ NUMERATORS = {
 MAX_MAGNITUDE = 1e6
 STRICTLY_POSITIVE = {"sd_change", "dose_mg", "dose_mg_per_kg"}
 NON_NEGATIVE = {"timepoint_hours", "hours_before_first_infusion"}
+# A test statistic this close to 0 was reported as 0: an attenuation's SE (attenuation / t)
+# and an F's t would overflow.
+MIN_STATISTIC = 1e-6
 # Hours between naltrexone and ketamine, or to a rating: depot naltrexone blocks for about a
 # month; a year is a generous ceiling that still catches 999999.
 MAX_HOURS = 24 * 365
@@ -511,7 +514,7 @@ def _check_item_shape(item, study, file) -> list[Problem]:
             )
         )
     if item.kind == "contrast_statistic" and item.statistic == "F":
-        negative = [x for x in _all_numbers(item.value) if x <= 0]
+        negative = [x for x in _all_numbers(item.value) if x < MIN_STATISTIC]
         if negative:
             out.append(
                 Problem(
@@ -519,9 +522,17 @@ def _check_item_shape(item, study, file) -> list[Problem]:
                     study.id,
                     f"{where}.value",
                     repr(negative[0]),
-                    "an F statistic above 0 (an F is a squared t; its sign goes in direction)",
+                    f"an F statistic of at least {MIN_STATISTIC:g} (an F is a squared t; its "
+                    "sign goes in direction)",
                 )
             )
+
+    if item.kind == "contrast_statistic" and item.statistic != "F" and item.attenuation:
+        tiny = [x for x in _all_numbers(item.value) if abs(x) < MIN_STATISTIC]
+        if tiny:
+            expected = f"a statistic of at least {MIN_STATISTIC:g} in size (the attenuation's SE "
+            expected += "is attenuation / t)"
+            out.append(Problem(file, study.id, f"{where}.value", repr(tiny[0]), expected))
     if item.kind == "paired_binary":
         out += _paired_table(item, study, file)
     if item.kind == "contrast_statistic" and item.statistic == "F":
