@@ -503,7 +503,17 @@ def _check_item_shape(item, study, file) -> list[Problem]:
                     "each condition once",
                 )
             )
-    if item.kind == "contrast_statistic" and item.statistic == "F" and item.direction is None:
+    if item.kind == "contrast_statistic":
+        out += _statistic_problems(item, study, file, where)
+    if item.kind == "paired_binary":
+        out += _paired_table(item, study, file)
+    return out
+
+
+def _statistic_problems(item, study: StudyFile, file: str, where: str) -> list[Problem]:
+    """A reported test statistic: an F's direction, size and degrees of freedom; a t's size."""
+    out = []
+    if item.statistic == "F" and item.direction is None:
         out.append(
             Problem(
                 file,
@@ -513,7 +523,7 @@ def _check_item_shape(item, study, file) -> list[Problem]:
                 '"attenuation" or "enhancement": an F statistic has no sign of its own',
             )
         )
-    if item.kind == "contrast_statistic" and item.statistic == "F":
+    if item.statistic == "F":
         negative = [x for x in _all_numbers(item.value) if x < MIN_STATISTIC]
         if negative:
             out.append(
@@ -527,15 +537,13 @@ def _check_item_shape(item, study, file) -> list[Problem]:
                 )
             )
 
-    if item.kind == "contrast_statistic" and item.statistic != "F" and item.attenuation:
+    if item.statistic != "F" and item.attenuation:
         tiny = [x for x in _all_numbers(item.value) if abs(x) < MIN_STATISTIC]
         if tiny:
             expected = f"a statistic of at least {MIN_STATISTIC:g} in size (the attenuation's SE "
             expected += "is attenuation / t)"
             out.append(Problem(file, study.id, f"{where}.value", repr(tiny[0]), expected))
-    if item.kind == "paired_binary":
-        out += _paired_table(item, study, file)
-    if item.kind == "contrast_statistic" and item.statistic == "F":
+    if item.statistic == "F":
         if item.df is None or item.df_numerator is None:
             out.append(
                 Problem(
