@@ -164,6 +164,18 @@ def write_study(study: dict, folder: Path, ipd: pd.DataFrame | None = None) -> P
     return path
 
 
+def load_simulated(studies: list[dict]):
+    """The evidence of simulated study files (written to a scratch folder, read, resolved)."""
+    import tempfile
+
+    from models.evidence import load_evidence
+
+    with tempfile.TemporaryDirectory() as folder:
+        for study in studies:
+            write_study(study, Path(folder))
+        return load_evidence(Path(folder)).resolve()
+
+
 def _drop_none(node):
     """TOML has no null: drop None values (absent fields mean 'not given')."""
     if isinstance(node, dict):

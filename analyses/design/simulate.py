@@ -50,14 +50,9 @@ def template_study(spec: DesignSpec, n: int) -> dict:
 
 def _model_of(studies: list[dict], priors, options):
     from models.blockade import build_blockade_model
-    from models.evidence import load_evidence
-    from models.simulate import write_study
+    from models.simulate import load_simulated
 
-    with tempfile.TemporaryDirectory() as folder:
-        for study in studies:
-            write_study(study, Path(folder))
-        evidence = load_evidence(Path(folder)).resolve()
-    return build_blockade_model(evidence, priors, options)
+    return build_blockade_model(load_simulated(studies), priors, options)
 
 
 def preposterior_draws(

@@ -26,9 +26,7 @@ files and its model rebuilt, as a user's data would be. simuk also runs its fits
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -176,14 +174,10 @@ def _draws_of(post, var: str) -> np.ndarray:
 
 
 def _evidence(studies: list[dict]):
-    from models.evidence import load_evidence
     from models.priors import load_priors
-    from models.simulate import write_study
+    from models.simulate import load_simulated
 
-    with tempfile.TemporaryDirectory() as folder:
-        for study in studies:
-            write_study(study, Path(folder))
-        evidence = load_evidence(Path(folder)).resolve()
+    evidence = load_simulated(studies)
     return evidence, load_priors("neutral", evidence.literature)
 
 
