@@ -69,3 +69,44 @@ def test_a_constant_whose_sd_is_rounding_noise_is_not_a_failure():
     assert float(x.std()) > 0  # the trap
     found = convergence(_trace(_good()), expected_draws=CHAINS * DRAWS)
     assert found.passed, found.failures
+
+
+def _scripted(traces):
+    """A sampler that returns the given traces in turn, recording the settings it was asked."""
+    asked = []
+
+    def sample(settings):
+        asked.append(settings)
+        x = traces[len(asked) - 1]
+        return x(settings) if callable(x) else x
+
+    return sample, asked
+
+
+def _settings():
+    from analyses.inference.sampling import SamplerSettings
+
+    return SamplerSettings(draws=DRAWS, tune=1000, chains=CHAINS, seed=1)
+
+
+def test_a_retry_for_divergences_alone_keeps_the_draws():
+    from analyses.inference.sampling import gated
+
+    rng = np.random.default_rng(1)
+    good = lambda s: _trace(rng.normal(size=(s.chains, s.draws)))  # noqa: E731
+    sample, asked = _scripted([_trace(_good(), divergent=2), good])
+    fit = gated(sample, _settings())
+    assert fit.certified and len(fit.attempts) == 2
+    assert asked[1].draws == DRAWS  # not doubled
+    assert asked[1].tune == 2000 and asked[1].target_accept == 0.99
+
+
+def test_a_retry_for_too_few_effective_draws_doubles_them():
+    from analyses.inference.sampling import gated
+
+    stuck = np.repeat(_good()[:, :10], DRAWS // 10, axis=1)  # each value held for 100 draws
+    rng = np.random.default_rng(2)
+    good = lambda s: _trace(rng.normal(size=(s.chains, s.draws)))  # noqa: E731
+    sample, asked = _scripted([_trace(stuck), good])
+    assert gated(sample, _settings()).certified
+    assert asked[1].draws == 2 * DRAWS

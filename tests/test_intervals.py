@@ -39,6 +39,7 @@ def test_the_setting_reaches_summaries_tables_and_figures(eighty):
         {
             "hypothesis": ["primary", "permissive", "none", "other"],
             "posterior_prob": [0.25] * 4,
+            "posterior_prob_mcse": [0.01] * 4,
             "prior_prob": [0.25] * 4,
             "bf_vs_primary": [1.0] * 4,
         }

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from analyses.commands import run as run_module
 from analyses.inference.config import load_config
+from analyses.suite.reweight import K_HAT_MAX
 from analyses.suite.scenarios import _spec, build_scenarios
 from analyses.suite.worker import model_for as _model_for
 from models.evidence import load_evidence
@@ -232,6 +234,20 @@ def test_the_suite_compiles_once_per_worker_and_fits_twins_once(small_run):
     table = table.set_index("scenario")
     assert table.loc["single-arm evidence excluded", "same_fit_as"] == "leave out yoon2019"
     assert not table.loc["single-arm evidence excluded", "compiled"]
+
+
+@pytest.mark.fit
+def test_a_prior_only_scenario_is_reweighted_not_refitted(small_run):
+    """A prior set changes only priors: the primary draws are reweighted (PSIS), no refit."""
+    table = pd.read_csv(small_run / "sensitivity.csv").set_index("scenario")
+    row = table.loc["priors: sceptical"]
+    assert row["method"] == "reweighted" and row["attempts"] == 0
+    assert row["pareto_k"] < K_HAT_MAX and 0 < row["importance_ess"] < 4000
+    assert table.loc["leave out yoon2019", "method"] == "refit"
+    assert np.isnan(table.loc["leave out yoon2019", "pareto_k"])  # not a candidate
+    report = (small_run / "report.md").read_text()
+    assert "Reweighted: priors: sceptical (k̂ " in report
+    assert "| reweighted (k̂ " in report
 
 
 def test_power_scaling_text_flags_only_flagged_rows():

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from analyses.commands.validate import AGREEMENT_SDS, COVERAGE_NOMINAL, SBC_MIN_P
+from analyses.commands.validate import (
+    AGREEMENT_SDS,
+    COVERAGE_NOMINAL,
+    REWEIGHT_MAX_Z,
+    SBC_MIN_P,
+)
+from analyses.suite.reweight import K_HAT_MAX
 from analyses.validation import calibration, sbc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +79,7 @@ def test_the_shipped_analysis_was_certified_everywhere(record):
     assert shipped["data_hash"] == today, "the data changed: run `make validate`"
     uncertified = [f["scenario"] for f in shipped["fits"] if not f["certified"]]
     assert not uncertified, uncertified  # zero divergences everywhere, half-Cauchy included
-    assert shipped["refits"] >= 30
+    assert shipped["refits"] + shipped["reweighted"] >= 30
     assert shipped["compiles"] <= 2
     assert shipped["threshold_rows"] == 8
     assert shipped["cumulative_added"] == ["williams2018", "yoon2019", "jelen2025 yoon2025"]
@@ -81,6 +87,20 @@ def test_the_shipped_analysis_was_certified_everywhere(record):
     twins = {f["scenario"]: f["same_fit_as"] for f in shipped["fits"]}
     assert twins["single-arm evidence excluded"] == "leave out yoon2019"
     assert shipped["passed"]
+
+
+def test_reweighted_scenarios_agree_with_their_refits(record):
+    """A prior-only scenario reweighted from the primary posterior matches its own refit."""
+    result = record["reweighting"]
+    assert result["scenarios"] >= 1 and result["passed"]
+    assert len(result["cases"]) == 4 * result["scenarios"]  # every hypothesis of each
+    for case in result["cases"]:
+        assert case["pareto_k"] < K_HAT_MAX, case["scenario"]
+        assert case["refit_certified"], case["scenario"]
+        assert abs(case["z"]) < REWEIGHT_MAX_Z, case
+    shipped = {f["scenario"]: f for f in record["shipped_analysis"]["fits"]}
+    for name in {c["scenario"] for c in result["cases"]}:
+        assert shipped[name]["method"] == "reweighted", name  # the run reweights it too
 
 
 def test_the_blockade_model_is_calibrated(record):

@@ -47,6 +47,10 @@ SBC_MIN_P = 0.01
 # Recovery: with R replications per cell, nominal 90% coverage has binomial SD
 # sqrt(0.09 / R_total); coverage must be within 3 SDs of 0.9.
 COVERAGE_NOMINAL = 0.9
+# Reweighting vs refit: each hypothesis probability of a reweighted scenario must be within 4
+# combined MCSEs of its refit's. Two independent estimates; with about 24 comparisons a
+# 4-sigma band fails by chance about once in 700 validation runs.
+REWEIGHT_MAX_Z = 4.0
 
 
 def _exact_vs_mcmc(n_cases: int, rng) -> dict:
@@ -255,10 +259,11 @@ def _shipped_analysis() -> dict:
         report = (run_dir / "report.md").read_text()
     columns = [
         *("scenario", "kind", "certified", "attempts", "retried_because"),
-        *("compiled", "seconds", "same_fit_as"),
+        *("compiled", "seconds", "same_fit_as", "method", "pareto_k"),
     ]
     fits = pd.concat([table[table.kind != "thresholds"], cumulative])
-    refits = fits[(fits.kind != "primary") & (fits["same_fit_as"].fillna("") != "primary")]
+    scenarios = fits[(fits.kind != "primary") & (fits["same_fit_as"].fillna("") != "primary")]
+    refits = scenarios[scenarios["method"] != "reweighted"]
     return {
         "data_hash": manifest["data_hash"],
         "certified": manifest["certified"],
@@ -266,6 +271,7 @@ def _shipped_analysis() -> dict:
         "runtime_seconds": manifest["runtime_seconds"],
         "fits": fits[columns].astype(object).where(fits[columns].notna(), None).to_dict("records"),
         "refits": len(refits),
+        "reweighted": int((scenarios["method"] == "reweighted").sum()),
         "compiles": int(refits["compiled"].sum()),
         "threshold_rows": int((table.kind == "thresholds").sum()),
         "cumulative_added": cumulative["added"].tolist(),
@@ -318,6 +324,64 @@ def _sbc_blockade(n_sims: int, seed: int, scheduler: str | None, folder: Path) -
     }
 
 
+def _reweighting() -> dict:
+    """Reweighted prior-only scenarios against their own refits, on the shipped data.
+
+    The suite reweights the primary posterior for a scenario that changes only a prior (where
+    the Pareto k-hat allows it); here each such scenario is also refitted, and every
+    hypothesis probability is compared in units of the two estimates' combined MCSE.
+    """
+    from dataclasses import asdict
+
+    from analyses.commands.preflight import load_inputs
+    from analyses.commands.run import fit_inputs
+    from analyses.inference.hypotheses import HYPOTHESES
+    from analyses.suite.reweight import reweight_scenarios
+    from analyses.suite.scenarios import build_scenarios, primary_scenario, refitted
+    from analyses.suite.worker import fit_group
+
+    inputs = load_inputs(None, None)
+    config, base, priors = inputs.config, inputs.base, inputs.priors
+    primary = fit_inputs(inputs, predictive=False)
+    scenarios = refitted(build_scenarios(base, config, priors))
+    here = primary_scenario(config, priors)
+    thresholds = config.hypotheses.thresholds
+    rows, k_hats = reweight_scenarios(base, primary, here, scenarios, thresholds)
+    chosen = [asdict(sc) for sc in scenarios if sc.name in rows]
+    payload = {
+        "scenarios": chosen,
+        "settings": config.sampler.to_dict(),
+        "thresholds": thresholds.to_dict(),
+        "studies_dir": None,
+    }
+    refits = {r["scenario"]: r for r in fit_group(payload)}
+    cases = []
+    for name, row in rows.items():
+        for h in HYPOTHESES:
+            a, b = row[f"p_{h}"], refits[name][f"p_{h}"]
+            se = float(np.hypot(row[f"p_{h}_mcse"], refits[name][f"p_{h}_mcse"]))
+            cases.append(
+                {
+                    "scenario": name,
+                    "hypothesis": h,
+                    "pareto_k": k_hats[name],
+                    "importance_ess": row["importance_ess"],
+                    "reweighted": a,
+                    "refit": b,
+                    "refit_certified": bool(refits[name]["certified"]),
+                    "z": (a - b) / se if se > 0 else 0.0,
+                }
+            )
+    worst = max((abs(c["z"]) for c in cases), default=0.0)
+    return {
+        "scenarios": len(rows),
+        "k_hats": k_hats,
+        "cases": cases,
+        "max_abs_z": worst,
+        "passed": bool(cases) and worst < REWEIGHT_MAX_Z,
+    }
+
+
 SEED = 20261123
 
 
@@ -332,6 +396,8 @@ def _run_section(name: str, sizes: dict, seed: int, scheduler: str | None, out: 
         return _recovery(truths, sizes["replications"], rng)
     if name == "shipped_analysis":
         return _shipped_analysis()
+    if name == "reweighting":
+        return _reweighting()
     return _sbc_blockade(sizes["sbc_blockade_sims"], seed, scheduler, out.parent)
 
 
@@ -340,6 +406,9 @@ def _summary(name: str, result: dict) -> str:
         return f"worst discrepancy {result['max_discrepancy_sd']:.3f} posterior SD"
     if name == "recovery_blockade":
         return f"90% coverage {result['coverage90']:.2f}; mean |z| {result['mean_abs_z']:.2f}"
+    if name == "reweighting":
+        worst = result["max_abs_z"]
+        return f"{result['scenarios']} reweighted scenarios; worst |z| against a refit {worst:.2f}"
     if name == "shipped_analysis":
         bad = [f["scenario"] for f in result["fits"] if not f["certified"]] or "none"
         return f"{result['refits']} refits from {result['compiles']} compiles; uncertified: {bad}"

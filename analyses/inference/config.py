@@ -103,6 +103,9 @@ class SensitivitySection(_Section):
         default_factory=lambda: [0.3, 0.5, 0.8]
     )
     specific_share_one: bool = True  # a scenario reading Jelen's attenuation as specific
+    # A scenario that changes only a prior reweights the primary posterior (PSIS) where the
+    # Pareto k-hat allows it (analyses.suite.reweight), and is refitted otherwise.
+    reweight: bool = True
 
 
 class OutputSection(_Section):

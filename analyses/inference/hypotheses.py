@@ -90,6 +90,21 @@ def prior_probabilities(spec_acute: dict, spec_sustained: dict, t: Thresholds) -
 
 
 @dataclass(frozen=True)
+class Weights:
+    """Importance weights over a posterior's draws (Pareto-smoothed).
+
+    ``normalised`` sums to 1 and has the draws' (chain, draw) shape; ``ess`` is the
+    importance effective sample size ``r_eff / sum w^2``; ``r_eff`` is the MCMC draws'
+    relative efficiency; ``k_hat`` is the Pareto diagnostic.
+    """
+
+    normalised: np.ndarray
+    ess: float
+    r_eff: float
+    k_hat: float
+
+
+@dataclass(frozen=True)
 class RegionProbability:
     """A posterior probability with its precision.
 
@@ -138,6 +153,28 @@ def posterior_probability(
     return RegionProbability(p, mcse, n_eff, upper, lower)
 
 
+def weighted_probability(indicator: np.ndarray, weights: Weights) -> RegionProbability:
+    """Probability of a region under importance weights, with its PSIS Monte Carlo error.
+
+    The variance of a self-normalised importance estimate of a mean is
+    ``sum w_i^2 (h_i - p)^2 / r_eff`` (Vehtari et al. 2024, eq. 6, with the MCMC draws'
+    relative efficiency); the effective size is what gives that variance to a proportion.
+    A region with every draw in or out takes the weights' own effective size.
+    """
+    h = np.asarray(indicator, dtype=float).ravel()
+    w = weights.normalised.ravel()
+    p = float(np.clip(np.sum(w * h), 0.0, 1.0))
+    n_eff = weights.ess
+    variance = float(np.sum(w**2 * (h - p) ** 2) / weights.r_eff)
+    if 0.0 < p < 1.0 and variance > 0:
+        n_eff = min(p * (1 - p) / variance, float(h.size))
+    mcse = float(np.sqrt(p * (1 - p) / n_eff))
+    k = p * n_eff
+    upper = float(stats.beta.ppf(BOUND_LEVEL, k + 1, n_eff - k)) if k < n_eff else 1.0
+    lower = float(stats.beta.ppf(1 - BOUND_LEVEL, k, n_eff - k + 1)) if k > 0 else 0.0
+    return RegionProbability(p, mcse, n_eff, upper, lower)
+
+
 def parameter_ess(a: xr.DataArray, s: xr.DataArray) -> float:
     """The smaller mean-ESS of the two blockade fractions.
 
@@ -174,7 +211,12 @@ def _fmt(x: float) -> str:
 
 
 def hypothesis_table(
-    a: xr.DataArray, s: xr.DataArray, spec_acute: dict, spec_sustained: dict, t: Thresholds
+    a: xr.DataArray,
+    s: xr.DataArray,
+    spec_acute: dict,
+    spec_sustained: dict,
+    t: Thresholds,
+    weights: Weights | None = None,
 ) -> pd.DataFrame:
     """hypotheses.csv: one row per hypothesis, numbers only.
 
@@ -182,15 +224,19 @@ def hypothesis_table(
     posterior_prob_lower95 / _upper95 (one-sided bounds at the region's ESS),
     posterior_prob_equal_odds (the posterior had the four started equally likely), and
     bf_vs_<other>. A Bayes factor the draws cannot support is NaN here; bayes_factors.csv
-    gives its bound.
+    gives its bound. With ``weights`` the draws are importance-weighted (a reweighted
+    posterior, :mod:`analyses.suite.reweight`).
     """
     indicators = region_indicators(a.values, s.values, t)
     prior = prior_probabilities(spec_acute, spec_sustained, t)
-    fallback = parameter_ess(a, s)
-    post = {
-        h: posterior_probability(xr.DataArray(ind, dims=a.dims, coords=a.coords), fallback)
-        for h, ind in indicators.items()
-    }
+    if weights is not None:
+        post = {h: weighted_probability(ind, weights) for h, ind in indicators.items()}
+    else:
+        fallback = parameter_ess(a, s)
+        post = {
+            h: posterior_probability(xr.DataArray(ind, dims=a.dims, coords=a.coords), fallback)
+            for h, ind in indicators.items()
+        }
     # Equal prior odds: reweight each region's posterior by 1 / its prior mass.
     weight = {h: post[h].prob / prior[h] if prior[h] > 0 else 0.0 for h in HYPOTHESES}
     total = sum(weight.values())

@@ -45,10 +45,28 @@ class Interval:
         """
         return f"{point} {value:+.2f} ({self.percent} interval {lower:+.2f} to {upper:+.2f})"
 
-    def bounds(self, values: np.ndarray) -> tuple[float, float]:
-        """The interval's bounds over draws."""
+    def bounds(self, values: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+        """The interval's bounds over draws (importance-weighted if ``weights`` is given)."""
+        if weights is not None:
+            lo, hi = weighted_quantile(values, weights, self.quantiles)
+            return float(lo), float(hi)
         lo, hi = np.quantile(np.asarray(values).ravel(), self.quantiles)
         return float(lo), float(hi)
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q) -> np.ndarray:
+    """Quantiles of weighted draws: the inverse of their weighted empirical CDF.
+
+    Each draw's mass is centred on it (the midpoint rule), so equal weights give numpy's
+    ``"hazen"`` quantiles rather than its default; at 4000 draws the two differ by far less
+    than their Monte Carlo error.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    w = np.asarray(weights, dtype=float).ravel()
+    order = np.argsort(x)
+    x, w = x[order], w[order] / w.sum()
+    cdf = np.cumsum(w) - 0.5 * w
+    return np.interp(q, cdf, x)
 
 
 def interval() -> Interval:

@@ -49,6 +49,8 @@ class SamplerSettings(BaseModel):
     def attempts(self) -> tuple[SamplerSettings, ...]:
         """The settings a gated fit tries in turn, until one passes the gate.
 
+        A retry after divergences alone keeps the first attempt's draws (see :func:`gated`).
+
         The last step (0.999, four times the tuning) is for a heavy-tailed posterior: under
         the half-Cauchy tau_beta scenario, trajectories starting at tau_beta of 3-7 diverged
         (1-3 in 8000 draws at 0.99 and 0.995, 1 at 0.999 with 2000 tuning steps, on some
@@ -78,6 +80,11 @@ class Diagnostics:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def only_divergent(self) -> bool:
+        """Failed for divergent transitions alone (R-hat and ESS were fine)."""
+        return self.divergences > 0 and len(self.failures) == 1
 
     def to_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}
@@ -269,7 +276,13 @@ def gated(
     result is still returned, and the caller marks it NOT CERTIFIED.
     """
     attempts = []
-    for attempt in settings.attempts():
+    diagnostics = None
+    for planned in settings.attempts():
+        attempt = planned
+        if diagnostics is not None and diagnostics.only_divergent:
+            # More draws cannot remove a divergence; longer adaptation and smaller steps can.
+            # Keeping the draws makes such a retry about half as costly.
+            attempt = planned.model_copy(update={"draws": settings.draws})
         idata = sample(attempt)
         diagnostics = convergence(idata, var_names, attempt.chains * attempt.draws)
         attempts.append({"settings": attempt.to_dict(), "diagnostics": diagnostics.to_dict()})

@@ -13,6 +13,7 @@ from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import interval
 from analyses.report.figures import REGION_COLOURS
 from analyses.report.sections import format_bf, markdown_table
+from analyses.suite.reweight import K_HAT_MAX
 
 # Why each kind of change can move the answer: generic mechanisms, not findings.
 # Matched in order, so a name that contains another's key (nonspecific_share contains
@@ -126,13 +127,14 @@ def robustness_section(suite) -> str:
         *_disagreement_lines(refits, leader),
         *_moved_most_lines(refits, primary, leader),
         *_uncertified_lines(refits),
+        *_method_lines(refits),
         "\n" + _scenario_table(table, refits) + "\n",
         *_threshold_lines(table[table.kind == "thresholds"], leader),
         "![Robustness](figures/robustness.png)\n",
         _psense_text(suite.psense),
         _cumulative_text(suite.cumulative, refits, primary, leader),
-        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models, "
-        f"{suite.wall_seconds:.0f} s wall time.*\n",
+        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models and "
+        f"{suite.reweighted} reweighted posteriors, {suite.wall_seconds:.0f} s wall time.*\n",
     ]
     return "\n".join(lines)
 
@@ -144,7 +146,7 @@ def _agreement_lines(refits: pd.DataFrame) -> list[str]:
     lines = []
     if same_band is not None:
         lines.append(
-            f"Robustness is judged by what the run leads with: of {len(refits)} refitted "
+            f"Robustness is judged by what the run leads with: of {len(refits)} "
             f"scenarios, **{same_band} keep the Bayes factor permissive vs primary in the same "
             f"Kass–Raftery band and direction** as the primary run, and "
             f"**{len(refits) - same_band}** move it to another band."
@@ -219,6 +221,45 @@ def _uncertified_lines(refits: pd.DataFrame) -> list[str]:
     ]
 
 
+def _how(row: pd.Series) -> str:
+    """How a scenario's row was obtained: its own fit, the primary's draws reweighted, a twin."""
+    method = row.get("method", "refit")
+    k = row.get("pareto_k", np.nan)
+    k_text = f" (k̂ {k:.2f})" if pd.notna(k) else ""
+    if method == "reweighted":
+        return f"reweighted{k_text}"
+    if method == "twin" or (isinstance(row.get("same_fit_as"), str) and row["same_fit_as"]):
+        return f"same fit as {row['same_fit_as']}"
+    return f"refit{k_text}"
+
+
+def _method_lines(refits: pd.DataFrame) -> list[str]:
+    """Which prior-only scenarios were reweighted rather than refitted, and why."""
+    if "pareto_k" not in refits:
+        return []
+    candidates = refits[pd.to_numeric(refits["pareto_k"], errors="coerce").notna()]
+    if candidates.empty:
+        return []
+    done = candidates[candidates["method"] == "reweighted"]
+    refit = candidates[candidates["method"] != "reweighted"]
+
+    def names(rows: pd.DataFrame) -> str:
+        return ", ".join(f"{r.scenario} (k̂ {r.pareto_k:.2f})" for r in rows.itertuples())
+
+    lines = [
+        f"{len(candidates)} scenarios change only a prior. Their posterior is the primary's "
+        "reweighted by new prior / old prior, so where Pareto-smoothed importance sampling "
+        f"is reliable (k̂ < {K_HAT_MAX}) the primary draws are reweighted instead of "
+        "refitted; a reweighted row's Monte Carlo error is that of the weights' effective "
+        "sample size."
+    ]
+    if len(done):
+        lines.append(f"Reweighted: {names(done)}.")
+    if len(refit):
+        lines.append(f"Refitted, because the weights were unreliable: {names(refit)}.")
+    return [" ".join(lines)]
+
+
 def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
     """The primary row and every refit: probabilities, headline BF, β acute, agreement."""
     rows = pd.concat([table[table.kind == "primary"], refits])
@@ -234,6 +275,7 @@ def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
     show["β acute"] = [_interval(r, "beta_acute") for _, r in rows.iterrows()]
     show["β sustained"] = [_interval(r, "beta_sustained") for _, r in rows.iterrows()]
     show["agrees"] = show["agrees"].map({True: "yes", False: "**no**"})
+    show.insert(1, "how", [_how(r) if r.kind != "primary" else "fit" for _, r in rows.iterrows()])
     if "agrees_bf" in rows:
         show.insert(
             show.columns.get_loc("agrees"),

@@ -27,7 +27,8 @@ import pandas as pd
 from analyses.inference import compile_flags, signals
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.progress import Progress
-from analyses.suite.scenarios import Scenario, build_scenarios, refitted
+from analyses.suite.reweight import describe, reweight_scenarios
+from analyses.suite.scenarios import Scenario, build_scenarios, primary_scenario, refitted
 from analyses.suite.table import (
     SuiteResult,
     cumulative_table,
@@ -138,10 +139,11 @@ def _complete(scenarios, rows, duplicates, primary) -> list[dict]:
         own = {"scenario": sc.name, "change": sc.change, "kind": sc.kind, "step": sc.step}
         if sc.name in duplicates:
             twin = duplicates[sc.name]
-            extra = {"compiled": False, "seconds": 0.0, "same_fit_as": twin}
+            extra = {"compiled": False, "seconds": 0.0, "same_fit_as": twin, "method": "twin"}
             by_name[sc.name] = by_name[twin] | own | extra
         elif sc.name not in by_name:
-            by_name[sc.name] = primary_row(primary) | own | {"same_fit_as": "primary"}
+            twin = {"same_fit_as": "primary", "method": "twin"}
+            by_name[sc.name] = primary_row(primary) | own | twin
     return [by_name[sc.name] for sc in scenarios]
 
 
@@ -164,6 +166,12 @@ def run_suite(
     scenarios = build_scenarios(base, config, priors)
     thresholds = config.hypotheses.thresholds
     fitted = refitted(scenarios)
+    reweighted, k_hats = {}, {}
+    if config.sensitivity.reweight:
+        here = primary_scenario(config, priors)
+        reweighted, k_hats = reweight_scenarios(base, primary, here, fitted, thresholds)
+        describe(reweighted, k_hats, say)
+        fitted = [sc for sc in fitted if sc.name not in reweighted]
     common = {
         "settings": config.sampler.to_dict(),
         "thresholds": thresholds.to_dict(),
@@ -176,8 +184,13 @@ def run_suite(
         f"{len(payloads)} processes, one compile each"
     )
     compile_flags.apply()  # the worker processes inherit the environment
-    rows = _fit_groups(payloads, min(workers, len(payloads)), say)
-    ordered = _complete(scenarios, rows, duplicates, primary)
+    rows = _fit_groups(payloads, min(workers, len(payloads)), say) if payloads else []
+    done = [r | {"method": "refit"} for r in rows] + [
+        r | {"method": "reweighted", "compiled": False} for r in reweighted.values()
+    ]
+    ordered = _complete(scenarios, done, duplicates, primary)
+    for row in ordered:
+        row["pareto_k"] = k_hats.get(row["scenario"], np.nan)
     probs = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
     leader = max(HYPOTHESES, key=lambda h: float(probs[h]))
     sensitivity = [r for r in ordered if r["kind"] == "sensitivity"]
@@ -190,4 +203,6 @@ def run_suite(
     cumulative = cumulative_table([r for r in ordered if r["kind"] == "cumulative"])
     compiles = sum(1 for r in rows if r["compiled"])
     seconds = time.monotonic() - started
-    return SuiteResult(table, cumulative, psense(primary), leader, seconds, compiles, len(rows))
+    return SuiteResult(
+        table, cumulative, psense(primary), leader, seconds, compiles, len(rows), len(reweighted)
+    )

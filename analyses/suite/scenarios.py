@@ -1,13 +1,11 @@
-"""The sensitivity suite and the cumulative analysis (SCIENCE.md section 6).
+"""The sensitivity suite and the cumulative analysis (SCIENCE.md section 6): what each changes.
 
-Every scenario is one change from the primary analysis, refitted. Scenarios are grouped by the
-structure of their model (a fingerprint of its log-density graph): a group compiles once with
-nutpie and each scenario swaps in its own data (`CompiledModel.with_data`). Only the prior
-parameters of the two blockade fractions and the within-subject correlation are shared data
-(more sharing made every compile 2-3x slower; see models.distributions.make_rv), so prior sets
-and fixed correlations share a compile, while leaving a study out or reading a number
-differently changes the graph and compiles anew. Groups run in parallel, one process per core.
-Threshold scenarios need no refit: they re-read the primary posterior.
+Every scenario is one change from the primary analysis: a prior set or slot, a study left
+out, a reading of a disputed number, a fixed nuisance, a structural option, or the studies
+published up to a year. This module only says what each scenario is; the runner
+(:mod:`analyses.suite.runner`) fits them as data of one compiled model, reweights the
+primary posterior for the prior-only ones where PSIS allows (:mod:`analyses.suite.reweight`),
+and re-reads the primary posterior for the threshold grid.
 """
 
 from __future__ import annotations
@@ -273,13 +271,21 @@ def refitted(scenarios: list[Scenario]) -> list[Scenario]:
     return [sc for sc in scenarios if not (sc.kind == "cumulative" and sc.studies is None)]
 
 
+def primary_scenario(config, priors: PriorSpec) -> Scenario:
+    """The primary analysis as a scenario: what every other scenario changes one thing of."""
+    readings = {k: dict(v) for k, v in config.analysis.readings.items()}
+    options = asdict(config.model.options())
+    return Scenario("primary", "the primary analysis", _prior_dict(priors), options, readings)
+
+
 def build_scenarios(base: Evidence, config, priors: PriorSpec) -> list[Scenario]:
     """Every scenario of the suite, plus the cumulative steps, in report order."""
     options = config.model.options()
-    readings = {k: dict(v) for k, v in config.analysis.readings.items()}
+    primary = primary_scenario(config, priors)
+    readings = primary.readings
     resolved = base.resolve(readings)
     included = [s.id for s in resolved.included]
-    b = _Builder(_prior_dict(priors), asdict(options), readings)
+    b = _Builder(primary.priors, primary.options, readings)
     _prior_set_scenarios(b, base, config, priors)
     for sid in included:
         b.add(f"leave out {sid}", f"{sid} removed", studies=tuple(s for s in included if s != sid))

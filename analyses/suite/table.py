@@ -12,15 +12,25 @@ import pandas as pd
 from analyses.inference.bayes_factors import same_band_and_direction
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
-from analyses.inference.intervals import interval
+from analyses.inference.intervals import interval, weighted_quantile
 from analyses.suite.scenarios import THRESHOLD_GRID, Scenario
 from models.priors import PriorSpec
 
 
 def scenario_row(
-    scenario: Scenario, table: pd.DataFrame, draws: dict, certified: bool, attempts: list
+    scenario: Scenario,
+    table: pd.DataFrame,
+    draws: dict,
+    certified: bool,
+    attempts: list,
+    weights: np.ndarray | None = None,
 ) -> dict:
-    """One row of sensitivity.csv / cumulative.csv from a fit's hypothesis table and draws."""
+    """One row of sensitivity.csv / cumulative.csv from a fit's hypothesis table and draws.
+
+    ``weights`` (normalised, one per draw) make the medians and intervals those of a
+    reweighted posterior.
+    """
+    w = None if weights is None else np.asarray(weights, dtype=float).ravel()
     t = table.set_index("hypothesis")
     row = {
         "scenario": scenario.name,
@@ -30,13 +40,16 @@ def scenario_row(
     }
     for h in HYPOTHESES:
         row[f"p_{h}"] = float(t.loc[h, "posterior_prob"])
+        row[f"p_{h}_mcse"] = float(t.loc[h, "posterior_prob_mcse"])
         row[f"prior_{h}"] = float(t.loc[h, "prior_prob"])
     row["bf_permissive_vs_primary"] = t.loc[HEADLINE[0], f"bf_vs_{HEADLINE[1]}"]
     ci = interval()
     for name, values in draws.items():
-        row[f"{name}_median"] = float(np.median(values))
-        row[f"{name}_{ci.columns[0]}"], row[f"{name}_{ci.columns[1]}"] = ci.bounds(values)
-    row["p_delta_positive"] = float((draws["delta_timing"] > 0).mean())
+        median = np.median(values) if w is None else weighted_quantile(values, w, 0.5)
+        row[f"{name}_median"] = float(median)
+        row[f"{name}_{ci.columns[0]}"], row[f"{name}_{ci.columns[1]}"] = ci.bounds(values, w)
+    positive = np.asarray(draws["delta_timing"]).ravel() > 0
+    row["p_delta_positive"] = float(positive.mean() if w is None else np.sum(w * positive))
     row["certified"] = bool(certified)
     row["attempts"] = len(attempts)
     # Why each retry was needed (e.g. "2 divergent transitions"), so a reader can see what a
@@ -47,7 +60,7 @@ def scenario_row(
     return row
 
 
-def _studies(primary) -> str:
+def primary_studies(primary) -> str:
     return " ".join(primary.idata["posterior"]["beta_study"].coords["study"].values)
 
 
@@ -62,7 +75,8 @@ def primary_row(primary) -> dict:
     row = scenario_row(
         scenario, primary.hypotheses, _draws(primary), primary.certified, primary.gated.attempts
     )
-    return row | {"compiled": True, "seconds": 0.0, "studies": _studies(primary)}
+    extra = {"compiled": True, "seconds": 0.0, "studies": primary_studies(primary), "method": "fit"}
+    return row | extra
 
 
 def threshold_rows(primary, base: Thresholds, priors: PriorSpec) -> list[dict]:
@@ -79,7 +93,8 @@ def threshold_rows(primary, base: Thresholds, priors: PriorSpec) -> list[dict]:
         change = f"primary threshold {p:g}, permissive threshold {q:g} (no refit)"
         sc = Scenario(f"thresholds {p:g}/{q:g}", change, {}, {}, kind="thresholds")
         row = scenario_row(sc, table, _draws(primary), primary.certified, [])
-        rows.append(row | {"compiled": False, "seconds": 0.0, "studies": _studies(primary)})
+        extra = {"compiled": False, "seconds": 0.0, "studies": primary_studies(primary)}
+        rows.append(row | extra | {"method": "thresholds"})
     return rows
 
 
@@ -156,6 +171,7 @@ class SuiteResult:
     wall_seconds: float
     compiles: int
     refits: int
+    reweighted: int = 0
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report

@@ -7,6 +7,7 @@ SECTIONS = (
     "sbc_meta_regression",
     "recovery_blockade",
     "shipped_analysis",
+    "reweighting",
     "sbc_blockade",
 )
 
