@@ -77,6 +77,11 @@ class ModelOptions:
         The range assumed for a study whose interval is not reported (log-hours moderator
         only): from 2 h to 4 weeks, the whole span a depot injection could precede a course
         of weekly infusions by. An assumption of the analysis, not a datum.
+    observations_as_data : bool
+        Hold every observed number as named data (``pm.Data``), so one compiled model refits
+        new observations of the same design by swapping data (simulation studies: SBC, the
+        design analysis). Off for an analysis, where constants let PyTensor fold the
+        likelihood's fixed parts. The posterior is the same either way.
     """
 
     moderator: Literal["regimen", "log_hours"] = "regimen"
@@ -88,6 +93,7 @@ class ModelOptions:
     acute_reference_hours: float = 0.75
     sustained_reference_hours: float = 96.0
     unknown_hours: tuple[float, float] = (2.0, 672.0)
+    observations_as_data: bool = False
 
     def to_dict(self) -> dict:
         """A plain, JSON-ready copy (tuples as lists), as stored with every result."""
@@ -252,6 +258,7 @@ class _Latent:
     kappa: dict[str, Any]  # study id -> its specific share
     nonspecific: dict[str, Any]  # study id -> its non-specific improvement
     gamma: Any = None  # per study, the share of m_s naltrexone removes (None: fixed at 0)
+    as_data: bool = False  # observations as pm.Data (ModelOptions.observations_as_data)
 
     def context(self, i: int, term: _Term) -> ItemContext:
         """What the term's form needs to add its likelihood (``i``: the study's index)."""
@@ -269,6 +276,7 @@ class _Latent:
             kappa=self.kappa.get(study.id),
             nonspecific=self.nonspecific.get(study.id),
             ipd=term.evidence.ipd.get((study.id, item.id)),
+            as_data=self.as_data,
         )
 
 
@@ -335,7 +343,10 @@ def build_variants_model(variants: Sequence[Variant]) -> tuple[pm.Model, list[di
         exaggeration = _exaggeration(plan, board)
         nuisances = _study_nuisances(plan, layout, board)
         gamma = _nonspecific_share(plan, board, beta_study, with_gamma)
-        latent = _Latent(beta_study, delta_study, exaggeration, rho, gamma=gamma, **nuisances)
+        as_data = variants[0].options.observations_as_data
+        latent = _Latent(
+            beta_study, delta_study, exaggeration, rho, gamma=gamma, as_data=as_data, **nuisances
+        )
         for term in plan.terms:
             before = set(model.observed_RVs)
             context = latent.context(plan.ids.index(term.study.id), term)
@@ -391,6 +402,8 @@ def _plan(variants: Sequence[Variant]) -> _Plan:
 
 def _check_static(variants: Sequence[Variant], per_variant: list[dict[str, StudyFile]]) -> None:
     """What one model cannot hold as data must agree between the variants."""
+    if len({v.options.observations_as_data for v in variants}) > 1:
+        raise VariantsDiffer("the variants differ in whether observations are data")
     covariates = {v.options.covariates for v in variants}
     if len(covariates) > 1:
         raise VariantsDiffer(f"the variants use different covariates: {sorted(covariates)}")

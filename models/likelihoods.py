@@ -127,11 +127,14 @@ def paired_binary_random(n: int):
     return random
 
 
-def bounded_binomial_logp(n: int, upper: int):
-    """log P(value <= X <= upper), X ~ Binomial(n, p); value is the lower bound (or the count)."""
+def bounded_binomial_logp(n: int):
+    """log P(value <= X <= upper), X ~ Binomial(n, p); value is the lower bound (or the count).
+
+    ``upper`` is a parameter of the distribution (not fixed here), so it can be data.
+    """
     grid = np.arange(n + 1)
 
-    def logp(value, p):
+    def logp(value, p, upper):
         p = pt.clip(p, _EPS, 1 - _EPS)
         k = pt.as_tensor(grid)
         log_coef = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
@@ -145,7 +148,8 @@ def bounded_binomial_logp(n: int, upper: int):
 def binomial_random(n: int):
     """Simulate a count for posterior predictive checks of a (possibly bounded) count."""
 
-    def random(p, rng=None, size=None):
+    def random(p, *bounds, rng=None, size=None):
+        # A bounded count's bounds describe what was reported, not how the count arises.
         rng = np.random.default_rng(rng)
         return rng.binomial(n, p, size=size)
 

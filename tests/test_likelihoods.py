@@ -79,7 +79,7 @@ def test_cell_probabilities_sum_to_one():
     ("lower", "upper", "n", "p"), [(17, 20, 20, 0.85), (3, 3, 5, 0.6), (0, 0, 12, 0.1)]
 )
 def test_bounded_binomial_matches_scipy(lower, upper, n, p):
-    got = bounded_binomial_logp(n, upper)(pt.as_tensor(float(lower)), p).eval()
+    got = bounded_binomial_logp(n)(pt.as_tensor(float(lower)), p, float(upper)).eval()
     expected = np.log(stats.binom(n, p).cdf(upper) - stats.binom(n, p).cdf(lower - 1))
     assert got == pytest.approx(expected, abs=LOGP_ATOL)
 

@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from analyses.design.spec import DesignSpec
 from analyses.validation.sbc import with_observations
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from analyses.commands.preflight import RunInputs
 
 NEW_ID = "candidate"
 
@@ -101,14 +108,15 @@ def preposterior_draws(
     return out
 
 
-def fit_with_candidate(
-    spec_dict: dict, n: int, draw: dict, seed: int, studies_dir: str, config_path: str | None
-) -> dict:
-    """One simulation (a Dask task): append the simulated study, refit, summarise the answer."""
+def candidate_inputs(
+    spec_dict: dict, n: int, draw: dict, studies_dir: str, config_path: str | None
+) -> tuple[RunInputs, pm.Model]:
+    """Today's evidence with the simulated candidate study appended, and its model.
+
+    Observations are data: every simulation of one sample size has one model structure, so a
+    worker compiles it once and swaps each simulation's data in.
+    """
     from analyses.commands.preflight import load_inputs
-    from analyses.inference.bayes_factors import bayes_factor_table
-    from analyses.inference.hypotheses import hypothesis_table
-    from analyses.inference.sampling import fit_with_gate
     from models.blockade import build_blockade_model
     from models.simulate import write_study
 
@@ -122,10 +130,21 @@ def fit_with_candidate(
                 shutil.copy2(path, target)
         write_study(study, Path(folder))
         inputs = load_inputs(Path(config_path) if config_path else None, Path(folder))
+    options = replace(inputs.options, observations_as_data=True)
+    return inputs, build_blockade_model(inputs.evidence, inputs.priors, options)
+
+
+def fit_with_candidate(
+    spec_dict: dict, n: int, draw: dict, seed: int, studies_dir: str, config_path: str | None
+) -> dict:
+    """One simulation (a Dask task): append the simulated study, refit, summarise the answer."""
+    from analyses.inference.bayes_factors import bayes_factor_table
+    from analyses.inference.hypotheses import hypothesis_table
+    from analyses.inference.sampling import fit_with_gate
+
+    inputs, model = candidate_inputs(spec_dict, n, draw, studies_dir, config_path)
     settings = inputs.config.sampler.model_copy(update={"seed": seed})
-    fit = fit_with_gate(
-        build_blockade_model(inputs.evidence, inputs.priors, inputs.options), settings
-    )
+    fit = fit_with_gate(model, settings, reuse=True)
     post, t = fit.idata["posterior"], inputs.config.hypotheses.thresholds
     args = (
         post["beta_acute"],

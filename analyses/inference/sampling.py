@@ -257,10 +257,22 @@ class GatedFit:
 
 
 def fit_with_gate(
-    model: pm.Model, settings: SamplerSettings, var_names: list[str] | None = None
+    model: pm.Model,
+    settings: SamplerSettings,
+    var_names: list[str] | None = None,
+    reuse: bool = False,
 ) -> GatedFit:
-    """Compile the model once, then sample it behind the gate (:func:`gated`)."""
-    compiled = compile_model(model)
+    """Compile the model once, then sample it behind the gate (:func:`gated`).
+
+    ``reuse``: take this process's compiled model of the same structure, with this model's
+    data swapped in, when there is one (:func:`analyses.inference.compiled.compile_reusing`).
+    """
+    if reuse:
+        from analyses.inference.compiled import compile_reusing
+
+        compiled, _ = compile_reusing(model)
+    else:
+        compiled = compile_model(model)
     return gated(lambda attempt: sample_posterior(model, attempt, compiled), settings, var_names)
 
 

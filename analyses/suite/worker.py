@@ -5,8 +5,6 @@ Runs in a spawned process (nutpie and numba threads do not survive a fork).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import queue
 import time
 from collections.abc import Iterator
@@ -22,13 +20,10 @@ from models.evidence.load import Evidence
 
 
 def fingerprint(model) -> str:
-    import pytensor
+    """The model's structure: scenarios with equal fingerprints share one compile."""
+    from analyses.inference.compiled import structure_key
 
-    buf = io.StringIO()
-    pytensor.dprint(model.logp(), file=buf)
-    return hashlib.sha256(
-        (buf.getvalue() + repr(sorted(model.coords.items()))).encode()
-    ).hexdigest()
+    return structure_key(model)
 
 
 def variant_for(base: Evidence, scenario: Scenario):

@@ -181,6 +181,18 @@ def _evidence(studies: list[dict]):
     return evidence, load_priors("neutral", evidence.literature)
 
 
+def simulation_model(draw: dict):
+    """The model of one simulation: the design holding the draw's observations, as data.
+
+    Every simulation's model has one structure, so a worker compiles it once and refits each
+    simulation by swapping its observations in (:mod:`analyses.inference.compiled`).
+    """
+    from models.blockade import ModelOptions, build_blockade_model
+
+    evidence, priors = _evidence(with_observations(template_studies(), draw, banded=True))
+    return build_blockade_model(evidence, priors, ModelOptions(observations_as_data=True))
+
+
 def fit_one(index: int, draw: dict, seed: int) -> dict:
     """One simulation: refit the drawn data behind the gate; ranks and hypothesis record.
 
@@ -188,10 +200,9 @@ def fit_one(index: int, draw: dict, seed: int) -> dict:
     """
     from analyses.inference.hypotheses import Thresholds, hypothesis_table, region_indicators
     from analyses.inference.sampling import SamplerSettings, fit_with_gate
-    from models.blockade import build_blockade_model
 
-    evidence, priors = _evidence(with_observations(template_studies(), draw, banded=True))
-    fit = fit_with_gate(build_blockade_model(evidence, priors), SamplerSettings(seed=seed))
+    fit = fit_with_gate(simulation_model(draw), SamplerSettings(seed=seed), reuse=True)
+    priors = _evidence(template_studies())[1]
     post = fit.idata["posterior"]
     thin = max(1, post.sizes["chain"] * post.sizes["draw"] // RANK_DRAWS)
     ranks = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
@@ -75,13 +74,16 @@ def add_likelihood(ctx: ItemContext) -> None:
             ctx.name,
             mu=pt.stack([mean[c] for c in PAIR]),
             cov=cov,
-            observed=np.array([z[c] for c in PAIR]),
+            observed=ctx.observe([z[c] for c in PAIR]),
         )
         others = [c for c in z if c not in PAIR]
     else:
         others = list(z)
     for c in others:
-        pm.Normal(f"{ctx.name}{SEP}{c}", mu=mean[c], sigma=1.0 / math.sqrt(n[c]), observed=z[c])
+        sigma = 1.0 / math.sqrt(n[c])
+        pm.Normal(
+            f"{ctx.name}{SEP}{c}", mu=mean[c], sigma=sigma, observed=ctx.observe(z[c], SEP + c)
+        )
 
 
 def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:

@@ -94,6 +94,8 @@ class ItemContext:
         The share of the non-specific improvement naltrexone removes (None: fixed at 0).
     ipd : DataFrame or None
         The item's individual rows.
+    as_data : bool
+        Observations go into the model as named data (:meth:`observe`), not constants.
     """
 
     study: StudyFile
@@ -108,6 +110,20 @@ class ItemContext:
     nonspecific: Any = None
     ipd: pd.DataFrame | None = None
     gamma: Any = None
+    as_data: bool = False
+
+    def observe(self, value: Any, suffix: str = "") -> Any:
+        """An observed number of this item: an array, or named data a compiled model can swap.
+
+        ``suffix`` tells apart the item's several observed numbers (an arm, a bound); the
+        data are named ``<study>__<item><suffix>__data``.
+        """
+        value = np.asarray(value, dtype=float)
+        if not self.as_data:
+            return value
+        import pymc as pm
+
+        return pm.Data(f"{self.name}{suffix}{SEP}data", value)
 
     @property
     def removed(self) -> Any:

@@ -18,6 +18,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from models.forms.base import (
+    SEP,
     Estimate,
     ItemContext,
     Need,
@@ -62,19 +63,15 @@ def add_likelihood(ctx: ItemContext) -> None:
     att = num(item.attenuation)
     if att is not None:
         # First-order SE of a ratio estimate whose numerator has this t statistic.
-        pm.Normal(
-            ctx.name,
-            mu=ctx.removed_share,
-            sigma=abs(att / t_obs),
-            observed=att,
-        )
+        observed, t = ctx.observe(att), ctx.observe(t_obs, f"{SEP}t")
+        pm.Normal(ctx.name, mu=ctx.removed_share, sigma=pt.abs(observed / t), observed=observed)
         return
     if ctx.study.design.type == "crossover":
         se = pt.sqrt(2.0 * (1.0 - ctx.rho) / num(item.participants))
     else:
         se = parallel_se(item)
     mean, sd = noncentral_t_moments(ctx.removed / se, num(item.df) or DF_UNKNOWN)
-    pm.Normal(ctx.name, mu=mean, sigma=sd, observed=t_obs)
+    pm.Normal(ctx.name, mu=mean, sigma=sd, observed=ctx.observe(t_obs))
 
 
 def parallel_se(item: ContrastStatistic) -> float:

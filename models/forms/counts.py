@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pymc as pm
 
 from models.forms.base import (
@@ -77,10 +76,11 @@ def add_likelihood(ctx: ItemContext) -> None:
         pm.CustomDist(
             ctx.name + suffix,
             normal_cdf(probit[arm.condition]),
-            logp=bounded_binomial_logp(n, int(upper)),
+            ctx.observe(upper, f"{suffix}{SEP}upper"),
+            logp=bounded_binomial_logp(n),
             random=binomial_random(n),
-            signature="()->()",
-            observed=np.array(float(lower)),
+            signature="(),()->()",
+            observed=ctx.observe(lower, suffix),
         )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pymc as pm
 
 from models.forms.base import (
@@ -59,9 +58,7 @@ def add_likelihood(ctx: ItemContext) -> None:
         logp=paired_binary_logp(n, None if both is None else int(both)),
         random=paired_binary_random(n),
         signature="(),(),()->(2)",
-        observed=np.array(
-            [num(item.responders_placebo), num(item.responders_naltrexone)], dtype=float
-        ),
+        observed=ctx.observe([num(item.responders_placebo), num(item.responders_naltrexone)]),
     )
 
 

@@ -1,0 +1,69 @@
+"""Compile a model structure once per process, and refit new data by swapping it in.
+
+A simulation study (SBC, the design analysis) fits many models that differ only in their
+observations. Built with ``ModelOptions(observations_as_data=True)`` they share one log-density
+graph whose observations are named data, so a process (a Dask worker) compiles the first and
+gives every later one its data through nutpie's ``with_data``, skipping the compile (5-20 s of
+a 10-30 s fit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import numpy as np
+
+# Structures kept per process: a design grid has a few sample sizes, SBC one design.
+MAX_CACHED = 8
+_COMPILED: dict[str, Any] = {}
+
+
+def structure_key(model) -> str:
+    """A hash of the model's log-density graph and of every constant in it, and its coords.
+
+    Two models with the same key compile to the same function; only their shared data (the
+    named ``pm.Data``) may differ. Constants are hashed by value, since a printed graph shows
+    long arrays cut short.
+    """
+    import pytensor
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+
+    logp = model.logp()
+    text = io.StringIO()
+    pytensor.dprint(logp, file=text)
+    digest = hashlib.sha256(text.getvalue().encode())
+    for node in ancestors([logp]):
+        if isinstance(node, Constant):
+            digest.update(np.asarray(node.data).tobytes())
+    digest.update(repr(sorted(model.coords.items())).encode())
+    return digest.hexdigest()
+
+
+def compile_reusing(model):
+    """The model compiled for nutpie: compiled afresh once per structure, then with new data.
+
+    Returns
+    -------
+    (compiled, fresh)
+        The nutpie compiled model holding this model's data, and whether it was compiled now.
+    """
+    from analyses.inference.sampling import compile_model
+
+    key = structure_key(model)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = compile_model(model)
+        if len(_COMPILED) >= MAX_CACHED:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = compiled
+        return compiled, True
+    data = {v.name: v.get_value() for v in model.data_vars}
+    return (compiled.with_data(**data) if data else compiled), False
+
+
+def clear() -> None:
+    """Forget every compiled model of this process (tests use it to force a compile)."""
+    _COMPILED.clear()
