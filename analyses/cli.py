@@ -37,7 +37,7 @@ def _new_study(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from analyses.commands.run import main_run
 
-    return main_run(args.config, args.quick)
+    return main_run(args.config, args.quick, verbosity=1 + args.verbose - args.quiet)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run an analysis (default: analyses/primary.toml)")
     p.add_argument("--config", type=Path, default=None, help="a run configuration file")
     p.add_argument("--quick", action="store_true", help="skip the sensitivity suite")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument(
+        "-v", "--verbose", action="count", default=0, help="time-stamp every line; show warnings"
+    )
+    loud.add_argument("-q", "--quiet", action="count", default=0, help="print only the result")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("report", help="re-render the report of an earlier run (no refit)")

@@ -37,6 +37,10 @@ class Progress:
         elapsed = time.monotonic() - self.started
         left = elapsed / self.done * (self.total - self.done)
         line = f"      [{self.done}/{self.total}] {label} ({_clock(left)} left)"
+        if self.live and isinstance(self.say, RunLog):
+            self.say.record(line)  # drawn below, kept in run.log
+            if self.say.verbosity == 0:
+                return
         if self.live:
             self.stream.write("\r\033[K" + line)
             if self.done == self.total:
@@ -44,6 +48,48 @@ class Progress:
             self.stream.flush()
         else:
             self.say(line)
+
+
+class RunLog:
+    """A run's lines: to the console as its verbosity says, every one of them to ``run.log``.
+
+    Parameters
+    ----------
+    verbosity : int
+        0 (``-q``): only results; 1: every step and progress line; 2 (``-v``): the same, each
+        stamped with the seconds since the run started, and the libraries' own warnings.
+    out : callable, optional
+        Where console lines go (default: print, flushed).
+    """
+
+    def __init__(self, verbosity: int = 1, out: Callable[[str], None] | None = None) -> None:
+        self.verbosity = verbosity
+        self.out = out or (lambda line: print(line, flush=True))
+        self.started = time.monotonic()
+        self.lines: list[str] = []
+
+    def record(self, line: str) -> float:
+        """Keep a line for run.log only; returns the seconds since the start."""
+        elapsed = time.monotonic() - self.started
+        self.lines.append(f"{elapsed:8.1f} s  {line}")
+        return elapsed
+
+    def __call__(self, line: str) -> None:
+        """A step or progress line."""
+        elapsed = self.record(line)
+        if self.verbosity >= 2:
+            self.out(f"[{elapsed:7.1f} s] {line}")
+        elif self.verbosity == 1:
+            self.out(line)
+
+    def result(self, line: str) -> None:
+        """A line of the result, shown at every verbosity."""
+        self.record(line)
+        self.out(line)
+
+    def write(self, path) -> None:
+        """Every line so far, to ``path`` (the run folder's run.log)."""
+        path.write_text("\n".join(self.lines) + "\n")
 
 
 def _clock(seconds: float) -> str:

@@ -353,6 +353,7 @@ def build_variants_model(variants: Sequence[Variant]) -> tuple[pm.Model, list[di
             form_of(term.item.kind).add_likelihood(context)
             added = [rv for rv in model.observed_RVs if rv not in before]
             board.weight(term.name, term.used, added)
+        board.name_dim(model)
     return model, [board.variant_data(v) for v in range(len(variants))]
 
 

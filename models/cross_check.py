@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from models.exact import exact_posterior
+from models.intervals import ETI95, Interval
 from models.meta_regression import MetaTable
 from models.priors import PriorSpec
 
@@ -34,7 +35,7 @@ def regimen_priors(here: dict, there: dict) -> tuple[dict, dict, np.ndarray | No
     return here, coef, cov
 
 
-def cross_check(estimates: pd.DataFrame, priors: PriorSpec) -> pd.DataFrame:
+def cross_check(estimates: pd.DataFrame, priors: PriorSpec, ci: Interval = ETI95) -> pd.DataFrame:
     """The transparent meta-regression on the closed-form estimates, by exact quadrature.
 
     Two fits put each regimen at the intercept in turn, so both pooled values (and their
@@ -59,7 +60,7 @@ def cross_check(estimates: pd.DataFrame, priors: PriorSpec) -> pd.DataFrame:
             else {"dist": "halfnormal", "sigma": 0.2}
         )
         post = exact_posterior(table, {"mu": mu, "tau": tau, mod: coef}, location_cov=cov)
-        summary = post.summary().set_index("parameter")
+        summary = post.summary(ci).set_index("parameter")
         rows.append({"parameter": f"beta_{regimen}", **summary.loc["mu"].to_dict()})
         if regimen == "acute":
             rows.append(
@@ -69,6 +70,7 @@ def cross_check(estimates: pd.DataFrame, priors: PriorSpec) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     # the sign flip above reverses the quantiles of the difference
     flip = out["parameter"] == "delta_timing"
-    out.loc[flip, ["q2.5", "q97.5"]] = out.loc[flip, ["q97.5", "q2.5"]].to_numpy()
+    lb, ub = ci.columns
+    out.loc[flip, [lb, ub]] = out.loc[flip, [ub, lb]].to_numpy()
     out.loc[flip, "sd"] = out.loc[flip, "sd"].abs()
     return out

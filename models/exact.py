@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from models.distributions import scipy_dist
+from models.intervals import ETI95, Interval
 from models.meta_regression import MetaTable
 
 TAU_NODES = 2000  # Gauss-Legendre nodes on the mapped tau axis
@@ -24,7 +25,6 @@ TAU_NODES = 2000  # Gauss-Legendre nodes on the mapped tau axis
 # Against 2000 x 3001, 600 x 1501 moved eight-schools means and SDs by < 1e-12 posterior SDs.
 GRID_TAU_NODES = 600
 MU_NODES = 1501  # grid points for a non-normal mu prior
-QUANTILES = (0.025, 0.5, 0.975)
 
 
 def unsupported(priors: dict[str, dict[str, Any]], moderators: tuple[str, ...]) -> str | None:
@@ -68,8 +68,14 @@ class ExactPosterior:
         m, s = self.components[name]
         return _mixture_quantile(self.weights, m, s, q)
 
-    def summary(self) -> pd.DataFrame:
-        """Rows mu, tau, each moderator's coefficient, each study's theta."""
+    def summary(self, ci: Interval = ETI95) -> pd.DataFrame:
+        """Rows mu, tau, each moderator's coefficient, each study's theta.
+
+        Columns: parameter, mean, sd, median, and the interval's bounds (``eti95_lb``,
+        ``eti95_ub``: the names every table of the toolkit uses).
+        """
+        lb, ub = ci.columns
+        low, high = ci.quantiles
         rows = []
         for name in self.components:
             rows.append(
@@ -77,7 +83,9 @@ class ExactPosterior:
                     "parameter": name,
                     "mean": self.mean(name),
                     "sd": self.sd(name),
-                    **{f"q{100 * q:g}": self.quantile(name, q) for q in QUANTILES},
+                    "median": self.quantile(name, 0.5),
+                    lb: self.quantile(name, low),
+                    ub: self.quantile(name, high),
                 }
             )
         return pd.DataFrame(rows)

@@ -156,6 +156,14 @@ class Board:
         # Not (w - 1) * logp at w = 1: a -inf log-density would give 0 * -inf = nan there.
         pm.Potential(f"{name}__unweighted", pt.switch(w > 0.5, 0.0, -logp))
 
+    def name_dim(self, model: pm.Model) -> None:
+        """Give the packed vector its named dim, ``variant_value`` (one entry per value)."""
+        if self._packed is None:
+            return
+        size = int(self._packed.get_value().size)
+        model.add_coord("variant_value", np.arange(size))
+        model.named_vars_to_dims[self._packed.name] = ("variant_value",)
+
     def variant_data(self, v: int) -> dict[str, np.ndarray]:
         """The data of variant ``v``, ready for ``with_data`` (or ``pm.set_data``)."""
         if not self.values:

@@ -73,6 +73,6 @@ def test_cross_check_reports_both_fractions_and_their_difference():
     # intercept and the term (the old cross-check) broke this by 0.06 here (measured).
     diff = table.loc["beta_acute", "mean"] - table.loc["beta_sustained", "mean"]
     assert table.loc["delta_timing", "mean"] == pytest.approx(diff, abs=1e-8)
-    assert table.loc["delta_timing", "q2.5"] < table.loc["delta_timing", "q97.5"]
+    assert table.loc["delta_timing", "eti95_lb"] < table.loc["delta_timing", "eti95_ub"]
     one_regimen = estimates.assign(regimen="acute")
     assert cross_check(one_regimen, PriorSpec("t", slots, {}, "")).empty

@@ -10,6 +10,7 @@ import pytest
 from analyses.cli import main
 from analyses.design.spec import load_design
 from tests.conftest import ROOT, private_project
+from tests.test_outputs import undocumented
 
 DESIGNS = sorted((ROOT / "analyses" / "designs").glob("*.toml"))
 VALID = """[design]
@@ -103,6 +104,8 @@ def test_the_same_seed_gives_the_same_tables_with_one_or_two_workers(tmp_path):
             )
     pd.testing.assert_frame_equal(tables[1], tables[2])
     pd.testing.assert_frame_equal(assurance(tables[1]), assurance(tables[2]))
+    assert undocumented(tables[1], "design.csv") == []
+    assert undocumented(assurance(tables[1]), "assurance.csv") == []
     assert len(tables[1]) == 2 and set(tables[1]["n"]) == {15}
     assert Path(studies / "jelen2025.toml").exists()  # the user's folder is not touched
     assert sorted(p.name for p in studies.iterdir()) == ["jelen2025.toml"]

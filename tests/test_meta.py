@@ -12,6 +12,7 @@ from analyses.commands.meta import run_meta
 from analyses.inference.sampling import SamplerSettings
 from models.exact import exact_posterior
 from models.meta_regression import MetaTable
+from tests.test_outputs import undocumented
 
 # MCMC vs exact, in posterior-SD units. With ESS >= 2000 the Monte Carlo SE of a posterior
 # mean is <= 1/sqrt(2000) = 0.022 SD and of a posterior SD about 0.016-0.03 SD (heavier for
@@ -147,7 +148,7 @@ def test_cli_exact_writes_the_promised_files(tmp_path, capsys):
         == 0
     )
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.columns) == ["parameter", "mean", "sd", "q2.5", "q50", "q97.5"]
+    assert list(summary.columns) == ["parameter", "mean", "sd", "median", "eti95_lb", "eti95_ub"]
     assert list(summary["parameter"]) == ["mu", "coef_acute", "tau", "A", "B", "C", "D"]
     tree = xr.open_datatree(out / "posterior.nc", engine="h5netcdf")
     assert "priors" in tree.attrs and "table_sha256" in tree.attrs
@@ -159,13 +160,14 @@ def test_cli_mcmc_summary_columns(tmp_path):
     csv = write_csv(tmp_path / "t.csv", "study,estimate,se\nA,0.9,0.3\nB,0.6,0.2\nC,0.1,0.4\n")
     assert main(["meta", str(csv), "--out", str(tmp_path / "out")]) == 0
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert undocumented(summary, "summary.csv (meta)") == []
     assert list(summary.columns) == [
         "parameter",
         "mean",
         "sd",
-        "q2.5",
-        "q50",
-        "q97.5",
+        "median",
+        "eti95_lb",
+        "eti95_ub",
         "r_hat",
         "ess_bulk",
     ]

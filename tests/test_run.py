@@ -33,6 +33,7 @@ OUTPUTS = [
     "cross_check.csv",
     "evidence.csv",
     "numbers.csv",
+    "run.log",
     "figures/forest.png",
     "figures/joint.png",
     "figures/prior_posterior.png",
@@ -142,6 +143,34 @@ def test_summary_and_datatree(project):
     for key in ("priors", "config", "data_hash", "package_versions", "seed"):
         assert key in tree.attrs, key
     assert json.loads(tree.attrs["priors"])["name"] == "neutral"
+    # Every dim is named: the crossover's margins by period, no automatic "_dim_0".
+    for group in tree.groups:
+        assert not [d for d in tree[group].to_dataset().dims if "_dim_" in d], group
+    observed = tree["observed_data"]
+    assert observed["williams2018__response_day1"].dims == ("crossover_period",)
+    # A count known only as a range keeps both ends beside it (Yoon 2025's ">80%" arms).
+    bounded = json.loads(tree.attrs["bounded_counts"])
+    assert bounded
+    for name, (lower, upper) in bounded.items():
+        assert float(observed[f"{name}__lower"]) == lower
+        assert float(observed[f"{name}__upper"]) == upper
+
+
+@pytest.mark.fit
+def test_run_log_and_verbosity(project, tmp_path, capsys):
+    """run.log keeps every line; -q prints only the result, -v stamps each line."""
+    log = (project["first"] / "run.log").read_text()
+    assert "[1/5]" in log and "[5/5] writing results" in log
+    from analyses.progress import RunLog
+
+    lines = []
+    quiet, loud = RunLog(0, lines.append), RunLog(2, lines.append)
+    quiet("[1/5] step")
+    quiet.result("BF 1.7")
+    loud("[2/5] step")
+    assert lines[0] == "BF 1.7" and lines[1].startswith("[") and lines[1].endswith("] [2/5] step")
+    quiet.write(tmp_path / "run.log")
+    assert "[1/5] step" in (tmp_path / "run.log").read_text()  # kept though not shown
 
 
 @pytest.mark.fit

@@ -21,6 +21,7 @@ from analyses.suite.worker import model_for as _model_for
 from models.evidence import load_evidence
 from models.priors import load_priors
 from tests.conftest import private_project
+from tests.test_outputs import undocumented
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -234,6 +235,17 @@ def test_the_suite_compiles_once_per_worker_and_fits_twins_once(small_run):
     table = table.set_index("scenario")
     assert table.loc["single-arm evidence excluded", "same_fit_as"] == "leave out yoon2019"
     assert not table.loc["single-arm evidence excluded", "compiled"]
+
+
+@pytest.mark.fit
+def test_every_column_of_every_table_is_in_the_codebook(small_run):
+    """docs/outputs.md lists every column of every CSV a full run writes."""
+    tables = sorted(small_run.glob("*.csv"))
+    assert len(tables) >= 12
+    for path in tables:
+        assert undocumented(path, path.name) == [], path.name
+        header = path.read_text().splitlines()[0].split(",")
+        assert all(header), f"{path.name} has a blank column name"
 
 
 @pytest.mark.fit

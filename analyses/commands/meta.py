@@ -15,6 +15,7 @@ import xarray as xr
 from arviz_stats import ess, rhat
 
 from analyses.inference.config import load_config
+from analyses.inference.intervals import interval
 from analyses.inference.provenance import (
     file_hash,
     json_attrs,
@@ -27,7 +28,12 @@ from models.evidence.problems import InputError, Problem
 from models.exact import exact_posterior, unsupported
 from models.meta_regression import MetaTable, build_meta_regression, read_priors, read_table
 
-SUMMARY_COLUMNS = ["parameter", "mean", "sd", "q2.5", "q50", "q97.5"]
+
+def summary_columns() -> list[str]:
+    """summary.csv's leading columns: the interval names every table of the toolkit uses."""
+    return ["parameter", "mean", "sd", "median", *interval().columns]
+
+
 # Few studies make a funnel in (tau, z); 0.95 avoids the divergences 0.9 leaves there.
 META_SAMPLER = {"draws": 2000, "tune": 1000, "chains": 4, "target_accept": 0.95}
 
@@ -54,9 +60,8 @@ def mcmc_summary(idata: xr.DataTree, table: MetaTable) -> pd.DataFrame:
                 "parameter": name,
                 "mean": values.mean(),
                 "sd": values.std(ddof=1),
-                "q2.5": np.quantile(values, 0.025),
-                "q50": np.quantile(values, 0.5),
-                "q97.5": np.quantile(values, 0.975),
+                "median": np.median(values),
+                **dict(zip(interval().columns, interval().bounds(values), strict=True)),
                 "r_hat": float(rhat(ds)["x"]),
                 "ess_bulk": float(ess(ds, method="bulk")["x"]),
             }
@@ -126,7 +131,7 @@ def _exact(
         where = str(priors_path or "default priors")
         raise InputError([Problem(where, "priors", "", "unsupported priors", reason)])
     post = exact_posterior(table, priors)
-    summary = post.summary()
+    summary = post.summary(interval())
     tau_values, inverse = np.unique(post.tau, return_inverse=True)
     tau_weights = np.bincount(inverse, weights=post.weights)
     tree = xr.DataTree.from_dict(

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from analyses.commands.preflight import RunInputs, preflight
 from analyses.commands.publish import (
@@ -32,7 +34,7 @@ from analyses.inference.fit import (
     parameter_summary,
     quiet_pymc,
 )
-from analyses.inference.intervals import Interval
+from analyses.inference.intervals import Interval, interval
 from analyses.inference.provenance import (
     code_version,
     json_attrs,
@@ -40,6 +42,7 @@ from analyses.inference.provenance import (
     package_versions,
     staged_directory,
 )
+from analyses.progress import RunLog
 from analyses.report import figures as plots
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
@@ -48,6 +51,7 @@ from models.blockade import bounded_observations, controlled_studies
 from models.contrasts import beta_estimates
 from models.cross_check import cross_check
 from models.evidence.tables import quantities_table, studies_table
+from models.forms.base import SEP
 from models.paths import ROOT
 from models.priors import NAMED_SETS, load_priors
 
@@ -113,6 +117,7 @@ def run(
         Another folder of study files (tests use a private copy).
     """
     started = time.monotonic()
+    say = say if isinstance(say, RunLog) else RunLog(out=say)
     inputs = preflight(config_path, studies_dir)
     say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
     inputs.root.mkdir(parents=True, exist_ok=True)
@@ -122,12 +127,12 @@ def run(
     skipped = [p.name for p in unreadable_runs(inputs.root)]
     for name in skipped:
         say(f"      note: {name} has an unreadable manifest.json; skipped as an earlier run")
-    with quiet_pymc():
+    with quiet_pymc() if say.verbosity < 2 else nullcontext():
         result = fit_primary(inputs, say)
     signals.check()  # a library may have swallowed an interrupt during the fit
     say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
     estimates = beta_estimates(inputs.evidence, inputs.priors, inputs.options.early_stopping_bias)
-    cross = cross_check(estimates, inputs.priors)
+    cross = cross_check(estimates, inputs.priors, interval())
     sensitivity = None
     if inputs.config.sensitivity.enabled and not quick:
         from analyses.suite.runner import run_suite
@@ -151,11 +156,31 @@ def run(
         manifest["skipped_earlier_runs"] = skipped
         folder.manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
         write_report(stage, previous[-1] if previous else None)
+        say(f"      wrote {inputs.root / run_id}")
+        say.write(stage / "run.log")
     run_dir = inputs.root / run_id
     if result.certified and not update_latest(inputs.root, run_dir):
         say(f"      note: {inputs.root / 'latest'} is not the toolkit's link; left as it is")
-    _headline(result, run_dir, say)
+    _headline(result, run_dir, say.result)
     return run_dir
+
+
+def add_bounds(idata: xr.DataTree, bounded: dict[str, tuple[float, float]]) -> None:
+    """Store each count known only as a range with its bounds in ``observed_data``.
+
+    The observed variable holds the lower bound (what the likelihood conditions on, with the
+    upper bound); ``<name>__lower`` and ``<name>__upper`` hold both, so a predictive check
+    drawn from this file alone shows the range, not a single misleading number.
+    """
+    if not bounded or "observed_data" not in idata:
+        return
+    observed = idata["observed_data"].to_dataset()
+    for name, (lower, upper) in bounded.items():
+        if name in observed:
+            observed[f"{name}{SEP}lower"] = lower
+            observed[f"{name}{SEP}upper"] = upper
+            observed[name].attrs["bounded"] = "only a range was reported: see __lower, __upper"
+    idata["observed_data"] = xr.DataTree(observed)
 
 
 def _write_tables(
@@ -168,6 +193,7 @@ def _write_tables(
 ) -> None:
     idata = result.idata
     bounded = bounded_observations(inputs.evidence, inputs.options)
+    add_bounds(idata, bounded)
     idata.attrs.update(
         json_attrs(
             run_id=run_id,
@@ -302,7 +328,7 @@ def _headline(result, run_dir: Path, say) -> None:
     say(f"report: {run_dir / 'report.html'}")
 
 
-def main_run(config: Path | None, quick: bool) -> int:
+def main_run(config: Path | None, quick: bool, verbosity: int = 1) -> int:
     """The `run` command (interrupts are reported by analyses.cli)."""
-    run(config, quick)
+    run(config, quick, say=RunLog(verbosity))
     return 0

@@ -18,8 +18,8 @@ from scipy.stats import gaussian_kde, norm
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import interval
 from models.evidence.load import Evidence
+from models.forms.base import PERIODS as PAIR
 from models.forms.base import SEP
-from models.forms.ipd import PAIR
 
 COLOURS = {"acute": "#c0392b", "sustained": "#2471a3", "pooled": "#222222"}
 REGION_COLOURS = {
@@ -282,6 +282,8 @@ def predictive_checks(idata: xr.DataTree, group: str, title: str) -> Figure:
     pred = idata[group]
     panels = []
     for name in observed.data_vars:
+        if name not in pred:  # a bounded count's __lower / __upper, shown with the count
+            continue
         obs = np.atleast_1d(observed[name].values)
         draws = pred[name].values.reshape(-1, *obs.shape)
         parts = name.split(SEP)
@@ -332,8 +334,19 @@ def predictive_checks(idata: xr.DataTree, group: str, title: str) -> Figure:
 
 
 def _bounds(idata: xr.DataTree) -> dict[str, tuple[float, float]]:
-    """Observed variables that are bounds (lower, upper), as recorded in constant attrs."""
+    """Observed variables that are bounds (lower, upper): from ``observed_data`` (where a run
+    stores ``<name>__lower`` and ``__upper``), else from the attrs of older runs."""
     import json
 
+    observed = idata["observed_data"] if "observed_data" in idata else None
+    if observed is not None and any(str(v).endswith(f"{SEP}upper") for v in observed.data_vars):
+        return {
+            str(v)[: -len(f"{SEP}upper")]: (
+                float(observed[str(v)[: -len("upper")] + "lower"]),
+                float(observed[v]),
+            )
+            for v in observed.data_vars
+            if str(v).endswith(f"{SEP}upper")
+        }
     raw = idata.attrs.get("bounded_counts")
     return {k: tuple(v) for k, v in json.loads(raw).items()} if raw else {}

@@ -177,7 +177,14 @@ class ReportContext:
         """Included studies, formatted for the evidence table."""
         evidence = self.run.evidence
         inc = evidence[evidence.status == "included"].copy()
-        inc["analysed"] = inc["analysed"].map(lambda x: "?" if pd.isna(x) else f"{x:.0f}")
+        inc["analysed"] = inc["analysed"].map(
+            lambda x: "not reported" if pd.isna(x) else f"{x:.0f}"
+        )
+        if "naltrexone_route" in inc:  # runs before the route and dose were two columns
+            dose = inc["naltrexone_dose_mg"].map(
+                lambda x: "dose not reported" if pd.isna(x) else f"{x:g} mg"
+            )
+            inc["naltrexone"] = inc["naltrexone_route"] + " " + dose
         inc["stopped_early"] = inc["stopped_early"].map({True: "yes", False: "no"})
         inc["timepoint"] = inc["timepoint"].fillna("")
         return inc
@@ -610,13 +617,17 @@ def cross_check_section(ctx: ReportContext) -> str:
     ]
     if not cross.empty:
         c = cross.set_index("parameter")
+        ci = interval()
+        # Runs before the interval names were shared wrote the exact 95% bounds as q2.5, q97.5.
+        lb, ub = ci.columns if ci.columns[0] in c else ("q2.5", "q97.5")
+        shown = ci if lb == ci.columns[0] else Interval(0.95)
         rows = [
             {
                 "parameter": name,
                 "full model": _interval(summary, name),
-                # The exact method reports fixed 2.5% and 97.5% quantiles.
-                "cross-check (exact)": f"mean {c.loc[name, 'mean']:+.2f} (95% interval "
-                f"{c.loc[name, 'q2.5']:+.2f} to {c.loc[name, 'q97.5']:+.2f})",
+                "cross-check (exact)": shown.describe(
+                    "mean", c.loc[name, "mean"], c.loc[name, lb], c.loc[name, ub]
+                ),
             }
             for name in HEADLINE_VARS
         ]

@@ -179,7 +179,7 @@ class SuiteResult:
 
         self.table.to_csv(stage / "sensitivity.csv", index=False)
         self.cumulative.to_csv(stage / "cumulative.csv", index=False)
-        self.psense.to_csv(stage / "psense.csv")
+        self.psense.to_csv(stage / "psense.csv", index_label="parameter")
         save_figure(
             sensitivity_report.robustness_figure(self.table, self.leader),
             figures / "robustness.png",

@@ -27,7 +27,8 @@ def studies_table(evidence: Evidence) -> pd.DataFrame:
                 "design": s.design.type,
                 "population": s.design.population,
                 "regimen": s.naltrexone.regimen,
-                "naltrexone": f"{s.naltrexone.route} {_value(s.naltrexone.dose_mg) or '?'} mg",
+                "naltrexone_route": s.naltrexone.route,
+                "naltrexone_dose_mg": _value(s.naltrexone.dose_mg),  # empty when not reported
                 "hours_before_lower": lower,
                 "hours_before_upper": upper,
                 "scale": s.outcome.scale,

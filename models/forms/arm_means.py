@@ -18,6 +18,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from models.forms.base import (
+    PERIODS as PAIR,
+)
+from models.forms.base import (
     RAW_SD,
     SEP,
     Estimate,
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
     from models.priors import PriorSpec
 
 KINDS = ("arm_means",)
-PAIR = ("ketamine_placebo", "ketamine_naltrexone")  # the two periods of a crossover
 
 
 def essential(item: ArmMeans) -> list[Quantity]:
@@ -74,7 +76,8 @@ def add_likelihood(ctx: ItemContext) -> None:
             ctx.name,
             mu=pt.stack([mean[c] for c in PAIR]),
             cov=cov,
-            observed=ctx.observe([z[c] for c in PAIR]),
+            observed=ctx.observe([z[c] for c in PAIR], dims=ctx.period_dim()),
+            dims=ctx.period_dim(),
         )
         others = [c for c in z if c not in PAIR]
     else:

@@ -68,6 +68,11 @@ class Form(Protocol):
 # ---- the likelihood's input ----------------------------------------------------------------
 
 
+# The two periods of a crossover, in the order paired observations hold them, and their dim.
+PERIODS = ("ketamine_placebo", "ketamine_naltrexone")
+PERIOD_DIM = "crossover_period"
+
+
 @dataclass(frozen=True)
 class ItemContext:
     """One evidence item and the shared latent quantities of its study, inside the model.
@@ -112,7 +117,16 @@ class ItemContext:
     gamma: Any = None
     as_data: bool = False
 
-    def observe(self, value: Any, suffix: str = "") -> Any:
+    def period_dim(self) -> str:
+        """The named dim of a crossover's two periods (its coord added once per model)."""
+        import pymc as pm
+
+        model = pm.modelcontext(None)
+        if PERIOD_DIM not in model.coords:
+            model.add_coord(PERIOD_DIM, PERIODS)
+        return PERIOD_DIM
+
+    def observe(self, value: Any, suffix: str = "", dims: str | None = None) -> Any:
         """An observed number of this item: an array, or named data a compiled model can swap.
 
         ``suffix`` tells apart the item's several observed numbers (an arm, a bound); the
@@ -123,7 +137,7 @@ class ItemContext:
             return value
         import pymc as pm
 
-        return pm.Data(f"{self.name}{suffix}{SEP}data", value)
+        return pm.Data(f"{self.name}{suffix}{SEP}data", value, dims=dims)
 
     @property
     def removed(self) -> Any:

@@ -14,6 +14,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from models.forms.base import PERIODS as PAIR
 from models.forms.base import RAW_SD, SEP, ItemContext, Need, SimulatedItem, StudyDraw
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from models.priors import PriorSpec
 
 KINDS = ("ipd",)
-PAIR = ["ketamine_placebo", "ketamine_naltrexone"]  # the two periods of a crossover
 
 
 def essential(item: IndividualData) -> list[Quantity]:
@@ -45,15 +45,20 @@ def add_likelihood(ctx: ItemContext) -> None:
     sd = pm.HalfNormal(f"{ctx.name}{SEP}sd", sigma=2.0 * float(np.std(y)) + 1e-9)
     if ctx.item.paired:
         wide = frame.pivot(index="participant", columns="condition", values="change")
-        wide = wide[PAIR].dropna()
+        wide = wide[list(PAIR)].dropna()
         mu = sd * pt.stack([mean[c] for c in PAIR])
         cov = sd**2 * pt.stack([pt.stack([1.0, rho]), pt.stack([rho, 1.0])])
-        pm.MvNormal(ctx.name, mu=mu, cov=cov, observed=wide.to_numpy())
+        participants = f"{ctx.name}{SEP}participant"
+        pm.modelcontext(None).add_coord(participants, [str(p) for p in wide.index])
+        dims = (participants, ctx.period_dim())
+        pm.MvNormal(ctx.name, mu=mu, cov=cov, observed=wide.to_numpy(), dims=dims)
     else:
         levels = sorted(set(frame["condition"]))
         idx = np.array([levels.index(c) for c in frame["condition"]])
         mu = pt.stack([mean[c] for c in levels])[idx] * sd
-        pm.Normal(ctx.name, mu=mu, sigma=sd, observed=y)
+        rows = f"{ctx.name}{SEP}row"
+        pm.modelcontext(None).add_coord(rows, [str(p) for p in frame["participant"]])
+        pm.Normal(ctx.name, mu=mu, sigma=sd, observed=y, dims=rows)
 
 
 def estimate(study: StudyFile, item: IndividualData, priors: PriorSpec) -> None:

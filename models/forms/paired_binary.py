@@ -58,7 +58,10 @@ def add_likelihood(ctx: ItemContext) -> None:
         logp=paired_binary_logp(n, None if both is None else int(both)),
         random=paired_binary_random(n),
         signature="(),(),()->(2)",
-        observed=ctx.observe([num(item.responders_placebo), num(item.responders_naltrexone)]),
+        dims=ctx.period_dim(),
+        observed=ctx.observe(
+            [num(item.responders_placebo), num(item.responders_naltrexone)], dims=ctx.period_dim()
+        ),
     )
 
 
