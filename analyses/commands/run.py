@@ -155,9 +155,9 @@ def run(
         manifest = _manifest(inputs, result, run_id, quick, time.monotonic() - started)
         manifest["skipped_earlier_runs"] = skipped
         folder.manifest_file.write_text(json.dumps(manifest, indent=2, default=str))
-        write_report(stage, previous[-1] if previous else None)
-        say(f"      wrote {inputs.root / run_id}")
+        say(f"      writing {inputs.root / run_id}")
         say.write(stage / "run.log")
+        write_report(stage, previous[-1] if previous else None)
     run_dir = inputs.root / run_id
     if result.certified and not update_latest(inputs.root, run_dir):
         say(f"      note: {inputs.root / 'latest'} is not the toolkit's link; left as it is")
@@ -226,6 +226,7 @@ def _write_figures(
 ) -> None:
     idata, thresholds = result.idata, inputs.config.hypotheses.thresholds
     folder.figures_dir.mkdir()
+    labels = {s.id: s.label for s in inputs.evidence.studies}
     drawn = {
         "forest": lambda: plots.forest(idata, inputs.evidence, estimates, thresholds),
         "joint": lambda: plots.joint(idata, result.hypotheses, thresholds),
@@ -235,11 +236,13 @@ def _write_figures(
             idata,
             "posterior_predictive",
             "Posterior predictive checks: does the model reproduce what each study reported?",
+            labels,
         ),
         "prior_predictive": lambda: plots.predictive_checks(
             idata,
             "prior_predictive",
             "Prior predictive checks: what the model expected before seeing the data",
+            labels,
         ),
     }
     for name, draw in drawn.items():

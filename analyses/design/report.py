@@ -6,13 +6,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analyses.design.spec import DesignSpec
+from analyses.report.figures import OKABE_ITO, REGION_COLOURS
 
-# (column of assurance.csv, label, colour): Okabe-Ito colours, safe for colour-blind readers.
+# (column of assurance.csv, label, colour): the run's Okabe-Ito palette, a region's own colour
+# for the side it settles on.
 CURVES = (
-    ("p_bf_decisive", "BF past 10 either way", "#000000"),
-    ("p_bf_permissive_10", "BF >= 10 for permissive", "#0072b2"),
-    ("p_bf_primary_10", "BF >= 10 for primary", "#d55e00"),
-    ("p_bf_between_third_and_3", "BF between 1/3 and 3 (unsettled)", "#999999"),
+    ("p_bf_decisive", "BF past 10 either way", OKABE_ITO["black"]),
+    ("p_bf_permissive_10", "BF >= 10 for permissive", REGION_COLOURS["permissive"]),
+    ("p_bf_primary_10", "BF >= 10 for primary", REGION_COLOURS["primary"]),
+    ("p_bf_between_third_and_3", "BF between 1/3 and 3 (unsettled)", OKABE_ITO["grey"]),
 )
 
 

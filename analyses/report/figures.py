@@ -21,12 +21,31 @@ from models.evidence.load import Evidence
 from models.forms.base import PERIODS as PAIR
 from models.forms.base import SEP
 
-COLOURS = {"acute": "#c0392b", "sustained": "#2471a3", "pooled": "#222222"}
+# One colour-blind-safe palette for every figure (Okabe and Ito 2008).
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#999999",
+}
+COLOURS = {
+    "acute": OKABE_ITO["vermillion"],
+    "sustained": OKABE_ITO["blue"],
+    "pooled": OKABE_ITO["black"],
+    "observed": OKABE_ITO["vermillion"],
+    "reported_range": OKABE_ITO["sky_blue"],
+    "draws": OKABE_ITO["grey"],
+}
 REGION_COLOURS = {
-    "primary": "#e74c3c",
-    "permissive": "#f39c12",
-    "none": "#27ae60",
-    "other": "#8e44ad",
+    "primary": OKABE_ITO["blue"],
+    "permissive": OKABE_ITO["orange"],
+    "none": OKABE_ITO["green"],
+    "other": OKABE_ITO["purple"],
 }
 DPI = 150
 
@@ -273,13 +292,9 @@ def thresholds_curve(grid: pd.DataFrame, base: Thresholds) -> Figure:
     return fig
 
 
-def predictive_checks(idata: xr.DataTree, group: str, title: str) -> Figure:
-    """For every reported number: its predictive distribution and what was observed.
-
-    Bounded counts (">80%") show the bound as a shaded interval.
-    """
-    observed = idata["observed_data"]
-    pred = idata[group]
+def _panels(idata: xr.DataTree, group: str, labels: dict[str, str]) -> list[tuple]:
+    """(title, predictive draws, observed value, variable, x-axis label) per panel."""
+    observed, pred = idata["observed_data"], idata[group]
     panels = []
     for name in observed.data_vars:
         if name not in pred:  # a bounded count's __lower / __upper, shown with the count
@@ -287,48 +302,80 @@ def predictive_checks(idata: xr.DataTree, group: str, title: str) -> Figure:
         obs = np.atleast_1d(observed[name].values)
         draws = pred[name].values.reshape(-1, *obs.shape)
         parts = name.split(SEP)
-        base = f"{parts[0]}: {parts[1]}" + (
-            f" ({parts[2].replace('_', ' + ')})" if len(parts) > 2 else ""
-        )
+        study = labels.get(parts[0], parts[0])
+        arm = f", {parts[2].replace('_', ' + ')} arm" if len(parts) > 2 else ""
+        base = f"{study}: {parts[1].replace('_', ' ')}{arm}"
         if obs.ndim == 2:  # paired individual data: a participant per row, a period per column
             for j, column in enumerate(PAIR):
                 mean = draws[:, :, j].mean(axis=1)
-                panels.append((f"{base}\nmean change, {column}", mean, obs[:, j].mean(), name))
+                title = f"{base}\n{column.replace('_', ' + ')}"
+                panels.append((title, mean, obs[:, j].mean(), name, "mean change (raw scale)"))
         elif obs.size > 2:  # individual data: one value per participant
-            panels.append((f"{base}\nmean change", draws.mean(axis=1), obs.mean(), name))
+            panels.append((base, draws.mean(axis=1), obs.mean(), name, "mean change (raw scale)"))
         elif obs.size == 2:  # paired binary margins
-            panels.append((f"{base}\nresponders, ketamine + placebo", draws[:, 0], obs[0], name))
-            panels.append((f"{base}\nresponders, ketamine + naltrexone", draws[:, 1], obs[1], name))
+            for j, column in enumerate(PAIR):
+                title = f"{base}\n{column.replace('_', ' + ')}"
+                panels.append((title, draws[:, j], obs[j], name, "responders (count)"))
         else:
-            panels.append((base, draws[:, 0], obs[0], name))
+            discrete = np.allclose(draws, np.round(draws))
+            what = "responders (count)" if discrete else "reported statistic"
+            panels.append((base, draws[:, 0], obs[0], name, what))
+    return panels
+
+
+def predictive_checks(
+    idata: xr.DataTree, group: str, title: str, labels: dict[str, str] | None = None
+) -> Figure:
+    """For every reported number: its predictive distribution and what was observed.
+
+    Bounded counts (">80%") show the bound as a shaded interval. ``labels`` maps study ids to
+    the names the report uses. Each panel gives the one-sided predictive p-value (PPP): the
+    share of draws at least as extreme as the report; near 0 flags a number the model cannot
+    reproduce.
+    """
+    panels = _panels(idata, group, labels or {})
     cols = 3
     rows = int(np.ceil(len(panels) / cols))
     fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     bounds = _bounds(idata)
-    for ax, (label, values, obs, name) in zip(axes.ravel(), panels, strict=False):
+    for ax, (label, values, obs, name, xlabel) in zip(axes.ravel(), panels, strict=False):
+        ax.set_xlabel(xlabel, fontsize=8)
         discrete = np.allclose(values, np.round(values))
         if discrete:
             edges = np.arange(values.min() - 0.5, values.max() + 1.5)
-            ax.hist(values, bins=edges, color="#95a5a6", density=True)
+            ax.hist(values, bins=edges, color=COLOURS["draws"], density=True)
         else:
-            ax.hist(values, bins=60, color="#95a5a6", density=True)
+            ax.hist(values, bins=60, color=COLOURS["draws"], density=True)
         if name in bounds:
             lo, hi = bounds[name]
             ax.axvspan(
-                lo - 0.5, hi + 0.5, color="#f39c12", alpha=0.25, label=f"reported: {lo:g} to {hi:g}"
+                lo - 0.5,
+                hi + 0.5,
+                color=COLOURS["reported_range"],
+                alpha=0.35,
+                label=f"reported: {lo:g} to {hi:g}",
             )
             inside = float(np.mean((values >= lo) & (values <= hi)))
             ax.set_title(f"{label}\nP(inside reported range) = {inside:.2f}", fontsize=8)
         else:
-            ax.axvline(obs, color="#c0392b", lw=2, label=f"reported: {obs:g}")
+            ax.axvline(obs, color=COLOURS["observed"], lw=2, label=f"reported: {obs:g}")
             tail = min(float(np.mean(values <= obs)), float(np.mean(values >= obs)))
-            ax.set_title(f"{label}\nP(as or more extreme, one side) = {tail:.2f}", fontsize=8)
+            ax.set_title(f"{label}\nPPP (one side) = {tail:.2f}", fontsize=8)
         ax.legend(frameon=False, fontsize=7, loc="upper right")
         ax.set_yticks([])
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
+    fig.text(
+        0.5,
+        -0.01,
+        "Grey: draws of what the study would report. Line: what it reported (shaded: a "
+        "reported range). PPP: the share of draws at least as extreme, on the nearer side; "
+        "near 0 flags a misfit.",
+        ha="center",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 

@@ -31,11 +31,45 @@ CERTIFIED_BANNER = "<p><strong>NOT CERTIFIED</strong>"  # the opening of the war
 FIGURE_SRC = re.compile(r'src="figures/([A-Za-z0-9_-]+)\.png"')
 
 
+FIGURE = re.compile(r"!\[([^\]]*)\]\((figures/[^)]+)\)")
+HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
+
+
 def report_markdown(run: RunFolder, previous: RunFolder | None = None) -> str:
-    """The report's Markdown: every section, then the references it cites."""
+    """The report's Markdown: contents, every section (figures numbered), the references."""
     ctx = ReportContext(run, previous)
     parts = [section(ctx) for section in SECTIONS]
-    return cite("\n".join(part for part in parts if part))
+    text = number_figures(cite("\n".join(part for part in parts if part)))
+    return with_contents(text)
+
+
+def number_figures(text: str) -> str:
+    """Number the figures in order of appearance, each with its caption under it."""
+    count = 0
+
+    def numbered(match: re.Match) -> str:
+        nonlocal count
+        count += 1
+        caption = match.group(1).removeprefix("Figure ").strip()
+        return f"![Figure {count}. {caption}]({match.group(2)})\n\n*Figure {count}. {caption}*"
+
+    return FIGURE.sub(numbered, text)
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it (so the contents work in both renderings)."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def with_contents(text: str) -> str:
+    """A table of contents of the ``##`` sections, after the title and its first paragraph."""
+    headings = HEADING.findall(text)
+    if not headings:
+        return text
+    contents = "**Contents:** " + " · ".join(f"[{h}](#{slug(h)})" for h in headings) + "\n\n"
+    first = text.index("\n## ")
+    return text[: first + 1] + contents + text[first + 1 :]
 
 
 def report_html(text: str, run: RunFolder, title: str) -> str:
@@ -45,6 +79,13 @@ def report_html(text: str, run: RunFolder, title: str) -> str:
     come from study files and configurations, and must not be able to inject markup.
     """
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    body = re.sub(
+        r"<h2>(.+?)</h2>",
+        lambda m: (
+            f'<h2 id="{slug(html.unescape(re.sub("<[^>]+>", "", m.group(1))))}">{m.group(1)}</h2>'
+        ),
+        body,
+    )
     body = body.replace(CERTIFIED_BANNER, '<p class="banner"><strong>NOT CERTIFIED</strong>')
 
     def embed(match: re.Match) -> str:

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import interval
-from analyses.report.figures import REGION_COLOURS
+from analyses.report.figures import COLOURS, REGION_COLOURS
 from analyses.report.sections import format_bf, markdown_table
 from analyses.suite.reweight import K_HAT_MAX
 
@@ -63,7 +63,7 @@ def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
     ax.set_yticks(y, labels=labels, fontsize=8)
     for tick, agrees in zip(ax.get_yticklabels(), rows["agrees"], strict=True):
         if not agrees:
-            tick.set_color("#c0392b")
+            tick.set_color(COLOURS["observed"])
             tick.set_fontweight("bold")
     ax.axvline(0.5, color="white", lw=0.8, ls=":")
     ax.set_xlim(0, 1)

@@ -751,6 +751,38 @@ def provenance_section(ctx: ReportContext) -> str:
 
 
 # The report, in order: one function per section, each reading only the run folder.
+# What each file of a run holds, in one line (docs/outputs.md has every column).
+RUN_FILES = {
+    "hypotheses.csv": "prior and posterior probability of each hypothesis, with MCSE",
+    "bayes_factors.csv": "every Bayes factor, its log10, MCSE, bound and band",
+    "summary.csv": "posterior summary of every parameter",
+    "thresholds.csv": "hypothesis probabilities as each threshold moves",
+    "assay_sensitivity.csv": "ketamine's effect in each study: could it show an attenuation?",
+    "beta_estimates.csv": "closed-form per-study blockade estimates",
+    "cross_check.csv": "the exact meta-regression on those estimates",
+    "evidence.csv": "every study file, included or not",
+    "numbers.csv": "every number the model uses, with its source and status",
+    "sensitivity.csv": "every sensitivity scenario",
+    "cumulative.csv": "the analysis as each year's studies arrived",
+    "psense.csv": "power-scaling sensitivity",
+    "posterior.nc": "every draw (one DataTree; open with xarray.open_datatree)",
+    "manifest.json": "provenance: inputs and their hashes, versions, seed, diagnostics",
+    "run.log": "every line the run printed",
+}
+
+
+def files_section(ctx: ReportContext) -> str:
+    """Links to every table and file of the run, one line on each."""
+    lines = [
+        "## Files of this run\n",
+        "Every column of every table is explained in the toolkit's codebook, `docs/outputs.md`.\n",
+    ]
+    for name, what in RUN_FILES.items():
+        if (ctx.run.path / name).exists():
+            lines.append(f"- [`{name}`]({name}): {what}")
+    return "\n".join(lines) + "\n"
+
+
 SECTIONS = (
     title_section,
     question_section,
@@ -768,6 +800,7 @@ SECTIONS = (
     robustness_section,
     caveats_section,
     changes_section,
+    files_section,
     provenance_section,
 )
 
