@@ -193,8 +193,11 @@ def test_paired_ipd_draws_its_predictive_check(tmp_path):
     with model:
         idata = pm.sample_prior_predictive(draws=20, random_seed=1, compile_kwargs=FORWARD_COMPILE)
     fig = predictive_checks(idata, "prior_predictive", "check")
-    titles = [ax.get_title() for ax in fig.axes]
-    assert any("mean change, ketamine_naltrexone" in t for t in titles), titles
+    panels = [(ax.get_title(), ax.get_xlabel()) for ax in fig.axes]
+    # The paired IPD item's panel for the naltrexone period, on the outcome's raw scale.
+    assert any(
+        "ketamine + naltrexone" in t and x == "mean change (raw scale)" for t, x in panels
+    ), panels
 
 
 # ---- configuration, priors and the results folder: one pre-fit check -------------------------

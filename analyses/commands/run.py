@@ -97,6 +97,17 @@ def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
     return result
 
 
+def _earlier_runs(root: Path, say: Callable[[str], None]) -> tuple[list[Path], list[str]]:
+    """The earlier runs to compare with, and those whose manifest cannot be read (named)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(root.glob(".*.partial-*")):
+        say(f"      note: {stale.name} is left from a killed run; ignored (remove it by hand)")
+    skipped = [p.name for p in unreadable_runs(root)]
+    for name in skipped:
+        say(f"      note: {name} has an unreadable manifest.json; skipped as an earlier run")
+    return previous_runs(root), skipped
+
+
 def run(
     config_path: Path | None = None,
     quick: bool = False,
@@ -120,13 +131,7 @@ def run(
     say = say if isinstance(say, RunLog) else RunLog(out=say)
     inputs = preflight(config_path, studies_dir)
     say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
-    inputs.root.mkdir(parents=True, exist_ok=True)
-    previous = previous_runs(inputs.root)
-    for stale in sorted(inputs.root.glob(".*.partial-*")):
-        say(f"      note: {stale.name} is left from a killed run; ignored (remove it by hand)")
-    skipped = [p.name for p in unreadable_runs(inputs.root)]
-    for name in skipped:
-        say(f"      note: {name} has an unreadable manifest.json; skipped as an earlier run")
+    previous, skipped = _earlier_runs(inputs.root, say)
     with quiet_pymc() if say.verbosity < 2 else nullcontext():
         result = fit_primary(inputs, say)
     signals.check()  # a library may have swallowed an interrupt during the fit

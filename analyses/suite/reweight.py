@@ -22,10 +22,9 @@ import numpy as np
 import xarray as xr
 from arviz_stats import ess
 
-from analyses.inference.fit import HEADLINE_VARS
-from analyses.inference.hypotheses import Thresholds, Weights, hypothesis_table
+from analyses.inference.hypotheses import Thresholds, Weights
 from analyses.suite.scenarios import Scenario
-from analyses.suite.table import primary_studies, scenario_row
+from analyses.suite.table import posterior_row, primary_studies
 from models.evidence.load import Evidence
 
 # Vehtari et al. (2024), section 3: PSIS estimates are reliable for k-hat below
@@ -90,17 +89,7 @@ def psis_weights(ratio: xr.DataArray) -> Weights:
 
 def _row(scenario: Scenario, primary, weights: Weights, thresholds: Thresholds) -> dict:
     post = primary.idata["posterior"]
-    slots = scenario.priors["slots"]
-    table = hypothesis_table(
-        post["beta_acute"],
-        post["beta_sustained"],
-        slots["beta_acute"],
-        slots["beta_sustained"],
-        thresholds,
-        weights=weights,
-    )
-    draws = {name: post[name].values for name in HEADLINE_VARS}
-    row = scenario_row(scenario, table, draws, primary.certified, [], weights.normalised)
+    row = posterior_row(scenario, post, thresholds, primary.certified, [], weights)
     return row | {"importance_ess": round(weights.ess, 1), "studies": primary_studies(primary)}
 
 

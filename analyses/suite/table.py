@@ -11,7 +11,13 @@ import pandas as pd
 
 from analyses.inference.bayes_factors import same_band_and_direction
 from analyses.inference.fit import HEADLINE_VARS
-from analyses.inference.hypotheses import HEADLINE, HYPOTHESES, Thresholds, hypothesis_table
+from analyses.inference.hypotheses import (
+    HEADLINE,
+    HYPOTHESES,
+    Thresholds,
+    Weights,
+    hypothesis_table,
+)
 from analyses.inference.intervals import interval, weighted_quantile
 from analyses.suite.scenarios import THRESHOLD_GRID, Scenario
 from models.priors import PriorSpec
@@ -58,6 +64,29 @@ def scenario_row(
         "; ".join(a["diagnostics"]["failures"]) for a in attempts[:-1]
     )
     return row
+
+
+def posterior_row(
+    scenario: Scenario,
+    post,
+    thresholds: Thresholds,
+    certified: bool,
+    attempts: list,
+    weights: Weights | None = None,
+) -> dict:
+    """A scenario's row from a posterior's draws (importance-weighted if ``weights``)."""
+    slots = scenario.priors["slots"]
+    table = hypothesis_table(
+        post["beta_acute"],
+        post["beta_sustained"],
+        slots["beta_acute"],
+        slots["beta_sustained"],
+        thresholds,
+        weights=weights,
+    )
+    draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
+    normalised = None if weights is None else weights.normalised
+    return scenario_row(scenario, table, draws, certified, attempts, normalised)
 
 
 def primary_studies(primary) -> str:

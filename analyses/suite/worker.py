@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from analyses.inference.fit import HEADLINE_VARS
-from analyses.inference.hypotheses import Thresholds, hypothesis_table
+from analyses.inference.hypotheses import Thresholds
 from analyses.inference.sampling import GatedFit
 from analyses.suite.scenarios import Scenario, _options, _spec
-from analyses.suite.table import scenario_row
+from analyses.suite.table import posterior_row
 from models.evidence.load import Evidence
 
 
@@ -51,16 +50,7 @@ def _scenario(raw: dict) -> Scenario:
 
 def _row(scenario: Scenario, fit: GatedFit, thresholds) -> dict:
     post = fit.idata["posterior"]
-    slots = scenario.priors["slots"]
-    table = hypothesis_table(
-        post["beta_acute"],
-        post["beta_sustained"],
-        slots["beta_acute"],
-        slots["beta_sustained"],
-        thresholds,
-    )
-    draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
-    return scenario_row(scenario, table, draws, fit.certified, fit.attempts)
+    return posterior_row(scenario, post, thresholds, fit.certified, fit.attempts)
 
 
 def _indices(todo) -> Iterator[int]:
