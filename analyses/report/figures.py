@@ -362,7 +362,7 @@ def predictive_checks(
             ax.axvline(obs, color=COLOURS["observed"], lw=2, label=f"reported: {obs:g}")
             tail = min(float(np.mean(values <= obs)), float(np.mean(values >= obs)))
             ax.set_title(f"{label}\nPPP (one side) = {tail:.2f}", fontsize=8)
-        ax.legend(frameon=False, fontsize=7, loc="upper right")
+        ax.legend(frameon=False, fontsize=7, loc="best")
         ax.set_yticks([])
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")

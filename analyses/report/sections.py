@@ -599,7 +599,7 @@ def figures_section(ctx: ReportContext) -> str:
     lines = ["## Figures\n"]
     for name, caption in FIGURES:
         if ctx.run.figure(name).exists():
-            lines.append(f"### {caption}\n\n![{caption}](figures/{name}.png)\n")
+            lines.append(f"![{caption}](figures/{name}.png)\n")  # numbered and captioned later
     return "\n".join(lines)
 
 
