@@ -283,12 +283,14 @@ def thresholds_curve(grid: pd.DataFrame, base: Thresholds) -> Figure:
         ax.set_xlabel(label)
         ax.set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("posterior probability")
-    axes[0].legend(frameon=False, fontsize=8, loc="center left")
     fig.suptitle(
         "How the answer depends on where the lines are drawn (dotted: the analysis's thresholds)",
         fontsize=11,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    # Below the panels, where it covers no point.
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False, fontsize=9)
     return fig
 
 
