@@ -90,7 +90,6 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     ax1.set_xticks(steps, labels=labels, fontsize=7)
     ax1.set_ylim(-0.02, 1.02)
     ax1.set_ylabel("posterior probability")
-    ax1.legend(frameon=False, fontsize=8, loc="center left")
     bf = pd.to_numeric(cumulative["bf_permissive_vs_primary"], errors="coerce")
     ax2.plot(steps, bf, marker="o", color="#333333")
     ax2.axhline(1, color="#999999", lw=0.8, ls=":")
@@ -101,7 +100,10 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     ax2.set_ylabel("BF permissive vs primary (log scale)")
     ax2.set_title("grey lines: BF 1/10, 1/3.2, 3.2, 10 (Kass & Raftery bands)", fontsize=8)
     fig.suptitle("How the evidence formed, in publication order", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    # Below the panels, where it covers no point.
+    handles, names = ax1.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False, fontsize=9)
     return fig
 
 
