@@ -64,7 +64,7 @@ def _interval(values: np.ndarray) -> tuple[float, float, float, float, float]:
 
 
 def _forest_rows(post: xr.DataTree, evidence: Evidence) -> list[tuple]:
-    """(label, draws, regimen, study id or None for a pooled row), top to bottom."""
+    """(label, draws, regimen, kind), top to bottom; kind is a study id, "pooled" or "new"."""
     labels = {s.id: s for s in evidence.studies}
     rows = []
     for sid in post["beta_study"].coords["study"].values:
@@ -73,19 +73,48 @@ def _forest_rows(post: xr.DataTree, evidence: Evidence) -> list[tuple]:
         rows.append(
             (label, post["beta_study"].sel(study=sid).values.ravel(), s.naltrexone.regimen, s.id)
         )
-    rows.append(("Pooled: acute blockade", post["beta_acute"].values.ravel(), "acute", None))
-    rows.append(
-        ("Pooled: sustained blockade", post["beta_sustained"].values.ravel(), "sustained", None)
-    )
+    for regimen in ("acute", "sustained"):
+        values = post[f"beta_{regimen}"].values.ravel()
+        rows.append((f"Pooled: {regimen} blockade", values, regimen, "pooled"))
+    if "beta_new_study" in post:
+        for regimen in ("acute", "sustained"):
+            values = post["beta_new_study"].sel(regimen=regimen).values.ravel()
+            rows.append((f"A new study, {regimen} (predictive)", values, regimen, "new"))
     return rows
 
 
-def _forest_row(ax, y: int, values: np.ndarray, colour: str, pooled: bool) -> None:
+MARKERS = {
+    "pooled": {"marker": "D", "ms": 8},
+    "new": {"marker": "s", "ms": 6},
+}
+
+
+def _forest_row(ax, y: int, values: np.ndarray, colour: str, kind: str, xlim) -> None:
     lo, q1, med, q3, hi = _interval(values)
-    ax.plot([lo, hi], [y, y], color=colour, lw=1.5)
+    style = "--" if kind == "new" else "-"
+    ax.plot([max(lo, xlim[0]), min(hi, xlim[1])], [y, y], color=colour, lw=1.5, ls=style)
     ax.plot([q1, q3], [y, y], color=colour, lw=5, solid_capstyle="butt")
-    marker = {"marker": "D", "ms": 8} if pooled else {"marker": "o", "ms": 7}
-    ax.plot(med, y, color="white", mec=colour, mew=2, zorder=3, **marker)
+    ax.plot(
+        med,
+        y,
+        color="white",
+        mec=colour,
+        mew=2,
+        zorder=3,
+        **MARKERS.get(kind, {"marker": "o", "ms": 7}),
+    )
+    _clip_arrows(ax, y, lo, hi, xlim, colour)
+    # The numbers beside the row, right of the axes.
+    text = f"{med:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    ax.text(1.02, y, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+
+
+def _clip_arrows(ax, y: float, lo: float, hi: float, xlim, colour: str) -> None:
+    """An arrowhead at the edge where an interval runs past the axis."""
+    if lo < xlim[0]:
+        ax.plot(xlim[0], y, marker="<", color=colour, ms=7, clip_on=False, zorder=4)
+    if hi > xlim[1]:
+        ax.plot(xlim[1], y, marker=">", color=colour, ms=7, clip_on=False, zorder=4)
 
 
 def _reference_lines(ax, thresholds: Thresholds) -> None:
@@ -108,36 +137,53 @@ def forest(
     estimates: pd.DataFrame,
     thresholds: Thresholds,
 ) -> Figure:
-    """Each study's blockade fraction, the pooled acute and sustained values, and the
-    closed-form per-study estimates of the cross-check."""
+    """Each study's blockade fraction, the pooled acute and sustained values, a new study's
+    predictive value, and the closed-form per-study estimates of the cross-check.
+
+    The numbers (median and interval) stand beside each row; an interval that runs past the
+    axis ends in an arrowhead.
+    """
     rows = _forest_rows(idata["posterior"], evidence)
     ci = interval()
     z = float(norm.ppf(ci.quantiles[1]))
-    fig = Figure(figsize=(8.5, 0.6 * len(rows) + 1.6))
+    fig = Figure(figsize=(10, 0.6 * len(rows) + 1.6))
     ax = fig.subplots()
+    fitted = [r[1] for r in rows if r[3] != "new"]
+    xlim = (
+        min(-1.0, min(np.quantile(v, 0.01) for v in fitted)),
+        max(1.6, max(np.quantile(v, 0.99) for v in fitted)),
+    )
     est = estimates.set_index("study") if len(estimates) else pd.DataFrame()
-    for i, (_, values, regimen, sid) in enumerate(rows):
+    for i, (_, values, regimen, kind) in enumerate(rows):
         y = len(rows) - 1 - i
-        _forest_row(ax, y, values, COLOURS[regimen], pooled=sid is None)
-        if sid is not None and sid in est.index:
-            e, se = est.loc[sid, "estimate"], est.loc[sid, "se"]
+        _forest_row(ax, y, values, COLOURS[regimen], kind, xlim)
+        if kind in est.index:
+            e, se = est.loc[kind, "estimate"], est.loc[kind, "se"]
             style = {"fmt": "s", "ms": 4, "color": "#888888", "mfc": "white", "lw": 0.8}
             ax.errorbar(e, y - 0.28, xerr=z * se, capsize=2, **style)
+            _clip_arrows(ax, y - 0.28, e - z * se, e + z * se, xlim, "#888888")
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r[0] for r in reversed(rows)])
     _reference_lines(ax, thresholds)
-    ax.axhline(1.5, color="#cccccc", lw=0.8)
+    summaries = sum(1 for r in rows if r[3] in ("pooled", "new"))
+    ax.axhline(summaries - 0.5, color="#cccccc", lw=0.8)
+    ax.text(
+        1.02,
+        len(rows) - 0.4,
+        f"median [{ci.percent}]",
+        transform=ax.get_yaxis_transform(),
+        fontsize=8,
+        fontweight="bold",
+    )
     ax.set_xlabel("blockade fraction β (share of ketamine's specific effect removed by naltrexone)")
     ax.set_title(
         "Blockade fraction by study and pooled by regimen\n"
-        f"posterior median, 50% and {ci.percent} intervals; "
-        f"grey squares: closed-form estimate ± {z:.2f} SE",
+        f"posterior median, 50% and {ci.percent} intervals; dashed: a new study's predictive "
+        f"β;\ngrey squares: closed-form estimate ± {z:.2f} SE",
         fontsize=10,
         pad=14,
     )
-    lo = min(-1.0, min(np.quantile(r[1], 0.01) for r in rows))
-    hi = max(1.6, max(np.quantile(r[1], 0.99) for r in rows))
-    ax.set_xlim(lo, hi)
+    ax.set_xlim(*xlim)
     return fig
 
 
