@@ -196,10 +196,20 @@ def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds) 
         min(-1.0, np.quantile(a, 0.005), np.quantile(s, 0.005)),
         max(2.0, np.quantile(a, 0.995), np.quantile(s, 0.995)),
     )
-    fig = Figure(figsize=(7, 6.2))
-    ax = fig.subplots()
+    fig = Figure(figsize=(7.6, 7.2))
+    grid = fig.add_gridspec(
+        2, 2, width_ratios=(4, 1), height_ratios=(1, 4), hspace=0.05, wspace=0.05
+    )
+    ax = fig.add_subplot(grid[1, 0])
     p, q = thresholds.primary, thresholds.permissive
     lo, hi = lim
+    _marginals(fig, grid, ax, a, s, (p, q))
+    # The regions' borders: x = Q everywhere, y = Q left of it, and the primary corner at P.
+    border = {"color": "#555555", "lw": 1.0, "zorder": 2}
+    ax.plot([q, q], [lo, hi], **border)
+    ax.plot([lo, q], [q, q], **border)
+    ax.plot([p, p], [p, hi], **border)
+    ax.plot([p, hi], [p, p], **border)
     probs = hypotheses.set_index("hypothesis")["posterior_prob"]
     regions = {
         "primary": [(p, p, hi - p, hi - p)],
@@ -236,12 +246,28 @@ def joint(idata: xr.DataTree, hypotheses: pd.DataFrame, thresholds: Thresholds) 
     ax.set_ylim(lo, hi)
     ax.set_xlabel("β acute (oral naltrexone shortly before ketamine)")
     ax.set_ylabel("β sustained (depot naltrexone days before)")
-    ax.set_title(
-        "Joint posterior of the two blockade fractions\n"
-        f"contours enclose 50% and {interval().percent} of draws; dotted: equal blockade",
+    fig.suptitle(
+        "Joint posterior of the two blockade fractions, over the hypothesis regions\n"
+        f"contours enclose 50% and {interval().percent} of draws; dotted: equal blockade; "
+        "margins: each fraction alone",
         fontsize=10,
     )
     return fig
+
+
+def _marginals(fig: Figure, grid, ax, a: np.ndarray, s: np.ndarray, marks) -> None:
+    """Each fraction's posterior along its axis, with the thresholds marked."""
+    top = fig.add_subplot(grid[0, 0], sharex=ax)
+    side = fig.add_subplot(grid[1, 1], sharey=ax)
+    top.hist(a, bins=60, density=True, color=COLOURS["acute"], alpha=0.6)
+    side.hist(
+        s, bins=60, density=True, color=COLOURS["sustained"], alpha=0.6, orientation="horizontal"
+    )
+    for x in marks:
+        top.axvline(x, color="#555555", lw=0.8)
+        side.axhline(x, color="#555555", lw=0.8)
+    for panel in (top, side):
+        panel.axis("off")
 
 
 def prior_posterior(idata: xr.DataTree) -> Figure:
