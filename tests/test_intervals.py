@@ -49,4 +49,4 @@ def test_the_setting_reaches_summaries_tables_and_figures(eighty):
     assert intervals.interval().describe("mean", 0.1, -0.2, 0.4).startswith("mean +0.10 (80%")
     table = hyp.assign(posterior_prob_mcse=0.0)
     fig = joint(tree, table, Thresholds())
-    assert "80% of draws" in fig.axes[0].get_title()
+    assert "80% of draws" in fig.get_suptitle()  # the joint figure titles the whole figure
