@@ -7,7 +7,8 @@ each worker process compiles that model once and samples its share of the scenar
 ``with_data``. Scenarios whose data are equal are fitted once. If one model cannot hold them
 all (a study's regimen read two ways, different covariates), the suite falls back to one
 compile per model structure. Threshold scenarios need no refit: they re-read the primary
-posterior.
+posterior; a scenario that changes only a prior reweights it where PSIS is reliable
+(:mod:`analyses.suite.reweight`).
 """
 
 from __future__ import annotations
