@@ -107,7 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="skip the sensitivity suite")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument(
-        "-v", "--verbose", action="count", default=0, help="time-stamp every line; show warnings"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="stamp every line; show PyMC's messages",
     )
     loud.add_argument("-q", "--quiet", action="count", default=0, help="print only the result")
     p.set_defaults(func=_run)

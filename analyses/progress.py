@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 
@@ -57,7 +58,8 @@ class RunLog:
     ----------
     verbosity : int
         0 (``-q``): only results; 1: every step and progress line; 2 (``-v``): the same, each
-        stamped with the seconds since the run started, and the libraries' own warnings.
+        stamped with the seconds since the run started, and PyMC's own progress messages
+        (its warnings show at every level).
     out : callable, optional
         Where console lines go (default: print, flushed).
     """
@@ -87,7 +89,7 @@ class RunLog:
         self.record(line)
         self.out(line)
 
-    def write(self, path) -> None:
+    def write(self, path: Path) -> None:
         """Every line so far, to ``path`` (the run folder's run.log)."""
         path.write_text("\n".join(self.lines) + "\n")
 

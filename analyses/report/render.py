@@ -50,7 +50,7 @@ def number_figures(text: str) -> str:
     def numbered(match: re.Match) -> str:
         nonlocal count
         count += 1
-        caption = match.group(1).removeprefix("Figure ").strip()
+        caption = match.group(1).strip()
         return f"![Figure {count}. {caption}]({match.group(2)})\n\n*Figure {count}. {caption}*"
 
     return FIGURE.sub(numbered, text)
