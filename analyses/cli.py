@@ -16,10 +16,12 @@ from signal import SIGINT
 from analyses import __version__
 from analyses.inference import compile_flags
 from analyses.inference.signals import Interrupted, received, recorded_signals
+from analyses.suite import SuiteFailed
 from analyses.validation import SECTIONS
 from models.evidence.problems import InputError
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1  # a suite worker failed: nothing written
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -179,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in err.problems:
                 print(f"error: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        except SuiteFailed as err:
+            print(
+                f"error: {err}; nothing was written, earlier results are untouched", file=sys.stderr
+            )
+            return EXIT_FAILED
         except (Interrupted, KeyboardInterrupt) as err:
             stop = err if isinstance(err, Interrupted) else Interrupted(received() or SIGINT)
             print(

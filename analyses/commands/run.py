@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -132,22 +132,22 @@ def run(
     inputs = preflight(config_path, studies_dir)
     say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
     previous, skipped = _earlier_runs(inputs.root, say)
-    with quiet_pymc() if say.verbosity < 2 else nullcontext():
-        result = fit_primary(inputs, say)
-    signals.check()  # a library may have swallowed an interrupt during the fit
-    say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
-    estimates = beta_estimates(inputs.evidence, inputs.priors, inputs.options.early_stopping_bias)
-    cross = cross_check(estimates, inputs.priors, interval())
-    sensitivity = None
-    if inputs.config.sensitivity.enabled and not quick:
-        from analyses.suite.runner import run_suite
-
-        say("[4/5] sensitivity analyses and cumulative evidence")
-        sensitivity = run_suite(
-            inputs.base, inputs.config, inputs.priors, result, say=say, studies_dir=studies_dir
+    with ExitStack() as stack:
+        # The suite's workers start first: their compile overlaps the primary fit.
+        suite = _start_suite(inputs, quick, say, studies_dir, stack)
+        with quiet_pymc() if say.verbosity < 2 else nullcontext():
+            result = fit_primary(inputs, say)
+        signals.check()  # a library may have swallowed an interrupt during the fit
+        say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
+        estimates = beta_estimates(
+            inputs.evidence, inputs.priors, inputs.options.early_stopping_bias
         )
-    else:
-        say("[4/5] sensitivity analyses skipped (quick mode or disabled in the configuration)")
+        cross = cross_check(estimates, inputs.priors, interval())
+        if suite is not None:
+            say("[4/5] sensitivity analyses and cumulative evidence")
+        else:
+            say("[4/5] sensitivity analyses skipped (quick mode or disabled in the configuration)")
+        sensitivity = suite.finish(result) if suite is not None else None
     signals.check()
     say("[5/5] writing results")
     run_id = new_run_id(inputs.root, inputs.config.analysis.name)
@@ -168,6 +168,16 @@ def run(
         say(f"      note: {inputs.root / 'latest'} is not the toolkit's link; left as it is")
     _headline(result, run_dir, say.result)
     return run_dir
+
+
+def _start_suite(inputs: RunInputs, quick: bool, say, studies_dir, stack: ExitStack):
+    """The sensitivity suite, its workers started (None in quick mode or when disabled)."""
+    if not inputs.config.sensitivity.enabled or quick:
+        return None
+    from analyses.suite.runner import SuiteRun
+
+    suite = SuiteRun(inputs.base, inputs.config, inputs.priors, say, studies_dir)
+    return stack.enter_context(suite)
 
 
 def add_bounds(idata: xr.DataTree, bounded: dict[str, tuple[float, float]]) -> None:

@@ -1,10 +1,16 @@
 """How PyTensor compiles our models: one setting, applied before PyTensor is first imported.
 
 PyTensor's in-place rewrites (reusing an input's memory for an output) cost more to search for
-than they save on models this size: they took 12 of the 32 s that compiling the sensitivity
-suite's one model took, while sampling time did not change measurably (``make bench`` records
-both). PyTensor reads its flags once, at import, from ``PYTENSOR_FLAGS``; so the command line
-and the suite's worker processes set them before anything imports it.
+than they save on models this size. PyTensor reads its flags once, at import, from
+``PYTENSOR_FLAGS``; so the command line and the suite's worker processes set them before
+anything imports it.
+
+They reach PyTensor's default mode only (the log-likelihoods and log priors). A predefined
+mode is returned by ``get_mode`` before it applies ``optimizer_excluding``: the predictive
+draws' FAST_COMPILE, and the NUMBA mode nutpie compiles in. Excluding in-place rewrites there as well was measured on
+2026-12-02: the suite's one model compiled in 10 s instead of 13 s, but every refit sampled
+12% slower (1.03 s against 0.88 s), which costs more than it saves over 20-odd refits. So
+nutpie's mode is left as it is.
 """
 
 from __future__ import annotations

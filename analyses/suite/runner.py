@@ -13,12 +13,12 @@ posterior; a scenario that changes only a prior reweights it where PSIS is relia
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,7 +28,8 @@ import pandas as pd
 from analyses.inference import compile_flags, signals
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.progress import Progress
-from analyses.suite.reweight import describe, reweight_scenarios
+from analyses.suite import SuiteFailed
+from analyses.suite.reweight import changed_slots, describe, reweight_scenarios
 from analyses.suite.scenarios import Scenario, build_scenarios, primary_scenario, refitted
 from analyses.suite.table import (
     SuiteResult,
@@ -38,7 +39,7 @@ from analyses.suite.table import (
     threshold_rows,
     with_agreement,
 )
-from analyses.suite.worker import fingerprint, fit_group, model_for, variant_for
+from analyses.suite.worker import fingerprint, model_for, serve, variant_for
 from models.blockade import build_variants_model
 from models.evidence.load import Evidence
 from models.priors import PriorSpec
@@ -89,48 +90,219 @@ def one_model_plan(base: Evidence, scenarios: list[Scenario]) -> tuple[list[int]
     return unique, duplicates
 
 
-def _payloads(
-    base, scenarios, workers, common, say, one_model: bool = True
-) -> tuple[list[dict], dict[str, str]]:
-    """One model for every scenario (split over the workers), or one per structure."""
-    try:
-        if not one_model:
-            raise VariantsDiffer("asked for one compile per structure")
-        unique, duplicates = one_model_plan(base, scenarios)
-    except VariantsDiffer as err:
-        say(f"      one model cannot hold every scenario ({err}); one compile per structure")
-        groups, duplicates = group_scenarios(base, scenarios)
-        payloads = [common | {"scenarios": [asdict(sc) for sc in g]} for g in groups.values()]
-        return payloads, duplicates
-    # Every worker compiles the same model and takes the next scenario from one shared list
-    # when it is free, so a slow scenario (a heavy-tailed prior that needs the gate's retries)
-    # does not hold up a fixed share behind it. Each scenario's seed is the configuration's,
-    # so which worker fits it changes nothing.
-    raw = [asdict(sc) for sc in scenarios]
-    count = min(workers, len(unique))
-    return [common | {"scenarios": raw, "fit": unique, "shared": True}] * count, duplicates
+def _workers(config, one_model: bool) -> int:
+    """Worker processes: for one model, as many as the cores can run chains for at once.
+
+    nutpie samples a fit's chains in parallel threads, so on this 2-core machine one worker
+    keeps both cores busy, and a second would only add a second compile of the same model.
+    The fallback's compiles differ, so it uses every core.
+    """
+    return max(1, _cores() // config.sampler.chains) if one_model else _cores()
 
 
-def _fit_groups(payloads: list[dict], workers: int, say: Callable[[str], None]) -> list[dict]:
-    """Fit every payload in worker processes, showing each scenario as it finishes."""
-    shared = [p for p in payloads if p.get("shared")]
-    own = [p for p in payloads if not p.get("shared")]
-    total = sum(len(p["scenarios"]) for p in own) + (len(shared[0]["fit"]) if shared else 0)
-    progress = Progress(total, say)
-    context = multiprocessing.get_context("spawn")  # nutpie and numba threads do not survive fork
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        finished, todo = manager.Queue(), manager.Queue()
-        for i in shared[0]["fit"] if shared else ():
-            todo.put(i)
-        payloads = own + [p | {"fit": todo} for p in shared]
-        futures = [pool.submit(fit_group, p | {"progress": finished}) for p in payloads]
-        while not all(f.done() for f in futures) or not finished.empty():
-            signals.check()  # an interrupt stops waiting at once; nothing is written
+class SuiteRun:
+    """The suite, started before the primary fit so that its compile overlaps the fit.
+
+    Use as a context manager: entering starts the worker processes, which compile the one
+    model at once and begin with the scenarios that need no primary posterior (studies left
+    out, readings, structure, cumulative steps). :meth:`finish` takes the primary fit,
+    reweights the prior-only scenarios it can, queues the rest and collects every row.
+    Leaving the block stops any worker still running, so a failed or interrupted run leaves
+    no process behind. If one model cannot hold every scenario, nothing starts early and
+    :meth:`finish` runs the fallback, one compile per model structure.
+    """
+
+    def __init__(
+        self,
+        base: Evidence,
+        config,
+        priors: PriorSpec,
+        say: Callable[[str], None] = print,
+        studies_dir: Path | None = None,
+        workers: int | None = None,
+        one_model: bool = True,
+    ) -> None:
+        self.base, self.config, self.priors, self.say = base, config, priors, say
+        self.started = time.monotonic()
+        self.scenarios = build_scenarios(base, config, priors)
+        self.fitted = refitted(self.scenarios)
+        self.here = primary_scenario(config, priors)
+        self.common = {
+            "settings": config.sampler.to_dict(),
+            "thresholds": config.hypotheses.thresholds.to_dict(),
+            "studies_dir": str(studies_dir) if studies_dir else None,
+        }
+        self.unique, self.duplicates = None, {}
+        if one_model:
             try:
-                progress.step(finished.get(timeout=0.2))
-            except queue.Empty:
-                continue
-        return [row for f in futures for row in f.result()]
+                self.unique, self.duplicates = one_model_plan(base, self.fitted)
+            except VariantsDiffer as err:
+                say(
+                    f"      one model cannot hold every scenario ({err}); one compile per structure"
+                )
+        self.workers = workers or _workers(config, self.unique is not None)
+        self._processes: list = []
+        self._manager = None
+
+    def _candidate(self, index: int) -> bool:
+        """A scenario that reweighting may stand in for: it waits for the primary fit."""
+        reweight = self.config.sensitivity.reweight
+        return reweight and changed_slots(self.fitted[index], self.here) is not None
+
+    def __enter__(self) -> SuiteRun:
+        if not self.unique:
+            return self
+        self._start()
+        self._early = [i for i in self.unique if not self._candidate(i)]
+        for i in self._early:
+            self._todo.put(i)
+        payload = self.common | {
+            "scenarios": [asdict(sc) for sc in self.fitted],
+            "fit": self._todo,
+            "eager": True,
+        }
+        self._spawn([payload] * self.workers)
+        self.say(
+            f"      sensitivity suite: {self.workers} process(es) compiling its one model in the"
+            f" background; {len(self._early)} refits queued"
+        )
+        return self
+
+    def _start(self) -> None:
+        compile_flags.apply()  # the worker processes inherit the environment
+        self._context = multiprocessing.get_context("spawn")  # nutpie's threads die in a fork
+        self._manager = self._context.Manager()
+        self._finished, self._todo = self._manager.Queue(), self._manager.Queue()
+        self._results = self._manager.Queue()
+
+    def _spawn(self, payloads: list[dict]) -> None:
+        self._processes = []
+        for index, payload in enumerate(payloads):
+            args = (payload | {"progress": self._finished}, index, self._results)
+            process = self._context.Process(target=serve, args=args, daemon=True)
+            process.start()
+            self._processes.append(process)
+
+    def __exit__(self, *exc) -> None:
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()  # mid-compile it would otherwise finish the compile first
+            process.join()
+        if self._manager is not None:
+            self._manager.shutdown()
+        self._processes, self._manager = [], None
+
+    def finish(self, primary) -> SuiteResult:
+        """Reweight what PSIS can stand in for, refit the rest, and return the tables."""
+        thresholds = self.config.hypotheses.thresholds
+        unique = self.unique if self.unique is not None else range(len(self.fitted))
+        reweighted, k_hats = {}, {}
+        if self.config.sensitivity.reweight:
+            candidates = [self.fitted[i] for i in unique if self._candidate(i)]
+            reweighted, k_hats = reweight_scenarios(
+                self.base, primary, self.here, candidates, thresholds
+            )
+            describe(reweighted, k_hats, self.say)
+        if self.unique is None:
+            rows = self._fallback([sc for sc in self.fitted if sc.name not in reweighted])
+        else:
+            rows = self._one_model(reweighted)
+        return self._tables(primary, rows, reweighted, k_hats)
+
+    def _one_model(self, reweighted: dict) -> list[dict]:
+        """Queue what reweighting left, end the queue, and collect every worker's rows."""
+        if not self._processes:
+            return []
+        late = [i for i in self.unique if self._candidate(i)]
+        late = [i for i in late if self.fitted[i].name not in reweighted]
+        for i in late:
+            self._todo.put(i)
+        for _ in range(self.workers):
+            self._todo.put(None)
+        fits = len(self._early) + len(late)
+        self.say(
+            f"      {fits} refits ({len(self.duplicates)} identical to another) on "
+            f"{self.workers} process(es), one compile each"
+        )
+        return self._collect(fits)
+
+    def _fallback(self, remaining: list[Scenario]) -> list[dict]:
+        """One compile per model structure, in parallel workers."""
+        groups, self.duplicates = group_scenarios(self.base, remaining)
+        fits = sum(len(g) for g in groups.values())
+        self.say(
+            f"      {fits} refits ({len(self.duplicates)} identical to another) on "
+            f"{len(groups)} model structures, one compile each"
+        )
+        if not groups:
+            return []
+        self._start()
+        self._spawn(
+            [self.common | {"scenarios": [asdict(sc) for sc in g]} for g in groups.values()]
+        )
+        return self._collect(fits)
+
+    def _collect(self, fits: int) -> list[dict]:
+        """Every worker's rows, saying each scenario as it finishes; a signal stops at once."""
+        progress = Progress(fits, self.say)
+        rows: dict[int, list[dict]] = {}
+        while len(rows) < len(self._processes):
+            signals.check()  # an interrupt stops waiting at once; nothing is written
+            with contextlib.suppress(queue.Empty):
+                progress.step(self._finished.get(timeout=0.2))
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    index, found, error = self._results.get_nowait()
+                    if error is not None:
+                        raise SuiteFailed(f"a sensitivity-suite worker failed: {error}")
+                    rows[index] = found
+            self._check_alive(rows)
+        while not self._finished.empty():
+            progress.step(self._finished.get())
+        return [row for index in sorted(rows) for row in rows[index]]
+
+    def _check_alive(self, rows: dict) -> None:
+        for index, process in enumerate(self._processes):
+            if index not in rows and process.exitcode is not None and self._results.empty():
+                raise SuiteFailed(
+                    f"a sensitivity-suite worker stopped (exit code {process.exitcode}) "
+                    "before sending its results"
+                )
+
+    def _tables(self, primary, rows, reweighted, k_hats) -> SuiteResult:
+        thresholds = self.config.hypotheses.thresholds
+        done = [r | {"method": "refit"} for r in rows] + [
+            r | {"method": "reweighted", "compiled": False} for r in reweighted.values()
+        ]
+        ordered = _complete(self.scenarios, done, self.duplicates, primary)
+        for row in ordered:
+            row["pareto_k"] = k_hats.get(row["scenario"], np.nan)
+        probs = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
+        leader = max(HYPOTHESES, key=lambda h: float(probs[h]))
+        sensitivity = [r for r in ordered if r["kind"] == "sensitivity"]
+        table = with_agreement(
+            pd.DataFrame(
+                [
+                    primary_row(primary),
+                    *sensitivity,
+                    *threshold_rows(primary, thresholds, self.priors),
+                ]
+            ),
+            leader,
+        )
+        cumulative = cumulative_table([r for r in ordered if r["kind"] == "cumulative"])
+        compiles = sum(1 for r in rows if r["compiled"])
+        seconds = time.monotonic() - self.started
+        return SuiteResult(
+            table,
+            cumulative,
+            psense(primary),
+            leader,
+            seconds,
+            compiles,
+            len(rows),
+            len(reweighted),
+        )
 
 
 def _complete(scenarios, rows, duplicates, primary) -> list[dict]:
@@ -158,52 +330,11 @@ def run_suite(
     workers: int | None = None,
     one_model: bool = True,
 ) -> SuiteResult:
-    """Run every scenario and the cumulative steps; returns the tables for the run folder.
+    """Run every scenario and the cumulative steps after the primary fit; returns the tables.
 
     ``one_model=False`` compiles once per model structure instead (the fallback, and how the
-    suite ran before; ``make bench`` times both).
+    suite ran before; ``make bench`` times both). A run starts :class:`SuiteRun` before its
+    primary fit instead, so that the compile overlaps it.
     """
-    started = time.monotonic()
-    scenarios = build_scenarios(base, config, priors)
-    thresholds = config.hypotheses.thresholds
-    fitted = refitted(scenarios)
-    reweighted, k_hats = {}, {}
-    if config.sensitivity.reweight:
-        here = primary_scenario(config, priors)
-        reweighted, k_hats = reweight_scenarios(base, primary, here, fitted, thresholds)
-        describe(reweighted, k_hats, say)
-        fitted = [sc for sc in fitted if sc.name not in reweighted]
-    common = {
-        "settings": config.sampler.to_dict(),
-        "thresholds": thresholds.to_dict(),
-        "studies_dir": str(studies_dir) if studies_dir else None,
-    }
-    workers = workers or _cores()
-    payloads, duplicates = _payloads(base, fitted, workers, common, say, one_model)
-    say(
-        f"      {len(fitted)} refits ({len(duplicates)} identical to another) on "
-        f"{len(payloads)} processes, one compile each"
-    )
-    compile_flags.apply()  # the worker processes inherit the environment
-    rows = _fit_groups(payloads, min(workers, len(payloads)), say) if payloads else []
-    done = [r | {"method": "refit"} for r in rows] + [
-        r | {"method": "reweighted", "compiled": False} for r in reweighted.values()
-    ]
-    ordered = _complete(scenarios, done, duplicates, primary)
-    for row in ordered:
-        row["pareto_k"] = k_hats.get(row["scenario"], np.nan)
-    probs = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
-    leader = max(HYPOTHESES, key=lambda h: float(probs[h]))
-    sensitivity = [r for r in ordered if r["kind"] == "sensitivity"]
-    table = with_agreement(
-        pd.DataFrame(
-            [primary_row(primary), *sensitivity, *threshold_rows(primary, thresholds, priors)]
-        ),
-        leader,
-    )
-    cumulative = cumulative_table([r for r in ordered if r["kind"] == "cumulative"])
-    compiles = sum(1 for r in rows if r["compiled"])
-    seconds = time.monotonic() - started
-    return SuiteResult(
-        table, cumulative, psense(primary), leader, seconds, compiles, len(rows), len(reweighted)
-    )
+    with SuiteRun(base, config, priors, say, studies_dir, workers, one_model) as suite:
+        return suite.finish(primary)

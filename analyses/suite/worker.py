@@ -5,7 +5,6 @@ Runs in a spawned process (nutpie and numba threads do not survive a fork).
 
 from __future__ import annotations
 
-import queue
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -54,15 +53,16 @@ def _row(scenario: Scenario, fit: GatedFit, thresholds) -> dict:
 
 
 def _indices(todo) -> Iterator[int]:
-    """The scenarios to fit: a fixed list, or a queue shared with the other workers."""
-    if not hasattr(todo, "get_nowait"):
+    """The scenarios to fit: a fixed list, or a queue shared with the other workers.
+
+    A queue is read until its ``None``: the main process adds scenarios while the workers
+    run (those it reweights never come), then one ``None`` per worker.
+    """
+    if not hasattr(todo, "get"):
         yield from todo
         return
-    while True:
-        try:
-            yield todo.get_nowait()
-        except queue.Empty:
-            return
+    while (index := todo.get()) is not None:
+        yield index
 
 
 def fit_group(payload: dict) -> list[dict]:
@@ -70,8 +70,9 @@ def fit_group(payload: dict) -> list[dict]:
 
     The payload's ``scenarios`` build one model with what differs between them as data
     (:func:`models.blockade.build_variants_model`); ``fit`` is the ones this worker samples: a
-    list, or a queue the workers share (default: all of them, as in the fallback where a
-    payload is one model structure).
+    list, or a queue the workers share, ended by ``None`` (default: all of them, as in the
+    fallback where a payload is one model structure). With ``eager`` the worker compiles at
+    once rather than when its first scenario arrives. The first row says it compiled.
     """
     import nutpie
 
@@ -86,10 +87,13 @@ def fit_group(payload: dict) -> list[dict]:
     variants = [variant_for(base, sc) for sc in scenarios]
     model, data = build_variants_model(variants)
     compiled, rows = None, []
+    # Compiling before the first scenario arrives overlaps it with the primary fit.
+    if payload.get("eager"):
+        compiled = nutpie.compile_pymc_model(model)
+    fresh = True
     for i in _indices(payload.get("fit", range(len(scenarios)))):
         started = time.monotonic()
-        fresh = compiled is None
-        if fresh:
+        if compiled is None:
             compiled = nutpie.compile_pymc_model(model)
         fit = gated(partial(sample_compiled, compiled, data[i]), settings)
         row = _row(scenarios[i], fit, thresholds)
@@ -97,6 +101,21 @@ def fit_group(payload: dict) -> list[dict]:
         modelled = modelled_studies(variants[i].evidence, variants[i].options)
         studies = " ".join(s.id for s in modelled)
         rows.append(row | {"compiled": fresh, "seconds": seconds, "studies": studies})
+        fresh = False
         if payload.get("progress") is not None:
             payload["progress"].put(f"{scenarios[i].name} ({seconds:.1f} s)")
     return rows
+
+
+def serve(payload: dict, index: int, results) -> None:
+    """A worker process's entry: fit the payload and put ``(index, rows, error)`` on ``results``.
+
+    An error is sent as text, so the main process can name it even when the exception itself
+    would not pickle; a worker that dies without sending is noticed by its exit code.
+    """
+    try:
+        rows = fit_group(payload)
+    except Exception as err:  # reported in the main process, which stops the run
+        results.put((index, None, f"{type(err).__name__}: {err}"))
+        return
+    results.put((index, rows, None))

@@ -1,0 +1,58 @@
+"""The suite's worker processes: started early, stopped on failure, failures named."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyses.inference.config import load_config
+from analyses.suite import SuiteFailed
+from analyses.suite.runner import SuiteRun
+from models.evidence import load_evidence
+from models.priors import load_priors
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    config, _ = load_config()
+    base = load_evidence()
+    return base, config, load_priors(config.analysis.priors, base.literature)
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def test_leaving_the_block_stops_every_worker(inputs):
+    # A primary fit that fails (or a signal) leaves the block while the workers compile.
+    suite = SuiteRun(*inputs, say=quiet)
+    with pytest.raises(RuntimeError, match="primary fit failed"), suite:
+        workers = list(suite._processes)
+        assert workers and all(w.is_alive() for w in workers)
+        raise RuntimeError("the primary fit failed")
+    assert not any(w.is_alive() for w in workers)
+
+
+def test_the_scenarios_that_need_the_primary_wait_for_it(inputs):
+    suite = SuiteRun(*inputs, say=quiet)
+    early = [i for i in suite.unique if not suite._candidate(i)]
+    names = {suite.fitted[i].name for i in suite.unique if i not in early}
+    assert "priors: sceptical" in names  # prior-only: reweighted, if PSIS allows
+    assert "leave out jelen2025" not in names
+
+
+def test_a_failing_worker_stops_the_suite_with_its_error(inputs, tmp_path):
+    with SuiteRun(*inputs, say=quiet, one_model=False) as suite:
+        suite._start()
+        suite._spawn([{"studies_dir": str(tmp_path / "nowhere")}])
+        with pytest.raises(SuiteFailed, match="worker failed"):
+            suite._collect(1)
+
+
+def test_a_worker_that_dies_is_noticed(inputs):
+    with SuiteRun(*inputs, say=quiet, one_model=False) as suite:
+        suite._start()
+        suite._spawn([{"studies_dir": None}])
+        suite._processes[0].terminate()
+        suite._processes[0].join()
+        with pytest.raises(SuiteFailed, match="exit code"):
+            suite._collect(1)
