@@ -7,10 +7,10 @@ anything imports it.
 
 They reach PyTensor's default mode only (the log-likelihoods and log priors). A predefined
 mode is returned by ``get_mode`` before it applies ``optimizer_excluding``: the predictive
-draws' FAST_COMPILE, and the NUMBA mode nutpie compiles in. Excluding in-place rewrites there as well was measured on
-2026-12-02: the suite's one model compiled in 10 s instead of 13 s, but every refit sampled
-12% slower (1.03 s against 0.88 s), which costs more than it saves over 20-odd refits. So
-nutpie's mode is left as it is.
+draws' FAST_COMPILE, and the NUMBA mode nutpie compiles in. Excluding in-place rewrites from
+nutpie's mode as well was measured on 2026-12-02: the suite's one model compiled in 10 s
+instead of 13 s, but every refit sampled 12% slower (1.03 s against 0.88 s), which costs more
+than it saves over 20-odd refits. So nutpie's mode is left as it is.
 """
 
 from __future__ import annotations
