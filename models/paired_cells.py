@@ -35,7 +35,6 @@ from numpy.polynomial.hermite_e import hermegauss
 from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 
 # Gauss-Hermite nodes for the bivariate normal orthant probability. Measured against scipy
 # on a grid of means in [-3, 2.5]: with 120 nodes the worst relative error is 2e-13 at
@@ -174,6 +173,7 @@ class PairedCells(Op):
     __props__ = ()
 
     def make_node(self, mu_placebo, mu_naltrexone, rho) -> Apply:
+        _register_numba()
         inputs = [
             pt.cast(pt.as_tensor_variable(v), "float64") for v in (mu_placebo, mu_naltrexone, rho)
         ]
@@ -209,10 +209,28 @@ paired_cells = PairedCells()
 _SOURCE_SALT = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:15], 16)
 
 
-@register_funcify_default_op_cache_key(PairedCells)
-def _numba_paired_cells(op, node=None, **kwargs):
-    @numba_njit
-    def paired_cells_numba(mu_placebo, mu_naltrexone, rho):
-        return cells_and_jacobian(mu_placebo.item(), mu_naltrexone.item(), rho.item())
+def _register_numba() -> None:
+    """Give PyTensor's numba backend this Op's kernel, once, when the Op first enters a graph.
 
-    return paired_cells_numba, _SOURCE_SALT
+    Not at import: importing PyTensor's numba dispatch changes the warning filters, and
+    importing the toolkit must leave a session's state alone.
+    """
+    if _REGISTERED:
+        return
+    from pytensor.link.numba.dispatch.basic import (
+        numba_njit,
+        register_funcify_default_op_cache_key,
+    )
+
+    @register_funcify_default_op_cache_key(PairedCells)
+    def _numba_paired_cells(op, node=None, **kwargs):
+        @numba_njit
+        def paired_cells_numba(mu_placebo, mu_naltrexone, rho):
+            return cells_and_jacobian(mu_placebo.item(), mu_naltrexone.item(), rho.item())
+
+        return paired_cells_numba, _SOURCE_SALT
+
+    _REGISTERED.append(True)
+
+
+_REGISTERED: list[bool] = []

@@ -10,9 +10,11 @@ certified run.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -44,9 +46,10 @@ from analyses.inference.provenance import (
 )
 from analyses.progress import RunLog
 from analyses.report import figures as plots
+from analyses.report import views
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
-from analyses.validation import record_summary
+from analyses.validation import record_path, record_summary
 from models.blockade import bounded_observations, controlled_studies
 from models.contrasts import beta_estimates
 from models.cross_check import cross_check
@@ -260,8 +263,14 @@ def _write_figures(
             labels,
         ),
     }
+    # The standard ArviZ views, drawn by arviz-plots from the same DataTree.
+    drawn |= {name: partial(view, idata) for name, view in views.VIEWS.items()}
     for name, draw in drawn.items():
         plots.save_figure(draw(), folder.figure(name))
+    # The validation record's reliability diagram as it stood, so the report stands alone.
+    calibration = record_path().parent / "calibration.png"
+    if calibration.is_file():
+        shutil.copyfile(calibration, folder.figure("calibration"))
 
 
 def _study_record(inputs: RunInputs, study) -> dict:

@@ -122,6 +122,9 @@ def fit_analysis(
             )
             # Vectorised over draws, so numba's default mode is the fast one here (1.8 s vs 9 s).
             pm.compute_log_likelihood(idata, progressbar=False)
+            # With the log likelihood, what power-scaling needs (the suite's psense and the
+            # report's figure), in every run, quick ones too.
+            pm.stats.compute_log_prior(idata, progressbar=False)
     # After the predictive groups: PyMC forward-samples from the model's own variables only.
     add_predictive_beta(idata, settings.seed)
     post = idata["posterior"]

@@ -6,6 +6,7 @@ this module selects no backend and a notebook keeps its own; :func:`save_figure`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +64,43 @@ def _interval(values: np.ndarray) -> tuple[float, float, float, float, float]:
     return tuple(float(x) for x in q)
 
 
-def _forest_rows(post: xr.DataTree, evidence: Evidence) -> list[tuple]:
+@dataclass(frozen=True)
+class StudyLabels:
+    """What a figure says of each study: its name, regimen and design, by study id.
+
+    Built from the evidence in a run, or from a run folder's ``evidence.csv`` (the explorer),
+    so a figure can be redrawn from the files alone.
+    """
+
+    studies: dict[str, tuple[str, str, str]]  # id -> (label, regimen, design)
+
+    @classmethod
+    def from_evidence(cls, evidence: Evidence) -> StudyLabels:
+        return cls({s.id: (s.label, s.naltrexone.regimen, s.design.type) for s in evidence.studies})
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> StudyLabels:
+        """From ``evidence.csv``: columns study, label, regimen, design."""
+        return cls(
+            {
+                str(r.study): (str(r.label), str(r.regimen), str(r.design))
+                for r in table.itertuples()
+            }
+        )
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Study id -> the name the report uses."""
+        return {sid: label for sid, (label, _, _) in self.studies.items()}
+
+
+def _forest_rows(post: xr.DataTree, studies: StudyLabels) -> list[tuple]:
     """(label, draws, regimen, kind), top to bottom; kind is a study id, "pooled" or "new"."""
-    labels = {s.id: s for s in evidence.studies}
     rows = []
     for sid in post["beta_study"].coords["study"].values:
-        s = labels[str(sid)]
-        label = f"{s.label} ({s.naltrexone.regimen}, {s.design.type})"
-        rows.append(
-            (label, post["beta_study"].sel(study=sid).values.ravel(), s.naltrexone.regimen, s.id)
-        )
+        label, regimen, design = studies.studies[str(sid)]
+        values = post["beta_study"].sel(study=sid).values.ravel()
+        rows.append((f"{label} ({regimen}, {design})", values, regimen, str(sid)))
     for regimen in ("acute", "sustained"):
         values = post[f"beta_{regimen}"].values.ravel()
         rows.append((f"Pooled: {regimen} blockade", values, regimen, "pooled"))
@@ -133,7 +161,7 @@ def _reference_lines(ax, thresholds: Thresholds) -> None:
 
 def forest(
     idata: xr.DataTree,
-    evidence: Evidence,
+    studies: Evidence | StudyLabels,
     estimates: pd.DataFrame,
     thresholds: Thresholds,
 ) -> Figure:
@@ -141,9 +169,11 @@ def forest(
     predictive value, and the closed-form per-study estimates of the cross-check.
 
     The numbers (median and interval) stand beside each row; an interval that runs past the
-    axis ends in an arrowhead.
+    axis ends in an arrowhead. ``studies`` is the run's evidence or its :class:`StudyLabels`.
     """
-    rows = _forest_rows(idata["posterior"], evidence)
+    if not isinstance(studies, StudyLabels):
+        studies = StudyLabels.from_evidence(studies)
+    rows = _forest_rows(idata["posterior"], studies)
     ci = interval()
     z = float(norm.ppf(ci.quantiles[1]))
     fig = Figure(figsize=(10, 0.6 * len(rows) + 1.6))

@@ -48,32 +48,68 @@ def _mechanism(name: str) -> str:
     return ""
 
 
-def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
-    """Each scenario's hypothesis probabilities as a stacked bar, the primary analysis first."""
-    rows = table.reset_index(drop=True)
-    fig = Figure(figsize=(9, 0.32 * len(rows) + 1.5))
-    ax = fig.subplots()
+def _scenario_label(row) -> str:
+    """The scenario's name, with what a reader must know about its fit."""
+    label = str(row.scenario)
+    if isinstance(row.same_fit_as, str) and row.same_fit_as:
+        label += f"  (= {row.same_fit_as}: the same fit)"
+    if not row.certified:
+        label += " (NOT CERTIFIED)"
+    return label
+
+
+def _stacked_bars(ax, rows: pd.DataFrame) -> None:
     y = np.arange(len(rows))[::-1]
     left = np.zeros(len(rows))
+    twin = rows["same_fit_as"].fillna("").astype(str).str.len().to_numpy() > 0
     for h in HYPOTHESES:
         values = rows[f"p_{h}"].to_numpy()
-        ax.barh(y, values, left=left, color=REGION_COLOURS[h], label=h, height=0.75)
+        bars = ax.barh(y, values, left=left, color=REGION_COLOURS[h], label=h, height=0.75)
+        for bar, same in zip(bars, twin, strict=True):
+            if same:  # hatched: a twin repeats another row's fit, it is not more evidence
+                bar.set_hatch("///")
+                bar.set_edgecolor("white")
         left += values
-    labels = [f"{r.scenario}{'' if r.certified else ' (NOT CERTIFIED)'}" for r in rows.itertuples()]
-    ax.set_yticks(y, labels=labels, fontsize=8)
+    ax.set_yticks(y, labels=[_scenario_label(r) for r in rows.itertuples()], fontsize=8)
     for tick, agrees in zip(ax.get_yticklabels(), rows["agrees"], strict=True):
         if not agrees:
             tick.set_color(COLOURS["observed"])
             tick.set_fontweight("bold")
     ax.axvline(0.5, color="white", lw=0.8, ls=":")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("posterior probability")
-    ax.legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
-    ax.set_title(
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+
+
+def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
+    """Each scenario's hypothesis probabilities as a stacked bar, the primary analysis first.
+
+    The refitted and reweighted scenarios come first; the threshold scenarios, which re-read
+    the primary posterior with the regions moved, have a panel of their own below. A scenario
+    that is the same fit as another (a twin) is hatched and names its twin.
+    """
+    rows = table.reset_index(drop=True)
+    if "same_fit_as" not in rows:
+        rows["same_fit_as"] = ""
+    moved = rows["kind"] == "thresholds"
+    fits, regions = rows[~moved], rows[moved]
+    heights = [max(len(fits), 1), max(len(regions), 1)] if len(regions) else [len(fits)]
+    fig = Figure(figsize=(9, 0.32 * len(rows) + 2.2))
+    axes = fig.subplots(len(heights), 1, sharex=True, gridspec_kw={"height_ratios": heights})
+    axes = np.atleast_1d(axes)
+    _stacked_bars(axes[0], fits)
+    axes[0].legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
+    axes[0].set_title(
         f"Does '{leader}' stay the most probable reading? (red labels: it does not)",
         fontsize=10,
         pad=22,
     )
+    if len(regions):
+        _stacked_bars(axes[1], regions)
+        axes[1].set_title(
+            "Thresholds moved: the same posterior, the regions drawn elsewhere", fontsize=9
+        )
+    axes[-1].set_xlabel("posterior probability")
+    fig.tight_layout()
     return fig
 
 
@@ -107,6 +143,76 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     return fig
 
 
+def _interval_rows(ax, frame: pd.DataFrame, name: str, colour: str, highlight: str) -> None:
+    """Median and 95% interval of ``name`` per row of ``frame``, top to bottom."""
+    y = np.arange(len(frame))[::-1]
+    med = frame[f"{name}_median"].to_numpy()
+    lo, hi = frame[f"{name}_eti95_lb"].to_numpy(), frame[f"{name}_eti95_ub"].to_numpy()
+    for yi, m, a, b, scenario in zip(y, med, lo, hi, frame["scenario"], strict=True):
+        strong = scenario == highlight
+        ax.plot([a, b], [yi, yi], color=colour, lw=2.4 if strong else 1.4)
+        ax.plot(m, yi, "o", color="white" if not strong else colour, mec=colour, mew=1.5, ms=6)
+    ax.axvline(0, color="#999999", lw=0.8)
+    ax.axvline(1, color="#999999", lw=0.8, ls="-")
+    ax.set_xlabel(f"{name.replace('beta_', 'β_')} (median and {interval().percent} interval)")
+
+
+def sensitivity_forest(table: pd.DataFrame) -> Figure:
+    """β_acute and β_sustained under each scenario (a sensitivity forest).
+
+    Threshold scenarios are left out (their posterior is the primary's); a twin is listed
+    once, under the fit it repeats. The primary analysis is the bold row and its dashed
+    lines run through every panel.
+    """
+    rows = table[(table["kind"] != "thresholds")].reset_index(drop=True)
+    if "same_fit_as" in rows:
+        rows = rows[rows["same_fit_as"].fillna("").astype(str) == ""].reset_index(drop=True)
+    fig = Figure(figsize=(11, 0.3 * len(rows) + 1.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    primary = rows[rows["scenario"] == "primary"]
+    for ax, name, regimen in zip(
+        axes, ("beta_acute", "beta_sustained"), ("acute", "sustained"), strict=True
+    ):
+        _interval_rows(ax, rows, name, COLOURS[regimen], "primary")
+        if len(primary):
+            ax.axvline(
+                float(primary[f"{name}_median"].iloc[0]), color=COLOURS[regimen], lw=0.8, ls="--"
+            )
+    labels = [
+        f"{s}{'' if c else ' (NOT CERTIFIED)'}"
+        for s, c in zip(rows["scenario"], rows["certified"], strict=True)
+    ]
+    axes[0].set_yticks(np.arange(len(rows))[::-1], labels=labels, fontsize=8)
+    fig.suptitle(
+        "The pooled blockade fractions under each scenario (dashed: the primary analysis)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def cumulative_forest(cumulative: pd.DataFrame) -> Figure:
+    """β_acute and β_sustained as each year's studies are added (a cumulative forest)."""
+    rows = cumulative.reset_index(drop=True).copy()
+    rows["scenario"] = [
+        f"{s.replace('cumulative to ', 'to ')}: +{a}"
+        for s, a in zip(rows["scenario"], rows["added"], strict=True)
+    ]
+    fig = Figure(figsize=(11, 0.5 * len(rows) + 1.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    last = rows["scenario"].iloc[-1] if len(rows) else ""
+    for ax, name, regimen in zip(
+        axes, ("beta_acute", "beta_sustained"), ("acute", "sustained"), strict=True
+    ):
+        _interval_rows(ax, rows, name, COLOURS[regimen], last)
+    axes[0].set_yticks(np.arange(len(rows))[::-1], labels=list(rows["scenario"]), fontsize=8)
+    fig.suptitle(
+        "The pooled blockade fractions as the evidence arrived (bold: all of it)", fontsize=11
+    )
+    fig.tight_layout()
+    return fig
+
+
 def _interval(row, name: str) -> str:
     """A scenario's median and interval (the suite's tables report medians throughout)."""
     ci = interval()
@@ -130,9 +236,12 @@ def robustness_section(suite) -> str:
         *_moved_most_lines(refits, primary, leader),
         *_uncertified_lines(refits),
         *_method_lines(refits),
+        "![Each scenario's hypothesis probabilities; threshold scenarios in their own panel, "
+        "a twin of another fit hatched](figures/robustness.png)\n",
+        "![β_acute and β_sustained under each scenario: a sensitivity forest]"
+        "(figures/sensitivity_forest.png)\n",
         "\n" + _scenario_table(table, refits) + "\n",
         *_threshold_lines(table[table.kind == "thresholds"], leader),
-        "![Robustness](figures/robustness.png)\n",
         _psense_text(suite.psense),
         _cumulative_text(suite.cumulative, refits, primary, leader),
         f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models and "
@@ -251,7 +360,8 @@ def _method_lines(refits: pd.DataFrame) -> list[str]:
     lines = [
         f"{len(candidates)} scenarios change only a prior. Their posterior is the primary's "
         "reweighted by new prior / old prior, so where Pareto-smoothed importance sampling "
-        f"is reliable (k̂ < {K_HAT_MAX}) the primary draws are reweighted instead of "
+        f"is reliable (k̂ < {K_HAT_MAX}) [@vehtari2024psis] the primary draws are reweighted "
+        "instead of "
         "refitted; a reweighted row's Monte Carlo error is that of the weights' effective "
         "sample size."
     ]
@@ -314,7 +424,8 @@ def _threshold_lines(grid: pd.DataFrame, leader: str) -> list[str]:
 def _psense_text(psense: pd.DataFrame) -> str:
     lines = ["### Power-scaling sensitivity\n"]
     lines.append(
-        "Power-scaling (arviz-stats `psense_summary`) asks how much each posterior would move if "
+        "Power-scaling [@kallioinen2024] (arviz-stats `psense_summary`) asks how much each "
+        "posterior would move if "
         "the prior, or the likelihood, were made slightly stronger or weaker. A value above 0.05 "
         "flags sensitivity. Prior-sensitive *and* likelihood-sensitive suggests the prior and "
         "the data disagree; prior-sensitive but not likelihood-sensitive suggests the data say "
@@ -327,6 +438,10 @@ def _psense_text(psense: pd.DataFrame) -> str:
         if col in frame.columns:
             frame[col] = frame[col].map(lambda x: f"{x:.3f}")
     lines.append(markdown_table(frame))
+    lines.append(
+        "\n![The headline posteriors with the prior, or the likelihood, raised to the power "
+        "0.8 or 1.25](figures/power_scaling.png)\n"
+    )
     meaning = {
         "potential prior-data conflict": "the prior and the data both shape it and pull in "
         "different directions, so a different prior would give a visibly different answer",
@@ -390,5 +505,12 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
             f"moves P({leader}) most ({primary[f'p_{leader}']:.2f} → {top[f'p_{leader}']:.2f}): "
             "it is the study the conclusion rests on most."
         )
-    lines.append("\n![Cumulative evidence](figures/cumulative.png)\n")
+    lines.append(
+        "\n![Hypothesis probabilities and the headline Bayes factor as each year's "
+        "studies arrive](figures/cumulative.png)\n"
+    )
+    lines.append(
+        "\n![β_acute and β_sustained at each step: a cumulative forest]"
+        "(figures/cumulative_forest.png)\n"
+    )
     return "\n".join(lines)

@@ -18,16 +18,13 @@ from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import Interval, interval
 from analyses.report.folder import RunFolder
+from analyses.report.references import read_bib
 from models.distributions import describe_spec, scipy_dist
 
-FIGURES = [
-    ("forest", "Blockade fraction by study, and pooled by regimen"),
-    ("joint", "The two blockade fractions together, over the hypothesis regions"),
-    ("prior_posterior", "Prior against posterior"),
-    ("thresholds", "Hypothesis probabilities as the thresholds move"),
-    ("ppc", "Posterior predictive checks"),
-    ("prior_predictive", "Prior predictive checks"),
-]
+
+def figure(ctx: ReportContext, name: str, caption: str) -> str:
+    """A figure of the run where the text discusses it (numbered later), if it was drawn."""
+    return f"\n![{caption}](figures/{name}.png)\n" if ctx.run.figure(name).exists() else ""
 
 
 EVIDENCE_WORDS = {
@@ -272,6 +269,7 @@ def headline_section(ctx: ReportContext) -> str:
         "Bayes factors lead because posterior probabilities of the four regions partly restate "
         "the prior's region sizes; the table below gives both, and the posterior under equal "
         "prior odds.\n",
+        figure(ctx, "forest", "Blockade fraction by study, pooled by regimen, and for a new study"),
     ]
     return "\n".join(lines)
 
@@ -415,6 +413,23 @@ def hypotheses_section(ctx: ReportContext) -> str:
         "draws to estimate it. Words follow Jeffreys' scale [@kassraftery1995]: |log10 BF| "
         "below 0.5 is not worth more than a bare mention, 0.5-1 substantial, 1-2 strong, "
         "above 2 decisive.\n"
+        + figure(ctx, "joint", "The two blockade fractions together, over the hypothesis regions")
+        + figure(ctx, "thresholds", "Hypothesis probabilities as the thresholds move")
+        + _leans_on(ctx)
+    )
+
+
+def _leans_on(ctx: ReportContext) -> str:
+    """What the acute headline leans on, in the pair plot and its correlations."""
+    post = ctx.run.figure("pair")
+    if not post.exists():
+        return ""
+    return (
+        "\nβ acute is informed partly through Jelen 2025's attenuation of the whole "
+        "improvement, which identifies only β·κ; the pair plot shows how the specific share κ, "
+        "ketamine's effect δ and the between-study SD τ_β trade off against it (each panel's "
+        "title gives the posterior correlation).\n"
+        + figure(ctx, "pair", "β acute against κ, δ and τ_β")
     )
 
 
@@ -454,6 +469,8 @@ def priors_section(ctx: ReportContext) -> str:
         + markdown_table(table)
         + "\n\n"
         + _prior_vs_posterior(m["priors"]["slots"], ctx.run.summary)
+        + figure(ctx, "prior_posterior", "Prior against posterior, the headline parameters")
+        + figure(ctx, "prior_posterior_all", "Prior against posterior, every free parameter")
     )
 
 
@@ -531,6 +548,58 @@ def _number_counts(ctx: ReportContext) -> str:
     )
 
 
+def _equation_lines(options: dict) -> list[str]:
+    """The model in symbols (docs/science.md, section 2.2), as this run's options set it."""
+    regimen = "β_acute + (β_sustained − β_acute) · (log h_s − log h_A) / (log h_S − log h_A)"
+    mean = regimen if options["moderator"] == "log_hours" else "β_r(s)"
+    covariates = " + x_sᵀ b" if options["covariates"] else ""
+    gamma = {
+        "prior": "γ ~ its prior (share of the non-specific improvement removed)",
+        "equal_beta": "γ = β_s (the same share of every kind of improvement)",
+    }.get(options["nonspecific_share"], "γ = 0")
+    bias = "k_s = exp(λ · 1[s stopped early])" if options["early_stopping_bias"] else "k_s = 1"
+    return [
+        f"β_s  = {mean}{covariates} + τ_β z_s,        z_s ~ N(0, 1)",
+        "δ_s  = δ_c(s) + τ_δ,o(s) w_s,        w_s ~ N(0, 1)",
+        "",
+        "latent mean improvement, by condition:",
+        "  ketamine + placebo      m_s + δ_s",
+        "  ketamine + naltrexone   m_s + δ_s − k_s (β_s δ_s + γ m_s)",
+        "  control (no ketamine)   m_s",
+        "",
+        f"{bias},   {gamma}",
+        "reported attenuation of the whole improvement ~ k_s (β_s κ + γ (1 − κ))",
+        "binary outcome: response probit η_s = m_s + δ_s − c (bivariate probit for a crossover)",
+        "Δ = β_acute − β_sustained",
+    ]
+
+
+def equations_section(ctx: ReportContext) -> str:
+    """The model as equations, beside the plain-words section that follows."""
+    options = ctx.run.manifest["options"]
+    lines = _equation_lines(options)
+    moderator = (
+        " With the log-hours moderator, h_s is the study's hours of blockade before the "
+        "infusion (uniform on the log scale over its reported range), h_A = "
+        f"{options['acute_reference_hours']} h and h_S = {options['sustained_reference_hours']} h."
+        if options["moderator"] == "log_hours"
+        else ""
+    )
+    return (
+        "## The model\n\n"
+        "For study s with regimen r(s) (acute or sustained) and comparator c(s) (saline or "
+        "midazolam); o(s) marks an outcome rated after a course of infusions.\n\n"
+        "```\n" + "\n".join(lines) + "\n```\n\n"
+        "β is the blockade fraction (the share of ketamine's specific effect δ that naltrexone "
+        "removes), τ_β its between-study SD, m the non-specific improvement, γ the share of it "
+        "naltrexone removes, κ the specific share of the whole improvement, λ the log "
+        "exaggeration of an early-stopped trial. Each study's likelihood follows what it "
+        "reports (a crossover's paired responders, counts, a test statistic, a single arm): "
+        "`docs/science.md`, sections 2 and 4, gives each in full, and the prior table above "
+        f"gives every prior.{moderator}\n"
+    )
+
+
 def model_section(ctx: ReportContext) -> str:
     m = ctx.run.manifest
     lines = [
@@ -542,15 +611,22 @@ def model_section(ctx: ReportContext) -> str:
         "of their regimen. Each study enters through what it actually reports:\n",
     ]
     bias_on = m["options"]["early_stopping_bias"]
+    bib = read_bib()
     for _, r in ctx.included.iterrows():
         kinds = [k.strip() for k in str(r["evidence"]).split(",") if k.strip()]
         forms = [EVIDENCE_WORDS.get(k, k) for k in kinds]
         stopped = r["stopped_early"] == "yes" and bias_on
         stop = " Its contrast is inflated by the early-stopping factor." if stopped else ""
-        lines.append(f"- {r['label']}: {'; '.join(forms)}.{stop}")
+        source = f" [@{r['study']}]" if r["study"] in bib else ""
+        lines.append(f"- {r['label']}{source}: {'; '.join(forms)}.{stop}")
     lines.append("\n" + _assumptions(m) + "\n")
     lines.append(f"\nPrior set: **{m['priors']['name']}**. Literature-based priors:\n")
     lines += [f"- `{slot}`: {text}" for slot, text in m["priors"]["derivations"].items()]
+    lines.append(
+        "\nThe prior predictive checks show what the model expected each study to report "
+        "before it saw any of them."
+    )
+    lines.append(figure(ctx, "prior_predictive", "Prior predictive checks"))
     return "\n".join(lines) + "\n"
 
 
@@ -593,14 +669,6 @@ def _reading_value(r: pd.Series) -> str:
     if pd.notna(hi):
         return f"at most {hi:g}"
     return "not used (no value)"
-
-
-def figures_section(ctx: ReportContext) -> str:
-    lines = ["## Figures\n"]
-    for name, caption in FIGURES:
-        if ctx.run.figure(name).exists():
-            lines.append(f"![{caption}](figures/{name}.png)\n")  # numbered and captioned later
-    return "\n".join(lines)
 
 
 def cross_check_section(ctx: ReportContext) -> str:
@@ -670,9 +738,11 @@ def _cross_check_gap(ctx: ReportContext, cross: pd.DataFrame) -> str:
 
 
 def predictive_section(ctx: ReportContext) -> str:
-    return "## Posterior predictive checks\n\n" + (
-        "The PPC figure shows, for every number a study reported, what the fitted model predicts; "
+    return (
+        "## Posterior predictive checks\n\n"
+        "The figure shows, for every number a study reported, what the fitted model predicts; "
         "a reported value far in a tail would mean the model cannot reproduce that study.\n"
+        + figure(ctx, "ppc", "Posterior predictive checks")
     )
 
 
@@ -686,6 +756,9 @@ def diagnostics_section(ctx: ReportContext) -> str:
         f"smallest bulk ESS {d['min_ess_bulk']:.0f}; smallest tail ESS {d['min_ess_tail']:.0f}; "
         f"divergences {d['divergences']}; {d['draws']} draws. "
         f"Attempts: {len(m['diagnostics']['attempts'])}.\n"
+        + figure(ctx, "rank", "Rank plots of the headline parameters, by chain")
+        # In a quick run there is no robustness section to hold the power-scaling figure.
+        + ("" if ctx.run.robustness else figure(ctx, "power_scaling", "Power-scaling"))
     )
 
 
@@ -696,7 +769,9 @@ def validation_section(ctx: ReportContext) -> str:
     if not v:
         return head + "No validation record was found (`make validate` writes one).\n"
     text = (
-        f"The record `{v['record']}` ({v['created']}) "
+        f"The toolkit's validation record, `validation/results.json` (written by "
+        f"`make validate` on {v['created']}; its full path when this run was made: "
+        f"`{v['record']}`), "
         f"{'passes every check' if v['passed'] else 'FAILS a check'}: agreement of MCMC with "
         "exact quadrature, calibration of the meta-regression, recovery of known blockade "
         "fractions, and the shipped analysis certified in every scenario."
@@ -705,14 +780,25 @@ def validation_section(ctx: ReportContext) -> str:
     if sbc:
         verdict = "calibrated" if sbc["passed"] else "NOT calibrated"
         text += (
-            f" Simulation-based calibration of this model on designs like the evidence "
+            f" Simulation-based calibration [@talts2018] of this model on designs like the "
+            "evidence "
             f"({sbc['simulations']} simulations; smallest rank-uniformity p-value "
             f"{sbc['min_ks_p']:.2f}) finds it {verdict}. Its stated probabilities of the "
             f"hypotheses scored a Brier score of {sbc['brier']:.3f}, against "
             f"{sbc['brier_prior']:.3f} for stating the prior probabilities every time (lower is "
-            "better); the reliability diagram is `validation/calibration.png`."
+            "better)."
         )
-    return head + text + "\n"
+    return (
+        head
+        + text
+        + "\n"
+        + figure(
+            ctx,
+            "calibration",
+            "Calibration of the stated hypothesis probabilities in simulation (from the "
+            "validation record when this run was made)",
+        )
+    )
 
 
 def robustness_section(ctx: ReportContext) -> str:
@@ -791,8 +877,8 @@ SECTIONS = (
     priors_section,
     evidence_section,
     assay_section,
+    equations_section,
     model_section,
-    figures_section,
     cross_check_section,
     predictive_section,
     diagnostics_section,

@@ -216,4 +216,10 @@ class SuiteResult:
         save_figure(
             sensitivity_report.cumulative_figure(self.cumulative), figures / "cumulative.png"
         )
+        save_figure(
+            sensitivity_report.sensitivity_forest(self.table), figures / "sensitivity_forest.png"
+        )
+        save_figure(
+            sensitivity_report.cumulative_forest(self.cumulative), figures / "cumulative_forest.png"
+        )
         (stage / "robustness.md").write_text(sensitivity_report.robustness_section(self))
