@@ -2,8 +2,18 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 VENV := .venv
-PY := $(VENV)/bin/python
+# Two routes to the same pinned environment. Inside the conda environment made from
+# environment.yml (activated, so CONDA_DEFAULT_ENV names it) make uses it as it is, after
+# tools/check_env.py has checked it against the lock; otherwise make builds and uses .venv.
+CONDA_ENV := ketamine-opioid
+ifeq ($(CONDA_DEFAULT_ENV),$(CONDA_ENV))
+BIN := $(CONDA_PREFIX)/bin
+STAMP := conda-check
+else
+BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+endif
+PY := $(BIN)/python
 # Extra arguments for a target, e.g. `make test ARGS="-k hypotheses"`.
 ARGS ?=
 
@@ -15,7 +25,11 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: env
-env: $(STAMP) ## Create or update .venv from requirements.lock
+env: $(STAMP) ## Create or update .venv from requirements.lock (in the conda route: check it)
+
+.PHONY: conda-check
+conda-check:
+	@$(PY) tools/check_env.py
 
 .PHONY: analysis
 analysis: $(STAMP) ## Run the primary analysis on the shipped data (writes results/)
@@ -37,15 +51,19 @@ validate: $(STAMP) ## Slow statistical validation; writes validation/results.jso
 bench: $(STAMP) ## Time the model fits and print the figures
 	$(PY) -m analyses bench $(ARGS)
 
+.PHONY: explore
+explore: $(STAMP) ## Explore a run in the browser (RUN=results/<run id>; default results/latest)
+	$(BIN)/marimo run notebooks/explore.py $(if $(RUN),-- --run $(RUN))
+
 .PHONY: lint
 lint: $(STAMP) ## ruff check and ruff format --check
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 .PHONY: format
 format: $(STAMP) ## Apply ruff's fixes and formatting
-	$(VENV)/bin/ruff check --fix .
-	$(VENV)/bin/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # The current pins constrain the resolution, so adding a dependency moves no other pin;
 # `make lock UPGRADE=1` re-resolves everything to the newest versions.

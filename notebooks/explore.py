@@ -9,7 +9,7 @@ and see every figure of the run drawn from its files. The computations live in
 
 import marimo
 
-__generated_with = "0.23.1"
+__generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="ketamine-opioid: explore a run")
 
 
@@ -45,7 +45,12 @@ def _(explorer, mo, os):
 @app.cell
 def _(mo, run):
     primary = mo.ui.slider(
-        0.05, 1.0, step=0.05, value=run.thresholds.primary, label="primary threshold P", full_width=True
+        0.05,
+        1.0,
+        step=0.05,
+        value=run.thresholds.primary,
+        label="primary threshold P",
+        full_width=True,
     )
     permissive = mo.ui.slider(
         0.05,
@@ -76,7 +81,9 @@ def _(explorer, mo, permissive, primary, run):
             ["hypothesis", "prior_prob", "posterior_prob", "posterior_prob_mcse"]
         ]
         bfs = tables["bayes_factors"][["question", "bf", "log10_bf", "log10_bf_mcse", "evidence"]]
-        shown = mo.vstack([mo.ui.table(hypotheses, selection=None), mo.ui.table(bfs, selection=None)])
+        shown = mo.vstack(
+            [mo.ui.table(hypotheses, selection=None), mo.ui.table(bfs, selection=None)]
+        )
     shown
     return (tables,)
 

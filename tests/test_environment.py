@@ -28,6 +28,8 @@ def environment_pins() -> tuple[dict[str, str], list[str]]:
     for dep in env["dependencies"]:
         if isinstance(dep, dict):
             for line in dep["pip"]:
+                if line == "-e .":  # the toolkit itself, from the checkout
+                    continue
                 m = PIN.match(line)
                 assert m, f"environment.yml pip entry without an exact pin: {line!r}"
                 pip[m.group(1).lower()] = m.group(2)
@@ -59,3 +61,40 @@ def test_running_interpreter_and_packages_match():
     pins = lock_pins()
     for name in ("pymc", "arviz", "nutpie", "numpy", "xarray", "h5netcdf"):
         assert metadata.version(name) == pins[name], name
+
+
+def test_environment_yml_installs_the_toolkit_itself():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(dep["pip"] for dep in env["dependencies"] if isinstance(dep, dict))
+    assert "-e ." in pip  # so `make` inside the conda environment needs no second install
+
+
+def test_the_conda_route_uses_the_environment_and_builds_no_venv():
+    import subprocess
+
+    env = {
+        "CONDA_DEFAULT_ENV": "ketamine-opioid",
+        "CONDA_PREFIX": "/opt/conda/envs/x",
+        "PATH": "/usr/bin:/bin",
+    }
+    dry = subprocess.run(
+        ["make", "-n", "analysis"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "/opt/conda/envs/x/bin/python tools/check_env.py" in dry.stdout
+    assert "/opt/conda/envs/x/bin/python -m analyses run" in dry.stdout
+    assert "bootstrap" not in dry.stdout and ".venv" not in dry.stdout
+
+
+def test_the_environment_check_passes_here_and_names_a_wrong_pin(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from check_env import differences
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert differences() == []
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("numpy==0.0.1\nno-such-package-here==1.0\n")
+    found = differences(lock)
+    assert any(p.startswith("numpy: ") and "0.0.1" in p for p in found)
+    assert any(p.startswith("no-such-package-here: not installed") for p in found)

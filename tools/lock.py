@@ -55,6 +55,9 @@ def main(freeze_path: str) -> None:
         "  # conda-forge does not carry every one of these builds.",
         "  - pip:",
         *(f"      - {name}=={version}" for name, version in pins),
+        "      # The toolkit itself, editable, from this checkout (the path is relative to",
+        "      # this file). `make` inside this environment checks it and builds no .venv.",
+        "      - -e .",
     ]
     (ROOT / "environment.yml").write_text("\n".join(env) + "\n")
 

@@ -125,10 +125,11 @@ def pair_plot(dt: xr.DataTree) -> Figure:
     others = _present(dt, LEANS_ON)
     figure = _drawn(plot_pair_focus, dt, focus_var="beta_acute", var_names=others)
     for ax in figure.axes:
-        # The correlation of the points the panel shows, so it cannot belong to another panel.
-        points = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+        # The correlation of the points the panel shows (one collection per chain), so it
+        # cannot belong to another panel.
+        points = [np.asarray(c.get_offsets()) for c in ax.collections if len(c.get_offsets())]
         if points:
-            xy = np.asarray(points[0])
+            xy = np.concatenate(points)
             ax.set_title(f"correlation {np.corrcoef(xy[:, 0], xy[:, 1])[0, 1]:+.2f}", fontsize=9)
     figure.suptitle("What β_acute leans on: its posterior against κ, δ and τ_β", fontsize=11)
     return figure
