@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from analyses.commands.report import main_report
 
-    return main_report(args.run_dir)
+    return main_report(args.run_dir, args.format)
 
 
 def _meta(args: argparse.Namespace) -> int:
@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="re-render the report of an earlier run (no refit)")
     p.add_argument("run_dir", type=Path, help="a run folder, e.g. results/latest")
+    p.add_argument(
+        "--format",
+        choices=("html", "docx"),
+        default="html",
+        help="docx: also a Word file, report.docx, for co-authors who edit in Word",
+    )
     p.set_defaults(func=_report)
 
     p = sub.add_parser("meta", help="normal-normal meta-regression on a table of estimates")

@@ -341,3 +341,21 @@ def test_a_truncated_normal_prior_on_beta_runs_to_the_end(tmp_path):
     table = pd.read_csv(run_dir / "hypotheses.csv")
     assert table["prior_prob"].sum() == pytest.approx(1.0)
     assert "truncatednormal" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.fit
+def test_report_as_word_for_co_authors(project, tmp_path):
+    import shutil
+    import zipfile
+
+    import pypandoc
+
+    copy = tmp_path / "run"
+    shutil.copytree(project["first"], copy)
+    assert main(["report", str(copy), "--format", "docx"]) == 0
+    with zipfile.ZipFile(copy / "report.docx") as docx:
+        media = [n for n in docx.namelist() if n.startswith("word/media/")]
+    assert len(media) == len(list((copy / "figures").glob("*.png")))  # every figure inside
+    text = pypandoc.convert_file(str(copy / "report.docx"), "plain")
+    assert "Headline" in text and "References" in text
+    assert not list(copy.glob(".report.docx*"))  # no partial file left behind

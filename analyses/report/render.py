@@ -123,3 +123,31 @@ def write_report(run_dir: Path, previous: Path | None = None) -> tuple[Path, Pat
     run.report_md.write_text(text)
     run.report_html.write_text(report_html(text, run, run.manifest["run_id"]))
     return run.report_md, run.report_html
+
+
+def report_docx(run_dir: Path) -> Path:
+    """Write ``report.docx`` beside ``report.md``, by pandoc, for co-authors who edit in Word.
+
+    pandoc (bundled by the pypandoc-binary wheel) reads the Markdown as GitHub writes it and
+    finds the figures in the run folder; the file is written whole or not at all.
+    """
+    import pypandoc
+
+    run = RunFolder(Path(run_dir))
+    target = run.path / "report.docx"
+    partial = run.path / ".report.docx.partial"
+    try:
+        pypandoc.convert_file(
+            str(run.report_md),
+            "docx",
+            format="gfm",
+            outputfile=str(partial),
+            extra_args=[
+                f"--resource-path={run.path}",
+                f"--metadata=title:{run.manifest['run_id']}",
+            ],
+        )
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
