@@ -117,7 +117,13 @@ def _(explorer, mo, run, scenario, sensitivity):
 @app.cell
 def _(mo, robustness, sensitivity):
     mo.stop(sensitivity is None)
-    robustness.sensitivity_forest(sensitivity)
+    leader = str(sensitivity["leader"].iloc[0])
+    mo.vstack(
+        [
+            robustness.robustness_figure(sensitivity, leader),
+            robustness.sensitivity_forest(sensitivity),
+        ]
+    )
     return
 
 
@@ -133,8 +139,9 @@ def _(mo, run):
 
 
 @app.cell
-def _(cumulative, robustness, step):
-    robustness.cumulative_forest(cumulative.iloc[: step.value])
+def _(cumulative, mo, robustness, step):
+    steps = cumulative.iloc[: step.value]
+    mo.vstack([robustness.cumulative_figure(steps), robustness.cumulative_forest(steps)])
     return
 
 
@@ -164,8 +171,12 @@ def _(explorer, figures, mo, run):
         [
             mo.md("## The report's figures, drawn from the run's files"),
             figures.forest(run.idata, labels, run.table("beta_estimates"), run.thresholds),
+            figures.thresholds_curve(run.table("thresholds"), run.thresholds),
             figures.predictive_checks(
                 run.idata, "posterior_predictive", "Posterior predictive checks", labels.names
+            ),
+            figures.predictive_checks(
+                run.idata, "prior_predictive", "Prior predictive checks", labels.names
             ),
             figures.prior_posterior(run.idata),
         ]

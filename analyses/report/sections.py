@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from analyses.inference.bayes_factors import CANNOT_TELL, near_band_edge
 from analyses.inference.fit import HEADLINE_VARS
@@ -756,9 +757,35 @@ def diagnostics_section(ctx: ReportContext) -> str:
         f"smallest bulk ESS {d['min_ess_bulk']:.0f}; smallest tail ESS {d['min_ess_tail']:.0f}; "
         f"divergences {d['divergences']}; {d['draws']} draws. "
         f"Attempts: {len(m['diagnostics']['attempts'])}.\n"
+        + _rank_test_text(ctx)
         + figure(ctx, "rank", "Rank plots of the headline parameters, by chain")
         # In a quick run there is no robustness section to hold the power-scaling figure.
         + ("" if ctx.run.robustness else figure(ctx, "power_scaling", "Power-scaling"))
+    )
+
+
+def _rank_test_text(ctx: ReportContext) -> str:
+    """What the rank plots' multi-chain test says, flagged where it disagrees with the gate."""
+    from analyses.report.views import RANK_TEST_ALPHA, rank_test
+
+    if not ctx.run.posterior_file.exists():
+        return ""
+    with xr.open_datatree(ctx.run.posterior_file, engine="h5netcdf") as tree:
+        found = rank_test(tree)
+    listed = ", ".join(f"{name} {p:.2g}" for name, p in found.items())
+    flagged = [name for name, p in found.items() if p < RANK_TEST_ALPHA]
+    text = (
+        "\nThe rank plots test whether the four chains saw the same distribution of each "
+        f"headline parameter (multi-chain rank-uniformity test; p: {listed}). "
+    )
+    if not flagged:
+        return text + f"None is below {RANK_TEST_ALPHA}.\n"
+    return text + (
+        f"**{', '.join(flagged)} below {RANK_TEST_ALPHA}**: one chain spent more of its draws "
+        "in part of the range than the others (see its panel), which R-hat and ESS did not "
+        "flag. The gate passed, but quantities that depend on that part of the range may "
+        "carry more Monte Carlo error than their MCSE says; a rerun with more draws or "
+        "another seed would tell.\n"
     )
 
 

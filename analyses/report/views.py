@@ -105,6 +105,21 @@ def rank_plot(dt: xr.DataTree) -> Figure:
     return figure
 
 
+# The rank plot's own flag level (arviz-plots' default envelope_prob is 0.99).
+RANK_TEST_ALPHA = 0.01
+
+
+def rank_test(dt: xr.DataTree) -> dict[str, float]:
+    """The p-value of the multi-chain rank-uniformity test the rank plot shows, per headline
+    parameter: small when one chain saw a different distribution than the others."""
+    import arviz_stats  # noqa: F401  (registers the .azstats accessor)
+
+    post = dt["posterior"].to_dataset()[_present(dt, HEADLINE)]
+    ranks = post.azstats.compute_ranks(dim=("chain", "draw"), relative=True)
+    p_values, _, _ = ranks.azstats.mchain_uniformity_test(dim=("chain", "draw"))
+    return {name: float(p_values[name]) for name in p_values.data_vars}
+
+
 def prior_posterior_all(dt: xr.DataTree) -> Figure:
     """Prior and posterior density of every free parameter, one panel each."""
     from arviz_plots import plot_prior_posterior
@@ -143,11 +158,13 @@ def power_scaling(dt: xr.DataTree) -> Figure:
     if missing:
         raise ValueError(f"power-scaling needs the {' and '.join(missing)} group(s) of the run")
     figure = _drawn(plot_psense_dist, dt, var_names=_present(dt, HEADLINE))
+    for legend in list(figure.legends):  # the title says what the colours are
+        legend.remove()
     figure.suptitle(
         "Power-scaling: each headline posterior with the prior (left) or the likelihood\n"
-        "(right) raised to the power 0.8 or 1.25; curves that move show sensitivity",
-        fontsize=11,
-        x=0.4,
+        "(right) raised to the power 0.8 (blue) or 1.25 (orange); black as fitted.\n"
+        "Curves that move show sensitivity",
+        fontsize=10,
     )
     return figure
 
