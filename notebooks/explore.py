@@ -180,6 +180,11 @@ def _(explorer, figures, mo, run):
             ),
             figures.prior_posterior(run.idata),
         ]
+        + (
+            [figures.cross_check_figure(run.idata, _cross)]
+            if (_cross := run.table("cross_check")) is not None and len(_cross)
+            else []
+        )
     )
     return
 

@@ -157,7 +157,7 @@ def run(
     with staged_directory(inputs.root / run_id, before_publish=signals.check) as stage:
         folder = RunFolder(stage)
         _write_tables(folder, inputs, result, estimates, cross, run_id)
-        _write_figures(folder, inputs, result, estimates)
+        _write_figures(folder, inputs, result, estimates, cross)
         if sensitivity is not None:
             sensitivity.write(stage, folder.figures_dir)
         manifest = _manifest(inputs, result, run_id, quick, time.monotonic() - started)
@@ -240,7 +240,11 @@ def _write_tables(
 
 
 def _write_figures(
-    folder: RunFolder, inputs: RunInputs, result: FitResult, estimates: pd.DataFrame
+    folder: RunFolder,
+    inputs: RunInputs,
+    result: FitResult,
+    estimates: pd.DataFrame,
+    cross: pd.DataFrame,
 ) -> None:
     idata, thresholds = result.idata, inputs.config.hypotheses.thresholds
     folder.figures_dir.mkdir()
@@ -263,6 +267,8 @@ def _write_figures(
             labels,
         ),
     }
+    if not cross.empty:  # no closed-form estimate, no cross-check to draw
+        drawn["cross_check"] = lambda: plots.cross_check_figure(idata, cross)
     # The standard ArviZ views, drawn by arviz-plots from the same DataTree.
     drawn |= {name: partial(view, idata) for name, view in views.VIEWS.items()}
     for name, draw in drawn.items():

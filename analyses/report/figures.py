@@ -501,3 +501,42 @@ def _bounds(idata: xr.DataTree) -> dict[str, tuple[float, float]]:
         }
     raw = idata.attrs.get("bounded_counts")
     return {k: tuple(v) for k, v in json.loads(raw).items()} if raw else {}
+
+
+def cross_check_figure(idata: xr.DataTree, cross: pd.DataFrame) -> Figure:
+    """The full model against the cross-check (exact meta-regression on closed-form per-study
+    estimates): median and interval of each headline quantity, one above the other."""
+    ci = interval()
+    names = [
+        n for n in ("beta_acute", "beta_sustained", "delta_timing") if n in cross.parameter.values
+    ]
+    exact = cross.set_index("parameter")
+    lb, ub = ci.columns if ci.columns[0] in exact else ("q2.5", "q97.5")
+    fig = Figure(figsize=(8, 1.1 * len(names) + 1.4))
+    ax = fig.subplots()
+    for i, name in enumerate(names):
+        y = 2 * (len(names) - 1 - i)
+        values = idata["posterior"][name].values.ravel()
+        lo, _, med, _, hi = _interval(values)
+        ax.plot([lo, hi], [y + 0.4, y + 0.4], color=OKABE_ITO["black"], lw=2)
+        ax.plot(med, y + 0.4, "o", color=OKABE_ITO["black"], label="full model" if i == 0 else None)
+        e = exact.loc[name]
+        centre = e["median"] if "median" in e else e["mean"]
+        ax.plot([e[lb], e[ub]], [y - 0.4, y - 0.4], color=OKABE_ITO["sky_blue"], lw=2, ls="--")
+        ax.plot(
+            centre,
+            y - 0.4,
+            "s",
+            color=OKABE_ITO["sky_blue"],
+            label="cross-check (exact)" if i == 0 else None,
+        )
+    ax.set_yticks([2 * (len(names) - 1 - i) for i in range(len(names))])
+    ax.set_yticklabels(
+        [n.replace("beta_", "β ").replace("delta_timing", "Δ (acute − sustained)") for n in names]
+    )
+    for x in (0, 1):
+        ax.axvline(x, color="#999999", lw=0.8, zorder=0)
+    ax.set_xlabel(f"median and {ci.percent} interval")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=9)
+    ax.set_title("The full model against a model anyone can redo by hand", fontsize=10, pad=24)
+    return fig

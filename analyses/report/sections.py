@@ -701,6 +701,7 @@ def cross_check_section(ctx: ReportContext) -> str:
             for name in HEADLINE_VARS
         ]
         lines += ["", markdown_table(pd.DataFrame(rows)), "", _cross_check_gap(ctx, c)]
+        lines.append(figure(ctx, "cross_check", "The full model against the cross-check"))
     return "\n".join(lines) + "\n"
 
 
