@@ -114,7 +114,9 @@ def scenario_rows(run: RunView, scenario: str) -> pd.DataFrame:
         "certified",
     ]
     rows = table[table["scenario"].isin(["primary", scenario])]
-    return rows[[c for c in columns if c in rows.columns]].set_index("scenario").T
+    side = rows[[c for c in columns if c in rows.columns]].set_index("scenario").T
+    side.columns.name = None
+    return side.rename_axis("quantity")
 
 
 def overlay(run: RunView, previous: RunView | None) -> Figure:
@@ -128,6 +130,9 @@ def overlay(run: RunView, previous: RunView | None) -> Figure:
             if view is None or name not in view.idata["posterior"]:
                 continue
             values = view.idata["posterior"][name].values.ravel()
+            mine = run.idata["posterior"][name].values.ravel()
+            if view is previous and np.array_equal(values, mine):
+                label = "previous run (the same draws)"  # hidden under this run's curve
             grid = np.linspace(-1.0, 2.0, 300)
             colour = COLOURS["acute" if name == "beta_acute" else "sustained"]
             ax.plot(grid, gaussian_kde(values)(grid), style, color=colour, label=label)

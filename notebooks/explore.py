@@ -51,6 +51,7 @@ def _(mo, run):
         value=run.thresholds.primary,
         label="primary threshold P",
         full_width=True,
+        show_value=True,
     )
     permissive = mo.ui.slider(
         0.05,
@@ -59,6 +60,7 @@ def _(mo, run):
         value=run.thresholds.permissive,
         label="permissive threshold Q",
         full_width=True,
+        show_value=True,
     )
     mo.vstack([mo.md("## Thresholds (re-read from the draws, no refit)"), primary, permissive])
     return permissive, primary
@@ -79,10 +81,13 @@ def _(explorer, mo, permissive, primary, run):
         tables = explorer.at_thresholds(run, primary.value, permissive.value)
         hypotheses = tables["hypotheses"][
             ["hypothesis", "prior_prob", "posterior_prob", "posterior_prob_mcse"]
-        ]
+        ].round(3)
         bfs = tables["bayes_factors"][["question", "bf", "log10_bf", "log10_bf_mcse", "evidence"]]
         shown = mo.vstack(
-            [mo.ui.table(hypotheses, selection=None), mo.ui.table(bfs, selection=None)]
+            [
+                mo.ui.table(hypotheses, selection=None),
+                mo.ui.table(bfs.round(3), selection=None, page_size=len(bfs)),
+            ]
         )
     shown
     return (tables,)
@@ -132,7 +137,12 @@ def _(mo, run):
     cumulative = run.table("cumulative")
     mo.stop(cumulative is None)
     step = mo.ui.slider(
-        1, len(cumulative), value=len(cumulative), label="cumulative step", full_width=True
+        1,
+        len(cumulative),
+        value=len(cumulative),
+        label="cumulative step",
+        full_width=True,
+        show_value=True,
     )
     mo.vstack([mo.md("## Cumulative evidence, in publication order"), step])
     return cumulative, step

@@ -146,18 +146,22 @@ def run(
             inputs.evidence, inputs.priors, inputs.options.early_stopping_bias
         )
         cross = cross_check(estimates, inputs.priors, interval())
+        # Everything is written into a staging folder, published only when complete. The
+        # primary analysis's tables and figures go in while the suite's worker refits.
+        run_id = new_run_id(inputs.root, inputs.config.analysis.name)
+        stage = stack.enter_context(
+            staged_directory(inputs.root / run_id, before_publish=signals.check)
+        )
+        folder = RunFolder(stage)
+        _write_tables(folder, inputs, result, estimates, cross, run_id)
+        _write_figures(folder, inputs, result, estimates, cross)
         if suite is not None:
             say("[4/5] sensitivity analyses and cumulative evidence")
         else:
             say("[4/5] sensitivity analyses skipped (quick mode or disabled in the configuration)")
         sensitivity = suite.finish(result) if suite is not None else None
-    signals.check()
-    say("[5/5] writing results")
-    run_id = new_run_id(inputs.root, inputs.config.analysis.name)
-    with staged_directory(inputs.root / run_id, before_publish=signals.check) as stage:
-        folder = RunFolder(stage)
-        _write_tables(folder, inputs, result, estimates, cross, run_id)
-        _write_figures(folder, inputs, result, estimates, cross)
+        signals.check()
+        say("[5/5] writing results")
         if sensitivity is not None:
             sensitivity.write(stage, folder.figures_dir)
         manifest = _manifest(inputs, result, run_id, quick, time.monotonic() - started)

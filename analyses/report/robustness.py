@@ -207,7 +207,7 @@ def cumulative_forest(cumulative: pd.DataFrame) -> Figure:
         _interval_rows(ax, rows, name, COLOURS[regimen], last)
     axes[0].set_yticks(np.arange(len(rows))[::-1], labels=list(rows["scenario"]), fontsize=8)
     fig.suptitle(
-        "The pooled blockade fractions as the evidence arrived (bold: all of it)", fontsize=11
+        "The pooled blockade fractions as the evidence arrived (bold: the last step)", fontsize=11
     )
     fig.tight_layout()
     return fig
