@@ -24,19 +24,37 @@ class Progress:
         Where a line goes when the stream is not a terminal.
     stream : file, optional
         The terminal to draw on, if it is one (default ``sys.stderr``).
+    parallel : int
+        Steps that run at once, for the time left from reported durations.
     """
 
-    def __init__(self, total: int, say: Callable[[str], None], stream: TextIO | None = None):
-        self.total, self.done, self.say = total, 0, say
+    def __init__(
+        self,
+        total: int,
+        say: Callable[[str], None],
+        stream: TextIO | None = None,
+        parallel: int = 1,
+    ):
+        self.total, self.done, self.say, self.parallel = total, 0, say, parallel
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
+        self.spent = 0.0  # the reported durations of the steps so far
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
 
-    def step(self, label: str) -> None:
-        """One step finished."""
+    def step(self, label: str, seconds: float | None = None) -> None:
+        """One step finished; ``seconds`` is what it took, where the clock here cannot tell.
+
+        Steps that ran in a process started before this counter (the suite's early refits)
+        arrive together; their own durations then estimate the time left, not the time
+        since the counter started.
+        """
         self.done += 1
-        elapsed = time.monotonic() - self.started
-        left = elapsed / self.done * (self.total - self.done)
+        if seconds is not None:
+            self.spent += seconds
+            left = self.spent / self.done * (self.total - self.done) / self.parallel
+        else:
+            elapsed = time.monotonic() - self.started
+            left = elapsed / self.done * (self.total - self.done)
         line = f"      [{self.done}/{self.total}] {label} ({_clock(left)} left)"
         if self.live and isinstance(self.say, RunLog):
             self.say.record(line)  # drawn below, kept in run.log

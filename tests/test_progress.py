@@ -37,3 +37,11 @@ def test_time_left_reads_as_minutes_past_a_minute():
     assert _clock(59.4) == "59 s"
     assert _clock(61) == "1:01"
     assert _clock(-3) == "0 s"
+
+
+def test_reported_durations_estimate_the_time_left_of_steps_that_ran_elsewhere():
+    lines: list[str] = []
+    progress = Progress(4, lines.append, stream=io.StringIO())
+    progress.step("a", seconds=2.0)  # arrived at once, after running in another process
+    progress.step("b", seconds=4.0)
+    assert lines[-1].endswith("(6 s left)")  # 2 steps left at 3 s each

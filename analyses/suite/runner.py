@@ -244,12 +244,12 @@ class SuiteRun:
 
     def _collect(self, fits: int) -> list[dict]:
         """Every worker's rows, saying each scenario as it finishes; a signal stops at once."""
-        progress = Progress(fits, self.say)
+        progress = Progress(fits, self.say, parallel=len(self._processes))
         rows: dict[int, list[dict]] = {}
         while len(rows) < len(self._processes):
             signals.check()  # an interrupt stops waiting at once; nothing is written
             with contextlib.suppress(queue.Empty):
-                progress.step(self._finished.get(timeout=0.2))
+                progress.step(*self._finished.get(timeout=0.2))
             with contextlib.suppress(queue.Empty):
                 while True:
                     index, found, error = self._results.get_nowait()
@@ -258,7 +258,7 @@ class SuiteRun:
                     rows[index] = found
             self._check_alive(rows)
         while not self._finished.empty():
-            progress.step(self._finished.get())
+            progress.step(*self._finished.get())
         return [row for index in sorted(rows) for row in rows[index]]
 
     def _check_alive(self, rows: dict) -> None:

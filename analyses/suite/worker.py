@@ -103,7 +103,7 @@ def fit_group(payload: dict) -> list[dict]:
         rows.append(row | {"compiled": fresh, "seconds": seconds, "studies": studies})
         fresh = False
         if payload.get("progress") is not None:
-            payload["progress"].put(f"{scenarios[i].name} ({seconds:.1f} s)")
+            payload["progress"].put((f"{scenarios[i].name} ({seconds:.1f} s)", seconds))
     return rows
 
 
