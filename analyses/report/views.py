@@ -125,6 +125,8 @@ def prior_posterior_all(dt: xr.DataTree) -> Figure:
     from arviz_plots import plot_prior_posterior
 
     figure = _drawn(plot_prior_posterior, dt, var_names=free_parameters(dt))
+    for ax in figure.axes:  # from zero, so a flat prior looks flat and not like a wave
+        ax.set_ylim(bottom=0)
     figure.suptitle(
         "Prior (blue) against posterior (orange), every free parameter: where the two"
         " coincide, the data said little about it",
