@@ -96,7 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _analysis_commands(sub)
+    _other_commands(sub)
+    return parser
 
+
+def _analysis_commands(sub) -> None:
+    """check-data, run, report and meta: the commands of an analysis."""
     p = sub.add_parser(
         "check-data", help="every check `run` makes before fitting (or PATHS: those files only)"
     )
@@ -136,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="a new folder for the results")
     p.set_defaults(func=_meta)
 
+
+def _other_commands(sub) -> None:
+    """design, bench, validate and new-study."""
     p = sub.add_parser("design", help="assurance of a candidate next study (preposterior)")
     p.add_argument("design", type=Path, help="a design file, e.g. analyses/designs/mket2.toml")
     p.add_argument(
@@ -173,7 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="study id: lower case, e.g. smith2027")
     p.add_argument("--dir", type=Path, default=None, help="folder (default: data/studies)")
     p.set_defaults(func=_new_study)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

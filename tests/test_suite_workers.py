@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from analyses.inference.config import load_config
@@ -56,3 +58,34 @@ def test_a_worker_that_dies_is_noticed(inputs):
         suite._processes[0].join()
         with pytest.raises(SuiteFailed, match="exit code"):
             suite._collect(1)
+
+
+def test_ctrl_c_is_left_to_the_main_process(inputs):
+    # Ctrl-C reaches every process of the group; the worker ignores it (no traceback of its
+    # own) and the main process, which records it, terminates the worker on the way out.
+    import os
+    import signal
+    import time
+
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("needs /proc to see when the worker ignores SIGINT")
+    with SuiteRun(*inputs, say=quiet) as suite:
+        worker = suite._processes[0]
+        deadline = time.monotonic() + 120
+        while not _ignores_sigint(worker.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the worker is still starting (it ignores SIGINT from then on)
+        os.kill(worker.pid, signal.SIGINT)
+        time.sleep(1)
+        assert worker.is_alive()
+    assert not worker.is_alive()
+
+
+def _ignores_sigint(pid: int) -> bool:
+    """Whether the process's ignored-signal mask (Linux /proc) holds SIGINT."""
+    import signal
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    return False

@@ -5,6 +5,7 @@ Runs in a spawned process (nutpie and numba threads do not survive a fork).
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -113,6 +114,9 @@ def serve(payload: dict, index: int, results) -> None:
     An error is sent as text, so the main process can name it even when the exception itself
     would not pickle; a worker that dies without sending is noticed by its exit code.
     """
+    # Ctrl-C reaches the whole process group. The main process records it and terminates
+    # this worker; a traceback from here would only clutter the terminal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         rows = fit_group(payload)
     except Exception as err:  # reported in the main process, which stops the run
