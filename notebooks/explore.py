@@ -44,24 +44,13 @@ def _(explorer, mo, os):
 
 @app.cell
 def _(mo, run):
-    primary = mo.ui.slider(
-        0.05,
-        1.0,
-        step=0.05,
-        value=run.thresholds.primary,
-        label="primary threshold P",
-        full_width=True,
-        show_value=True,
-    )
-    permissive = mo.ui.slider(
-        0.05,
-        1.0,
-        step=0.05,
-        value=run.thresholds.permissive,
-        label="permissive threshold Q",
-        full_width=True,
-        show_value=True,
-    )
+    def _threshold(label, value):
+        return mo.ui.slider(
+            0.05, 1.0, step=0.05, value=value, label=label, full_width=True, show_value=True
+        )
+
+    primary = _threshold("primary threshold P", run.thresholds.primary)
+    permissive = _threshold("permissive threshold Q", run.thresholds.permissive)
     mo.vstack([mo.md("## Thresholds (re-read from the draws, no refit)"), primary, permissive])
     return permissive, primary
 
