@@ -782,11 +782,11 @@ def _rank_test_text(ctx: ReportContext) -> str:
     if not flagged:
         return text + f"None is below {RANK_TEST_ALPHA}.\n"
     return text + (
-        f"**{', '.join(flagged)} below {RANK_TEST_ALPHA}**: one chain spent more of its draws "
-        "in part of the range than the others (see its panel), which R-hat and ESS did not "
-        "flag. The gate passed, but quantities that depend on that part of the range may "
-        "carry more Monte Carlo error than their MCSE says; a rerun with more draws or "
-        "another seed would tell.\n"
+        f"**{', '.join(flagged)} below {RANK_TEST_ALPHA}**: the chains may differ in part of "
+        "the range (see the panel). The test is stricter than R-hat and ESS and also flags "
+        "some fits that mix well (docs/science.md, section 7), so a single flag is weak "
+        "evidence; but quantities that depend on that part of the range may carry more Monte "
+        "Carlo error than their MCSE says, and a rerun with another seed would tell.\n"
     )
 
 
