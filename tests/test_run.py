@@ -202,6 +202,9 @@ def test_report_numbers_come_from_the_outputs(project):
     report = (project["first"] / "report.md").read_text()
     table = pd.read_csv(project["first"] / "hypotheses.csv").set_index("hypothesis")
     assert f"{table.loc['permissive', 'posterior_prob']:.3f}" in report
+    # The headline splits 'permissive' into its two readings, which add up to it.
+    split = f"of its posterior probability ({table.loc['permissive', 'posterior_prob']:.2f})"
+    assert split in report
     assert "## Caveats" in report and "## What changed" in report and "first run" in report
     html = (project["first"] / "report.html").read_text()
     drawn = {p.stem for p in (project["first"] / "figures").glob("*.png")}

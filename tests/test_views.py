@@ -27,3 +27,37 @@ def test_the_rank_test_passes_chains_that_agree():
     found = rank_test(_tree(0.0))
     assert set(found) == {"beta_acute", "tau_beta"}
     assert all(p > RANK_TEST_ALPHA for p in found.values())
+
+
+def test_a_flag_just_above_the_cutoff_is_called_borderline():
+    import pandas as pd
+
+    from analyses.report.robustness import _borderline
+
+    table = pd.DataFrame(
+        {"prior": [0.113, 0.03], "likelihood": [0.054, 0.2]}, index=["delta_timing", "x"]
+    )
+    text = _borderline(table)
+    assert "delta_timing's likelihood sensitivity (0.054)" in text
+    assert "0.113" not in text and "0.200" not in text  # clear flags are not borderline
+    assert _borderline(table.assign(likelihood=[0.03, 0.2])) == ""
+
+
+def test_a_prior_set_that_changes_the_leader_is_named():
+    import pandas as pd
+
+    from analyses.report.sections import _leader_flips
+
+    table = pd.DataFrame(
+        {
+            "scenario": ["primary", "priors: sceptical", "priors: opioid_favouring"],
+            "p_primary": [0.2, 0.1, 0.8],
+            "p_permissive": [0.7, 0.6, 0.2],
+            "p_none": [0.05, 0.25, 0.0],
+            "p_other": [0.05, 0.05, 0.0],
+        }
+    )
+    sets = table["scenario"].str.startswith("priors: ")
+    (line,) = _leader_flips(table, sets)
+    assert "**opioid_favouring** 'primary' leads (P = 0.80)" in line
+    assert "sceptical" not in line

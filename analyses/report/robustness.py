@@ -421,6 +421,28 @@ def _threshold_lines(grid: pd.DataFrame, leader: str) -> list[str]:
     ]
 
 
+# arviz-stats flags a power-scaling sensitivity above 0.05; within this of it, say so.
+PSENSE_CUTOFF, PSENSE_MARGIN = 0.05, 0.01
+
+
+def _borderline(psense: pd.DataFrame) -> str:
+    """The flags that rest on a value just above the cut-off, by parameter and source."""
+    frame = psense.reset_index()
+    names = [
+        f"{r.iloc[0]}'s {column} sensitivity ({float(r[column]):.3f})"
+        for _, r in frame.iterrows()
+        for column in ("prior", "likelihood")
+        if column in r and PSENSE_CUTOFF < float(r[column]) < PSENSE_CUTOFF + PSENSE_MARGIN
+    ]
+    if not names:
+        return ""
+    return (
+        f" Just above the {PSENSE_CUTOFF} cut-off, so borderline: {', '.join(names)}; the "
+        "diagnosis such a value enters rests on a small margin, and the figure shows how "
+        "little those curves move."
+    )
+
+
 def _psense_text(psense: pd.DataFrame) -> str:
     lines = ["### Power-scaling sensitivity\n"]
     lines.append(
@@ -445,8 +467,8 @@ def _psense_text(psense: pd.DataFrame) -> str:
     meaning = {
         "potential prior-data conflict": "the prior and the data both shape it and pull in "
         "different directions, so a different prior would give a visibly different answer",
-        "potential strong prior / weak likelihood": "the data say little about it; the prior "
-        "mostly decides",
+        "potential strong prior / weak likelihood": "the prior still shapes it noticeably "
+        "next to the data, so a somewhat different prior would move it",
     }
     groups: dict[str, list[str]] = {}
     for _, r in psense.reset_index().iterrows():
@@ -457,7 +479,9 @@ def _psense_text(psense: pd.DataFrame) -> str:
         parts = [f"for {', '.join(names)}, {meaning.get(d, d)}" for d, names in groups.items()]
         lines.append(
             "\nIn plain words: " + "; ".join(parts) + ". This is what the prior-set scenarios "
-            "above show directly; read the headline together with them.\n"
+            "above show directly; read the headline together with them."
+            + _borderline(psense)
+            + "\n"
         )
     else:
         lines.append(

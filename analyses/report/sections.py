@@ -221,6 +221,9 @@ def question_section(ctx: ReportContext) -> str:
         "nothing. Each study is summarised by its **blockade fraction** β: the share of "
         "ketamine's specific effect (improvement beyond what the same patients would show "
         "without ketamine) that naltrexone removes. β = 1 is a total block, β = 0 no effect. "
+        "The model does not confine β to [0, 1]: β < 0 would mean naltrexone enhanced "
+        "ketamine's effect, and β > 1 that ketamine plus naltrexone did worse than no ketamine "
+        "(implausible, but left to the data rather than forbidden). "
         "Acute blockade (one oral dose shortly before the infusion) and sustained blockade (a "
         "depot injection days before) each have their own pooled β.\n"
     )
@@ -259,6 +262,7 @@ def headline_section(ctx: ReportContext) -> str:
         f"{bf_phrase(bfs.loc[ACUTE_QUESTION])}.",
         f"- The sustained question (β sustained ≥ P vs below): "
         f"{bf_phrase(bfs.loc[SUSTAINED_QUESTION])}.",
+        *_where_permissive_sits(ctx),
         *_rests_on(ctx.run.sensitivity),
         f"- β acute: {_interval(summary, 'beta_acute')}; β sustained: "
         f"{_interval(summary, 'beta_sustained')}.",
@@ -347,6 +351,33 @@ def _verdict(head: pd.Series) -> str:
     return f"The data favour a **{side}** role, {head['evidence'].split(',')[0]}."
 
 
+def _where_permissive_sits(ctx: ReportContext) -> list[str]:
+    """Which part of the 'permissive' region holds its probability, read from the draws.
+
+    'Permissive' joins two readings a clinician would not confuse: a strong acute block with
+    a weaker sustained one, and a partial acute block. The headline says which one the
+    posterior favours, and that only beta_sustained separates the first from 'primary'.
+    """
+    if not ctx.run.posterior_file.exists():
+        return []
+    t = ctx.thresholds
+    with xr.open_datatree(ctx.run.posterior_file, engine="h5netcdf") as tree:
+        a = tree["posterior"]["beta_acute"].values.ravel()
+        s = tree["posterior"]["beta_sustained"].values.ravel()
+    strong = float(np.mean((a >= t["primary"]) & (s < t["primary"])))
+    partial = float(np.mean((a >= t["permissive"]) & (a < t["primary"])))
+    above_one, below_zero = float(np.mean(a > 1)), float(np.mean(s < 0))
+    return [
+        f"- What 'permissive' means here: of its posterior probability ({strong + partial:.2f}), "
+        f"{strong:.2f} is a "
+        f"strong acute block (β acute ≥ {t['primary']}) with a weaker sustained one, and "
+        f"{partial:.2f} a partial acute block ({t['permissive']} ≤ β acute < {t['primary']}). "
+        "Between the strong reading and 'primary' only β sustained decides, and it rests on "
+        "the depot studies, the weakest evidence here (see assay sensitivity).",
+        f"- P(β acute > 1) = {above_one:.2f}; P(β sustained < 0) = {below_zero:.2f}.",
+    ]
+
+
 def _rests_on(sensitivity: pd.DataFrame) -> list[str]:
     """The study whose removal moves the headline BF most, and the prior sets' range."""
     if sensitivity.empty:
@@ -369,7 +400,24 @@ def _rests_on(sensitivity: pd.DataFrame) -> list[str]:
         out.append(
             f"- Across the prior sets the BF runs from {min(values):.3g} to {max(values):.3g}."
         )
+        out += _leader_flips(sensitivity, sets)
     return out
+
+
+def _leader_flips(sensitivity: pd.DataFrame, sets: pd.Series) -> list[str]:
+    """The prior sets under which another hypothesis is the most probable."""
+    columns = [f"p_{h}" for h in HYPOTHESES]
+    leader = sensitivity[columns].astype(float).idxmax(axis=1).str.removeprefix("p_")
+    main = leader.iloc[0]
+    flips = [
+        f"under **{sensitivity.loc[i, 'scenario'].removeprefix('priors: ')}** '{leader[i]}' "
+        f"leads (P = {float(sensitivity.loc[i, f'p_{leader[i]}']):.2f})"
+        for i in sensitivity.index[sets]
+        if leader[i] != main
+    ]
+    if not flips:
+        return []
+    return [f"- The most probable hypothesis depends on the prior set: {'; '.join(flips)}."]
 
 
 def hypotheses_section(ctx: ReportContext) -> str:
@@ -427,9 +475,9 @@ def _leans_on(ctx: ReportContext) -> str:
         return ""
     return (
         "\nβ acute is informed partly through Jelen 2025's attenuation of the whole "
-        "improvement, which identifies only β·κ; the pair plot shows how the specific share κ, "
-        "ketamine's effect δ and the between-study SD τ_β trade off against it (each panel's "
-        "title gives the posterior correlation).\n"
+        "improvement, which identifies only β·κ; the pair plot shows β acute against the "
+        "specific share κ, ketamine's effect δ and the between-study SD τ_β, each panel "
+        "titled with their posterior correlation (a strong one means the two trade off).\n"
         + figure(ctx, "pair", "β acute against κ, δ and τ_β")
     )
 
@@ -811,7 +859,9 @@ def validation_section(ctx: ReportContext) -> str:
             f" Simulation-based calibration [@talts2018] of this model on designs like the "
             "evidence "
             f"({sbc['simulations']} simulations; smallest rank-uniformity p-value "
-            f"{sbc['min_ks_p']:.2f}) finds it {verdict}. Its stated probabilities of the "
+            f"{sbc['min_ks_p']:.2f}) finds it {verdict}: the computation recovers what it "
+            "simulated, which shows self-consistency, not that the model is right about the "
+            "studies. Its stated probabilities of the "
             f"hypotheses scored a Brier score of {sbc['brier']:.3f}, against "
             f"{sbc['brier_prior']:.3f} for stating the prior probabilities every time (lower is "
             "better)."

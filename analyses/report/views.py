@@ -51,13 +51,13 @@ def _labeller():
     return MapLabeller(var_name_map=LABELS)
 
 
-def _drawn(plot: Callable, *args, **kwargs) -> Figure:
+def _drawn(plot: Callable, *args, palette: list[str] | None = None, **kwargs) -> Figure:
     """Draw with arviz-plots in the run's palette; return the figure, released from pyplot."""
     import matplotlib as mpl
     import matplotlib.pyplot as plt
     from cycler import cycler
 
-    with mpl.rc_context({"axes.prop_cycle": cycler(color=PALETTE)}):
+    with mpl.rc_context({"axes.prop_cycle": cycler(color=palette or PALETTE)}):
         collection = plot(*args, backend="matplotlib", labeller=_labeller(), **kwargs)
     figure = collection.get_viz("figure")
     figure = figure.item() if hasattr(figure, "item") else figure
@@ -124,11 +124,17 @@ def prior_posterior_all(dt: xr.DataTree) -> Figure:
     """Prior and posterior density of every free parameter, one panel each."""
     from arviz_plots import plot_prior_posterior
 
-    figure = _drawn(plot_prior_posterior, dt, var_names=free_parameters(dt))
+    # Prior grey, posterior black, as in the report's headline prior-posterior figure.
+    figure = _drawn(
+        plot_prior_posterior,
+        dt,
+        var_names=free_parameters(dt),
+        palette=[OKABE_ITO["grey"], OKABE_ITO["black"]],
+    )
     for ax in figure.axes:  # from zero, so a flat prior looks flat and not like a wave
         ax.set_ylim(bottom=0)
     figure.suptitle(
-        "Prior (blue) against posterior (orange), every free parameter: where the two"
+        "Prior (grey) against posterior (black), every free parameter: where the two"
         " coincide, the data said little about it",
         fontsize=11,
     )
