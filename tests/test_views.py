@@ -61,3 +61,11 @@ def test_a_prior_set_that_changes_the_leader_is_named():
     (line,) = _leader_flips(table, sets)
     assert "**opioid_favouring** 'primary' leads (P = 0.80)" in line
     assert "sceptical" not in line
+
+
+def test_the_report_states_the_likelihood_of_every_form_it_uses():
+    from analyses.report.sections import LIKELIHOODS
+    from models.forms import FORMS
+
+    # Every form of evidence the toolkit reads has its likelihood written out for the report.
+    assert set(FORMS) <= set(LIKELIHOODS), set(FORMS) - set(LIKELIHOODS)

@@ -623,10 +623,53 @@ def _equation_lines(options: dict) -> list[str]:
     ]
 
 
+# Each form of evidence's likelihood in symbols (docs/science.md, section 4).
+LIKELIHOODS = {
+    "paired_binary": [
+        "crossover responders r_P, r_N of n pairs: sum over the 2x2 tables with those margins",
+        "  of Mult(n11, r_P − n11, r_N − n11, n − r_P − r_N + n11; p11, p10, p01, p00),",
+        "  p_ij = P(±Y_P > 0, ±Y_N > 0), (Y_P, Y_N) ~ bivariate normal(μ_P, μ_N; 1, 1; ρ)",
+    ],
+    "contrast_statistic": [
+        "reported attenuation a ~ N(k_s (β_s κ + γ (1 − κ)), |a / t|), t the contrast's statistic;",
+        "  without a, t ~ normal with the noncentral-t moments of λ = k_s (β_s δ_s + γ m_s) / se",
+    ],
+    "arm_counts": [
+        "arm counts X_c ~ Bin(n_c, Φ(μ_c)); a count known only as a range: P(ℓ ≤ X_c ≤ u)",
+    ],
+    "single_arm_binary": [
+        "single arm X ~ Bin(n, Φ(η_s − k_s β_s δ_s)), η_s from the external control prior",
+    ],
+    "arm_means": [
+        "standardized arm means ~ normal(latent mean, 1 / sqrt(n_c)); a crossover pair bivariate",
+    ],
+    "ipd": [
+        "each participant's change y = σ (latent mean + ε), ε ~ N(0, 1), σ ~ HalfNormal",
+    ],
+}
+
+
+def _likelihood_lines(ctx: ReportContext) -> list[str]:
+    """The likelihood of every form of evidence the included studies use."""
+    kinds = []
+    for _, r in ctx.included.iterrows():
+        for kind in str(r["evidence"]).split(","):
+            if kind.strip() and kind.strip() not in kinds:
+                kinds.append(kind.strip())
+    lines = [
+        "",
+        "probits: μ_P = η_s (ketamine + placebo), μ_N = η_s − k_s (β_s δ_s + γ m_s),",
+        "  μ_C = η_s − δ_s (control); Φ the standard normal CDF; by form of evidence:",
+    ]
+    for kind in kinds:
+        lines += LIKELIHOODS.get(kind, [f"{kind}: see docs/science.md, section 4"])
+    return lines
+
+
 def equations_section(ctx: ReportContext) -> str:
     """The model as equations, beside the plain-words section that follows."""
     options = ctx.run.manifest["options"]
-    lines = _equation_lines(options)
+    lines = _equation_lines(options) + _likelihood_lines(ctx)
     moderator = (
         " With the log-hours moderator, h_s is the study's hours of blockade before the "
         "infusion (uniform on the log scale over its reported range), h_A = "
@@ -641,11 +684,14 @@ def equations_section(ctx: ReportContext) -> str:
         "```\n" + "\n".join(lines) + "\n```\n\n"
         "β is the blockade fraction (the share of ketamine's specific effect δ that naltrexone "
         "removes), τ_β its between-study SD, m the non-specific improvement, γ the share of it "
-        "naltrexone removes, κ the specific share of the whole improvement, λ the log "
-        "exaggeration of an early-stopped trial. Each study's likelihood follows what it "
-        "reports (a crossover's paired responders, counts, a test statistic, a single arm): "
-        "`docs/science.md`, sections 2 and 4, gives each in full, and the prior table above "
-        f"gives every prior.{moderator}\n"
+        "naltrexone removes, κ the specific share of the whole improvement (a parameter with "
+        "its own prior, not tied to δ / (m + δ): its only literature estimate is against "
+        "midazolam, δ against saline), λ the log "
+        "exaggeration of an early-stopped trial, ρ the within-subject correlation of a "
+        "crossover. Each study enters through the likelihood of what it reports, listed above "
+        "for the forms the included studies use; the toolkit's `docs/science.md` (sections 2 "
+        "and 4) derives each, and the prior table above gives every prior."
+        f"{moderator}\n"
     )
 
 
