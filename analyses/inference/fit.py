@@ -202,5 +202,8 @@ def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:
     """summary.csv: ArviZ's summary of every model parameter, unrounded."""
     # Every parameter, including the non-centred z's and deterministics.
     table = summary(idata, round_to="none", ci_prob=interval().prob, ci_kind="eti")
+    # The median too: the report and the figures give medians beside equal-tailed intervals.
+    medians = summary(idata, kind="stats_median", round_to="none", ci_kind="eti")["median"]
+    table.insert(table.columns.get_loc("mean") + 1, "median", medians)
     table.index.name = "parameter"
     return table

@@ -160,7 +160,9 @@ def _interval(summary: pd.DataFrame, name: str) -> str:
     ci = interval()
     lb, ub = ci.columns
     r = summary.loc[name]
-    return ci.describe("mean", r["mean"], r[lb], r[ub])
+    # Runs made before summary.csv had a median give the mean, and say so.
+    centre = "median" if "median" in r else "mean"
+    return ci.describe(centre, r[centre], r[lb], r[ub])
 
 
 @dataclass(frozen=True)
@@ -784,12 +786,13 @@ def cross_check_section(ctx: ReportContext) -> str:
         # Runs before the interval names were shared wrote the exact 95% bounds as q2.5, q97.5.
         lb, ub = ci.columns if ci.columns[0] in c else ("q2.5", "q97.5")
         shown = ci if lb == ci.columns[0] else Interval(0.95)
+        centre = "median" if "median" in c.columns and "median" in summary.columns else "mean"
         rows = [
             {
                 "parameter": name,
                 "full model": _interval(summary, name),
                 "cross-check (exact)": shown.describe(
-                    "mean", c.loc[name, "mean"], c.loc[name, lb], c.loc[name, ub]
+                    centre, c.loc[name, centre], c.loc[name, lb], c.loc[name, ub]
                 ),
             }
             for name in HEADLINE_VARS
@@ -826,7 +829,8 @@ def _cross_check_gap(ctx: ReportContext, cross: pd.DataFrame) -> str:
         "corrected probit)"
     )
     return (
-        f"**Why they differ** (β acute: full model minus cross-check {gap:+.2f}): "
+        f"**Why they differ** (β acute, difference of means: full model minus cross-check "
+        f"{gap:+.2f}): "
         + "; ".join(reasons)
         + ". A gap of a few tenths is expected; a gap of the size of the posterior SD or more "
         "means the nuisance parameters carry real weight."
