@@ -251,14 +251,21 @@ def robustness_section(suite) -> str:
 
 
 def _agreement_lines(refits: pd.DataFrame) -> list[str]:
-    """How many scenarios keep the headline BF's band and direction, and how far it moves."""
+    """How many distinct fits keep the headline BF's band and direction, and how far it moves.
+
+    A twin (the same fit as another scenario, e.g. leaving out the only single-arm study and
+    excluding single-arm evidence) is counted once.
+    """
+    if "same_fit_as" in refits:
+        refits = refits[refits["same_fit_as"].fillna("").astype(str) == ""]
     same_band = int(refits["agrees_bf"].astype(bool).sum()) if "agrees_bf" in refits else None
     disagree = int((~refits.agrees).sum())
     lines = []
     if same_band is not None:
         lines.append(
             f"Robustness is judged by what the run leads with: of {len(refits)} "
-            f"scenarios, **{same_band} keep the Bayes factor permissive vs primary in the same "
+            f"distinct scenario fits (a twin of another fit counted once), **{same_band} keep "
+            "the Bayes factor permissive vs primary in the same "
             f"Kass–Raftery band and direction** as the primary run, and "
             f"**{len(refits) - same_band}** move it to another band."
         )
