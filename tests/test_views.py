@@ -69,3 +69,15 @@ def test_the_report_states_the_likelihood_of_every_form_it_uses():
 
     # Every form of evidence the toolkit reads has its likelihood written out for the report.
     assert set(FORMS) <= set(LIKELIHOODS), set(FORMS) - set(LIKELIHOODS)
+
+
+def test_a_derivation_cites_the_reference_it_names_and_only_an_unambiguous_one():
+    from analyses.report.sections import _sources_named
+
+    bib = {
+        "murrough2013": {"author": "Murrough, James W. and others", "year": "2013"},
+        "yoon2019": {"author": "Yoon, Gihyun and others", "year": "2019"},
+        "yoon2019reply": {"author": "Yoon, Gihyun and others", "year": "2019"},
+    }
+    assert _sources_named("mean 0.467 (Murrough 2013: 7.7 of 16.5)", bib) == " [@murrough2013]"
+    assert _sources_named("a single arm (Yoon 2019)", bib) == ""

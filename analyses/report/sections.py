@@ -718,13 +718,31 @@ def model_section(ctx: ReportContext) -> str:
         lines.append(f"- {r['label']}{source}: {'; '.join(forms)}.{stop}")
     lines.append("\n" + _assumptions(m) + "\n")
     lines.append(f"\nPrior set: **{m['priors']['name']}**. Literature-based priors:\n")
-    lines += [f"- `{slot}`: {text}" for slot, text in m["priors"]["derivations"].items()]
+    lines += [
+        f"- `{slot}`: {text}{_sources_named(text, bib)}"
+        for slot, text in m["priors"]["derivations"].items()
+    ]
     lines.append(
         "\nThe prior predictive checks show what the model expected each study to report "
         "before it saw any of them."
     )
     lines.append(figure(ctx, "prior_predictive", "Prior predictive checks"))
     return "\n".join(lines) + "\n"
+
+
+def _sources_named(text: str, bib: dict[str, dict[str, str]]) -> str:
+    """Citations of the references a derivation names as "Surname Year" (Murrough 2013).
+
+    A name two entries share (Yoon 2019: a study and its authors' reply) is left uncited
+    rather than guessed.
+    """
+    named: dict[str, list[str]] = {}
+    for key, entry in bib.items():
+        surname = entry.get("author", "").split(",")[0].split(" and ")[0].strip()
+        if surname:
+            named.setdefault(f"{surname} {entry.get('year', '')}", []).append(key)
+    keys = [found[0] for name, found in named.items() if len(found) == 1 and name in text]
+    return " " + " ".join(f"[@{k}]" for k in keys) if keys else ""
 
 
 def _assumptions(manifest: dict) -> str:
