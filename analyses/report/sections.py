@@ -374,8 +374,9 @@ def _where_permissive_sits(ctx: ReportContext) -> list[str]:
         f"{strong:.2f} is a "
         f"strong acute block (β acute ≥ {t['primary']}) with a weaker sustained one, and "
         f"{partial:.2f} a partial acute block ({t['permissive']} ≤ β acute < {t['primary']}). "
-        "Between the strong reading and 'primary' only β sustained decides, and it rests on "
-        "the depot studies, the weakest evidence here (see assay sensitivity).",
+        "Between the strong reading and 'primary' only β sustained decides, so that call rests "
+        "on the sustained-blockade studies alone; the assay-sensitivity section shows how much "
+        "each of them could show.",
         f"- P(β acute > 1) = {above_one:.2f}; P(β sustained < 0) = {below_zero:.2f}.",
     ]
 
