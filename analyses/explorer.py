@@ -9,7 +9,6 @@ the previous run's.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -44,13 +43,17 @@ class RunView:
         return cls(path)
 
     @cached_property
-    def manifest(self) -> dict:
-        return json.loads((self.path / "manifest.json").read_text())
+    def folder(self) -> RunFolder:
+        """The run's files, read as the report reads them."""
+        return RunFolder(self.path)
 
-    @cached_property
+    @property
+    def manifest(self) -> dict:
+        return self.folder.manifest
+
+    @property
     def idata(self) -> xr.DataTree:
-        with xr.open_datatree(self.path / "posterior.nc", engine="h5netcdf") as tree:
-            return tree.load()
+        return self.folder.draws
 
     @property
     def thresholds(self) -> Thresholds:
@@ -155,4 +158,4 @@ def study_labels(run: RunView) -> StudyLabels:
 
 def figure_names(run: RunView) -> list[str]:
     """The PNG figures the run wrote, by name (``forest``, ``joint``, ...)."""
-    return sorted(p.stem for p in RunFolder(run.path).figures_dir.glob("*.png"))
+    return sorted(p.stem for p in run.folder.figures_dir.glob("*.png"))

@@ -22,7 +22,7 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
-from models.paired_cells import GH_W, GH_X, RHO_MAX, paired_cells
+from models.paired_cells import RHO_MAX, paired_cells
 
 _EPS = 1e-12
 
@@ -31,26 +31,12 @@ def normal_cdf(x):
     return 0.5 * pt.erfc(-x / np.sqrt(2.0))
 
 
-def bivariate_normal_both(mu1, mu2, rho):
-    """P(Y1 > 0, Y2 > 0) for unit-variance normals with means mu1, mu2 and correlation rho.
-
-    Integrates over a shared component ``u``: Y_k = mu_k + sqrt(rho) u + sqrt(1 - rho) e_k.
-    Valid for 0 <= rho < 1.
-    """
-    rho = pt.clip(rho, 0.0, RHO_MAX)
-    u = pt.as_tensor(GH_X)
-    s = pt.sqrt(rho)
-    r = pt.sqrt(1.0 - rho)
-    inner = normal_cdf((mu1 + s * u) / r) * normal_cdf((mu2 + s * u) / r)
-    return pt.sum(pt.as_tensor(GH_W) * inner)
-
-
 def paired_cell_probabilities(mu_placebo, mu_naltrexone, rho):
     """Probabilities of the 2x2 crossover table (both, placebo only, naltrexone only, neither).
 
-    ``P(s1 Y1 > 0, s2 Y2 > 0)`` for each cell's signs, by the quadrature of
-    :func:`bivariate_normal_both` over the shared component, computed with its Jacobian in
-    one compiled operation (:mod:`models.paired_cells`).
+    ``P(s1 Y1 > 0, s2 Y2 > 0)`` for each cell's signs, computed with its Jacobian in one
+    compiled operation (:mod:`models.paired_cells`: Genz's method, the Gauss-Hermite quadrature
+    for tiny cells).
     """
     cells, _ = paired_cells(mu_placebo, mu_naltrexone, rho)
     return [cells[i] for i in range(4)]

@@ -114,6 +114,16 @@ class RunFolder:
         return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
     @cached_property
+    def draws(self):
+        """The run's DataTree (``posterior.nc``), loaded once; None if the file is absent."""
+        import xarray as xr
+
+        if not self.posterior_file.exists():
+            return None
+        with xr.open_datatree(self.posterior_file, engine="h5netcdf") as tree:
+            return tree.load()
+
+    @cached_property
     def summary(self) -> pd.DataFrame:
         return pd.read_csv(self.summary_file).set_index("parameter")
 

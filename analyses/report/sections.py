@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
-from analyses.inference.bayes_factors import CANNOT_TELL, near_band_edge
+from analyses.inference.bayes_factors import CANNOT_TELL, near_band_edge, regions
 from analyses.inference.fit import HEADLINE_VARS
-from analyses.inference.hypotheses import HYPOTHESES
+from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import Interval, interval
 from analyses.report.folder import RunFolder
 from analyses.report.references import read_bib
@@ -360,14 +359,16 @@ def _where_permissive_sits(ctx: ReportContext) -> list[str]:
     a weaker sustained one, and a partial acute block. The headline says which one the
     posterior favours, and that only beta_sustained separates the first from 'primary'.
     """
-    if not ctx.run.posterior_file.exists():
+    if ctx.run.draws is None:
         return []
     t = ctx.thresholds
-    with xr.open_datatree(ctx.run.posterior_file, engine="h5netcdf") as tree:
-        a = tree["posterior"]["beta_acute"].values.ravel()
-        s = tree["posterior"]["beta_sustained"].values.ravel()
-    strong = float(np.mean((a >= t["primary"]) & (s < t["primary"])))
-    partial = float(np.mean((a >= t["permissive"]) & (a < t["primary"])))
+    a = ctx.run.draws["posterior"]["beta_acute"].values.ravel()
+    s = ctx.run.draws["posterior"]["beta_sustained"].values.ravel()
+    slots = ctx.run.manifest["priors"]["slots"]
+    # The two parts of 'permissive', as the Bayes factor questions define them.
+    parts = regions(slots["beta_acute"], slots["beta_sustained"], Thresholds(**t))
+    strong = float(np.mean(parts["acute >= P, sustained < P"].indicator(a, s)))
+    partial = float(np.mean(parts["Q <= acute < P"].indicator(a, s)))
     above_one, below_zero = float(np.mean(a > 1)), float(np.mean(s < 0))
     return [
         f"- What 'permissive' means here: of its posterior probability ({strong + partial:.2f}), "
@@ -886,10 +887,9 @@ def _rank_test_text(ctx: ReportContext) -> str:
     """What the rank plots' multi-chain test says, flagged where it disagrees with the gate."""
     from analyses.report.views import RANK_TEST_ALPHA, rank_test
 
-    if not ctx.run.posterior_file.exists():
+    if ctx.run.draws is None:
         return ""
-    with xr.open_datatree(ctx.run.posterior_file, engine="h5netcdf") as tree:
-        found = rank_test(tree)
+    found = rank_test(ctx.run.draws)
     listed = ", ".join(f"{name} {p:.2g}" for name, p in found.items())
     flagged = [name for name, p in found.items() if p < RANK_TEST_ALPHA]
     text = (
