@@ -16,6 +16,7 @@ from signal import SIGINT
 from analyses import __version__
 from analyses.inference import compile_flags
 from analyses.inference.signals import Interrupted, received, recorded_signals
+from analyses.report import FiguresFailed
 from analyses.suite import SuiteFailed
 from analyses.validation import SECTIONS
 from models.evidence.problems import InputError
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in err.problems:
                 print(f"error: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        except SuiteFailed as err:
+        except (SuiteFailed, FiguresFailed) as err:
             print(
                 f"error: {err}; nothing was written, earlier results are untouched", file=sys.stderr
             )

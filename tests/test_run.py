@@ -40,6 +40,12 @@ OUTPUTS = [
     "figures/thresholds.png",
     "figures/ppc.png",
     "figures/prior_predictive.png",
+    "figures/cross_check.png",
+    # The standard ArviZ views; in a quick run some are drawn by the second process.
+    "figures/rank.png",
+    "figures/prior_posterior_all.png",
+    "figures/pair.png",
+    "figures/power_scaling.png",
 ]
 
 

@@ -14,7 +14,6 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +45,7 @@ from analyses.inference.provenance import (
 )
 from analyses.progress import RunLog
 from analyses.report import figures as plots
-from analyses.report import views
+from analyses.report.drawing import FigureHelper, FigureInputs, draw, drawers
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
 from analyses.validation import record_path, record_summary
@@ -138,6 +137,9 @@ def run(
     with ExitStack() as stack:
         # The suite's workers start first: their compile overlaps the primary fit.
         suite = _start_suite(inputs, quick, say, studies_dir, stack)
+        # Without the suite the second core idles while figures are drawn: a helper draws
+        # some of them. Started now, its imports overlap the compile.
+        helper = stack.enter_context(FigureHelper()) if suite is None else None
         with quiet_pymc() if say.verbosity < 2 else nullcontext():
             result = fit_primary(inputs, say)
         signals.check()  # a library may have swallowed an interrupt during the fit
@@ -154,7 +156,7 @@ def run(
         )
         folder = RunFolder(stage)
         _write_tables(folder, inputs, result, estimates, cross, run_id)
-        _write_figures(folder, inputs, result, estimates, cross)
+        _write_figures(folder, inputs, result, estimates, cross, helper)
         if suite is not None:
             say("[4/5] sensitivity analyses and cumulative evidence")
         else:
@@ -249,34 +251,23 @@ def _write_figures(
     result: FitResult,
     estimates: pd.DataFrame,
     cross: pd.DataFrame,
+    helper: FigureHelper | None = None,
 ) -> None:
-    idata, thresholds = result.idata, inputs.config.hypotheses.thresholds
+    """Every figure of the run; a share drawn by ``helper``, a second process, if given."""
     folder.figures_dir.mkdir()
-    labels = {s.id: s.label for s in inputs.evidence.studies}
-    drawn = {
-        "forest": lambda: plots.forest(idata, inputs.evidence, estimates, thresholds),
-        "joint": lambda: plots.joint(idata, result.hypotheses, thresholds),
-        "prior_posterior": lambda: plots.prior_posterior(idata),
-        "thresholds": lambda: plots.thresholds_curve(result.thresholds, thresholds),
-        "ppc": lambda: plots.predictive_checks(
-            idata,
-            "posterior_predictive",
-            "Posterior predictive checks: does the model reproduce what each study reported?",
-            labels,
-        ),
-        "prior_predictive": lambda: plots.predictive_checks(
-            idata,
-            "prior_predictive",
-            "Prior predictive checks: what the model expected before seeing the data",
-            labels,
-        ),
-    }
-    if not cross.empty:  # no closed-form estimate, no cross-check to draw
-        drawn["cross_check"] = lambda: plots.cross_check_figure(idata, cross)
-    # The standard ArviZ views, drawn by arviz-plots from the same DataTree.
-    drawn |= {name: partial(view, idata) for name, view in views.VIEWS.items()}
-    for name, draw in drawn.items():
-        plots.save_figure(draw(), folder.figure(name))
+    figure_inputs = FigureInputs(
+        idata=result.idata,
+        labels=plots.StudyLabels.from_evidence(inputs.evidence),
+        estimates=estimates,
+        hypotheses=result.hypotheses,
+        grid=result.thresholds,
+        cross=cross,
+        thresholds=inputs.config.hypotheses.thresholds,
+    )
+    if helper is None:
+        draw(figure_inputs, list(drawers(figure_inputs)), folder.figures_dir)
+    else:
+        helper.draw(figure_inputs, folder)
     # The validation record's reliability diagram as it stood, so the report stands alone.
     calibration = record_path().parent / "calibration.png"
     if calibration.is_file():

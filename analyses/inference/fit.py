@@ -101,7 +101,9 @@ def fit_analysis(
 ) -> FitResult:
     """Fit the blockade model to resolved evidence and compute the hypothesis summaries."""
     model = build_blockade_model(evidence, priors, options)
-    gated = fit_with_gate(model, settings)
+    # A process that fits the same structure again (the API in a notebook, the explorer, the
+    # tests) swaps the new data into its compiled model: compiling is 12 of a fit's 14 s.
+    gated = fit_with_gate(model, settings, reuse=True)
     idata = gated.idata
     with model:
         if prior_predictive_draws:

@@ -1,0 +1,184 @@
+"""A run's figures: which are drawn, from what, and on which core.
+
+Every figure is drawn from a :class:`FigureInputs`, built from the fit in memory or read back
+from the run's files, so a second process can draw its share from the staged folder. In a
+run without the sensitivity suite the second core is idle while the main process draws;
+:class:`FigureHelper` puts it to work (it starts with the run, so its imports overlap the
+compile).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from analyses.inference.hypotheses import Thresholds
+from analyses.report import FiguresFailed, views
+from analyses.report import figures as plots
+from analyses.report.folder import RunFolder
+
+# The figures a second process draws: the costliest on 2026-12-02 (the prior-posterior
+# grid 3.0 s, prior predictive checks 2.2 s, power-scaling 1.5 s of about 13 s in all), so
+# the two cores finish at about the same time.
+HELPER_SHARE = ("prior_posterior_all", "prior_predictive", "power_scaling")
+# How often the main process checks that a silent helper is still alive.
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class FigureInputs:
+    """What the figures of a run are drawn from (all of it is in the run's files)."""
+
+    idata: xr.DataTree
+    labels: plots.StudyLabels
+    estimates: pd.DataFrame
+    hypotheses: pd.DataFrame
+    grid: pd.DataFrame
+    cross: pd.DataFrame
+    thresholds: Thresholds
+
+    @classmethod
+    def from_folder(cls, path: Path, thresholds: Thresholds) -> FigureInputs:
+        """Read a (staged) run folder's draws and tables, as the explorer does."""
+        folder = RunFolder(path)
+        if folder.draws is None:
+            raise FileNotFoundError(f"{folder.posterior_file} is missing: no draws to draw from")
+        return cls(
+            idata=folder.draws,
+            labels=plots.StudyLabels.from_table(_table(folder.evidence_file)),
+            estimates=_table(folder.estimates_file),
+            hypotheses=_table(folder.hypotheses_file),
+            grid=_table(folder.thresholds_file),
+            cross=_table(folder.cross_check_file),
+            thresholds=thresholds,
+        )
+
+
+def _table(path: Path) -> pd.DataFrame:
+    """A run's CSV; an empty table may have been written without a header."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def drawers(inputs: FigureInputs) -> dict[str, Callable[[], Figure]]:
+    """Every figure of a run, by name, in the order they are drawn."""
+    i = inputs
+    names = i.labels.names
+    drawn = {
+        "forest": lambda: plots.forest(i.idata, i.labels, i.estimates, i.thresholds),
+        "joint": lambda: plots.joint(i.idata, i.hypotheses, i.thresholds),
+        "prior_posterior": lambda: plots.prior_posterior(i.idata),
+        "thresholds": lambda: plots.thresholds_curve(i.grid, i.thresholds),
+        "ppc": lambda: plots.predictive_checks(
+            i.idata,
+            "posterior_predictive",
+            "Posterior predictive checks: does the model reproduce what each study reported?",
+            names,
+        ),
+        "prior_predictive": lambda: plots.predictive_checks(
+            i.idata,
+            "prior_predictive",
+            "Prior predictive checks: what the model expected before seeing the data",
+            names,
+        ),
+    }
+    if not i.cross.empty:  # no closed-form estimate, no cross-check to draw
+        drawn["cross_check"] = lambda: plots.cross_check_figure(i.idata, i.cross)
+    # The standard ArviZ views, drawn by arviz-plots from the same DataTree.
+    return drawn | {name: partial(view, i.idata) for name, view in views.VIEWS.items()}
+
+
+def draw(inputs: FigureInputs, names: Sequence[str], figures_dir: Path) -> None:
+    """Draw the named figures into ``figures_dir`` (one PNG each)."""
+    available = drawers(inputs)
+    for name in names:
+        plots.save_figure(available[name](), figures_dir / f"{name}.png")
+
+
+def draw_from_folder(path: str, names: Sequence[str], thresholds: dict) -> None:
+    """The helper's task: draw ``names`` from the staged run folder at ``path``."""
+    inputs = FigureInputs.from_folder(Path(path), Thresholds(**thresholds))
+    draw(inputs, names, RunFolder(Path(path)).figures_dir)
+
+
+def _serve(jobs, done) -> None:
+    """The helper process: import while the main process compiles, then draw one share."""
+    # Ctrl-C reaches the whole process group; the main process records it and stops this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import arviz_plots  # noqa: F401  (importing now is the point: it overlaps the compile)
+
+    job = jobs.get()
+    if job is None:
+        return
+    try:
+        draw_from_folder(*job)
+    except Exception as err:  # reported by the main process, which stops the run
+        done.put(f"{type(err).__name__}: {err}")
+        return
+    done.put(None)
+
+
+class FigureHelper:
+    """A second process that draws a share of the figures (:data:`HELPER_SHARE`).
+
+    Use as a context manager around the run: leaving it, normally or not, ends the process,
+    so nothing is drawn into a folder after the run gave it up.
+    """
+
+    def __enter__(self) -> FigureHelper:
+        context = multiprocessing.get_context("spawn")
+        self._jobs, self._done = context.Queue(), context.Queue()
+        self._process = context.Process(target=_serve, args=(self._jobs, self._done), daemon=True)
+        self._process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+    def draw(self, inputs: FigureInputs, folder: RunFolder) -> None:
+        """Draw every figure: the helper its share from the files, this process the rest.
+
+        The tables and draws must already be in ``folder``. Raises
+        :class:`~analyses.report.FiguresFailed` if the helper fails or dies.
+        """
+        names = list(drawers(inputs))
+        theirs = [n for n in names if n in HELPER_SHARE]
+        t = inputs.thresholds
+        thresholds = {"primary": t.primary, "permissive": t.permissive}
+        self._jobs.put((str(folder.path), theirs, thresholds))
+        try:
+            draw(inputs, [n for n in names if n not in theirs], folder.figures_dir)
+            self._wait()
+        except BaseException:
+            # Not one more file from the helper once this run is giving its folder up.
+            self._process.terminate()
+            self._process.join()
+            raise
+
+    def _wait(self) -> None:
+        while True:
+            try:
+                error = self._done.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    code = self._process.exitcode
+                    raise FiguresFailed(
+                        f"the figure-drawing process died (exit code {code})"
+                    ) from None
+                continue
+            if error is not None:
+                raise FiguresFailed(f"the figure-drawing process failed: {error}")
+            return
