@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from analyses.cli import main
@@ -72,13 +71,15 @@ def test_the_candidate_study_has_the_designs_arms():
 
 
 @pytest.mark.fit
-def test_the_same_seed_gives_the_same_tables_with_one_or_two_workers(tmp_path):
-    """A tiny design on one study (short fits): design.csv and assurance.csv are identical."""
+def test_a_tiny_design_writes_documented_tables_and_leaves_the_studies_alone(tmp_path):
+    """A tiny design on one study (short fits), with one Dask worker.
+
+    That two workers give the same tables is `make validate`'s design_determinism section
+    (tests/test_validation_record.py checks it): it needs a second cluster and compile.
+    """
     from analyses.commands.design import assurance, simulate
     from analyses.commands.preflight import preflight
     from analyses.commands.run import fit_inputs
-    from analyses.design.simulate import candidate_inputs, preposterior_draws
-    from analyses.inference.sampling import compile_model
     from analyses.validation.cluster import dask_client
 
     studies, _, config = private_project(tmp_path)
@@ -89,24 +90,11 @@ def test_the_same_seed_gives_the_same_tables_with_one_or_two_workers(tmp_path):
     design.write_text(VALID.replace("sample_sizes = [20, 40]", "sample_sizes = [15]"))
     spec, inputs = load_design(design), preflight(config, studies)
     primary = fit_inputs(inputs, predictive=False)
-    # The first compile of a new model writes PyTensor's numba cache and samples with
-    # slightly different rounding than every later compile, which reads it (measured: posterior
-    # means differ at the Monte Carlo level). Warm the cache, so both runs read it.
-    post = primary.idata["posterior"].to_dataset()
-    draw = preposterior_draws(spec, 15, post, 1, 0, inputs.priors, inputs.options)[0]
-    warm = candidate_inputs(spec.to_dict(), 15, draw, str(studies), str(config))[1]
-    compile_model(warm)
-    tables = {}
-    for workers in (1, 2):
-        with dask_client(workers=workers) as client:
-            tables[workers] = simulate(
-                spec, inputs, primary, 2, client, lambda _: None, config, studies
-            )
-    pd.testing.assert_frame_equal(tables[1], tables[2])
-    pd.testing.assert_frame_equal(assurance(tables[1]), assurance(tables[2]))
-    assert undocumented(tables[1], "design.csv") == []
-    assert undocumented(assurance(tables[1]), "assurance.csv") == []
-    assert len(tables[1]) == 2 and set(tables[1]["n"]) == {15}
+    with dask_client(workers=1) as client:
+        table = simulate(spec, inputs, primary, 2, client, lambda _: None, config, studies)
+    assert undocumented(table, "design.csv") == []
+    assert undocumented(assurance(table), "assurance.csv") == []
+    assert len(table) == 2 and set(table["n"]) == {15}
     assert Path(studies / "jelen2025.toml").exists()  # the user's folder is not touched
     assert sorted(p.name for p in studies.iterdir()) == ["jelen2025.toml"]
 

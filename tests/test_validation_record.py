@@ -120,3 +120,12 @@ def test_the_blockade_model_is_calibrated(record):
     for figure in result["figures"]:
         assert (RECORD.parent / figure).stat().st_size > 0
     assert result["passed"]
+
+
+def test_the_design_tables_do_not_depend_on_the_number_of_workers(record):
+    """The design analysis (Dask tasks) gave the same design.csv with one and two workers."""
+    check = record["design_determinism"]
+    assert check["workers"] == [1, 2]
+    assert check["rows"] == check["simulations"] >= 2
+    assert check["sha256"]["1"] == check["sha256"]["2"]
+    assert check["identical"] and check["passed"]

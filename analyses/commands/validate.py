@@ -1,6 +1,6 @@
 """`python -m analyses validate`: slow statistical validation, recorded in a results file.
 
-Four checks, each against a named threshold:
+Seven checks, each against a named threshold:
 
 1. exact vs MCMC: the meta-regression's MCMC posterior against the quadrature oracle, on a
    grid of simulated tables and priors (discrepancy in posterior-SD units);
@@ -11,7 +11,10 @@ Four checks, each against a named threshold:
    grid of known (beta_acute, beta_sustained), refitted; coverage of the 90% intervals and
    standardized errors;
 4. the full analysis of the shipped data, as `make analysis` runs it: every scenario and
-   cumulative step certified by the convergence gate, from at most two compiles.
+   cumulative step certified by the convergence gate, from at most two compiles;
+5. reweighted prior-only scenarios against their own refits;
+6. simulation-based calibration of the blockade model (Dask tasks);
+7. the design analysis's tables, identical with one and with two Dask workers.
 
 The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply
 on every `make test`.
@@ -283,6 +286,76 @@ def _shipped_analysis() -> dict:
     }
 
 
+# The design analysis's determinism check: a tiny parallel design on one study (short fits).
+TINY_DESIGN = """[design]
+name = "determinism"
+regimen = "acute"
+type = "parallel"
+control = "saline"
+sample_sizes = [15]
+
+[design.population]
+label = "depression"
+"""
+DETERMINISM_STUDY = "jelen2025"
+DETERMINISM_SIMS = 2  # per sample size, with each worker count
+
+
+def _design_determinism() -> dict:
+    """The design analysis gives identical tables with one and with two Dask workers.
+
+    Simulation seeds come from one ``SeedSequence`` whatever the number of workers, so
+    design.csv must not depend on it. Fitted on a private copy of one study's file.
+    """
+    import hashlib
+    import shutil
+
+    from analyses.commands.design import simulate
+    from analyses.commands.preflight import preflight
+    from analyses.commands.run import fit_inputs
+    from analyses.design.simulate import candidate_inputs, preposterior_draws
+    from analyses.design.spec import load_design
+    from analyses.inference.sampling import compile_model
+    from analyses.validation.cluster import dask_client
+
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        studies = base / "studies"
+        studies.mkdir()
+        shutil.copy(ROOT / "data" / "studies" / f"{DETERMINISM_STUDY}.toml", studies)
+        config = base / "config.toml"
+        text = (ROOT / "analyses" / "primary.toml").read_text()
+        config.write_text(text + f'\n[output]\nresults_dir = "{base / "results"}"\n')
+        (base / "tiny.toml").write_text(TINY_DESIGN)
+        spec, inputs = load_design(base / "tiny.toml"), preflight(config, studies)
+        primary = fit_inputs(inputs, predictive=False)
+        # The first compile of a new model writes PyTensor's numba cache and samples with
+        # slightly different rounding than later compiles, which read it: warm it first, so
+        # both worker counts read it.
+        post = primary.idata["posterior"].to_dataset()
+        n = spec.sample_sizes[0]
+        draw = preposterior_draws(spec, n, post, 1, 0, inputs.priors, inputs.options)[0]
+        compile_model(candidate_inputs(spec.to_dict(), n, draw, str(studies), str(config))[1])
+        tables = {}
+        for workers in (1, 2):
+            with dask_client(workers=workers) as client:
+                tables[workers] = simulate(
+                    spec, inputs, primary, DETERMINISM_SIMS, client, lambda _: None, config, studies
+                )
+    digest = {w: hashlib.sha256(t.to_csv().encode()).hexdigest() for w, t in tables.items()}
+    identical = tables[1].equals(tables[2])
+    return {
+        "study": DETERMINISM_STUDY,
+        "design": TINY_DESIGN,
+        "simulations": DETERMINISM_SIMS,
+        "workers": [1, 2],
+        "sha256": {str(w): d for w, d in digest.items()},
+        "rows": len(tables[1]),
+        "identical": identical,
+        "passed": bool(identical and len(tables[1]) == DETERMINISM_SIMS),
+    }
+
+
 def _plain(value):
     """JSON for numpy scalars and arrays (comparisons of numpy floats give numpy bools)."""
     if isinstance(value, np.generic):
@@ -398,6 +471,8 @@ def _run_section(name: str, sizes: dict, seed: int, scheduler: str | None, out: 
         return _shipped_analysis()
     if name == "reweighting":
         return _reweighting()
+    if name == "design_determinism":
+        return _design_determinism()
     return _sbc_blockade(sizes["sbc_blockade_sims"], seed, scheduler, out.parent)
 
 
@@ -409,6 +484,9 @@ def _summary(name: str, result: dict) -> str:
     if name == "reweighting":
         worst = result["max_abs_z"]
         return f"{result['scenarios']} reweighted scenarios; worst |z| against a refit {worst:.2f}"
+    if name == "design_determinism":
+        same = "identical" if result["identical"] else "DIFFERENT"
+        return f"design.csv with 1 and 2 Dask workers: {same}"
     if name == "shipped_analysis":
         bad = [f["scenario"] for f in result["fits"] if not f["certified"]] or "none"
         return f"{result['refits']} refits from {result['compiles']} compiles; uncertified: {bad}"
