@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from analyses.inference import signals
 from analyses.inference.hypotheses import Thresholds
 from analyses.report import FiguresFailed, views
 from analyses.report import figures as plots
@@ -173,6 +174,8 @@ class FigureHelper:
             try:
                 error = self._done.get(timeout=POLL_SECONDS)
             except queue.Empty:
+                # A signal to the process group also stops the helper: report the signal.
+                signals.check()
                 if not self._process.is_alive():
                     code = self._process.exitcode
                     raise FiguresFailed(
