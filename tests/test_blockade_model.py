@@ -18,6 +18,9 @@ from models.evidence import load_evidence
 from models.priors import load_priors
 from models.simulate import Truth, simulate_study, write_study
 
+# A 'truth within k posterior SDs' check on one simulated data set: with k = 3 a correct
+# model fails about 0.3% of the time per parameter, per fixed seed never (seeds are fixed).
+RECOVERY_SDS = 3.0
 # A fixed seed for the small test fits (any number; tests must not depend on the primary one).
 SEED = 20181205
 # Divergences allowed in the first attempt on the shipped data (4000 draws): 0 on the Intel
@@ -117,13 +120,9 @@ def test_shipped_data_pass_the_convergence_gate(evidence, neutral):
     assert float(fit.idata["posterior"]["beta_acute"].mean()) > 0.3
 
 
-def test_simulated_studies_of_every_form_build_one_model(tmp_path, neutral):
-    """Every form simulated, written and read back builds one model with its study dims.
-
-    Recovering the truth from such studies is `make validate`'s recovery grid (the same six
-    forms, 4 truths x 3 replications, fitted behind the gate); tests/test_validation_record.py
-    checks its recorded coverage.
-    """
+@pytest.mark.fit
+def test_recovery_from_simulated_studies_of_every_form(tmp_path, neutral):
+    """One end-to-end fit of every form; `make validate` has the recovery grid's coverage."""
     truth = Truth(beta_acute=0.6, beta_sustained=0.1)
     plan = [
         ("paired_binary", "acute", 80),
@@ -139,4 +138,12 @@ def test_simulated_studies_of_every_form_build_one_model(tmp_path, neutral):
     evidence = load_evidence(tmp_path).resolve()
     model = build_blockade_model(evidence, neutral)
     assert {"nonspecific_study", "ipd_study", "attenuation_study"} <= set(model.coords)
-    assert list(model.coords["study"]) == [f"sim{i}" for i in range(len(plan))]
+    # Rare divergences (0-2 per 4000 draws on this design) are what the analysis's
+    # retries are for; the test follows the same policy.
+    fit = fit_with_gate(model, SamplerSettings(seed=SEED))
+    assert fit.certified, fit.attempts
+    post = fit.idata["posterior"]
+    for name, true in (("beta_acute", truth.beta_acute), ("beta_sustained", truth.beta_sustained)):
+        mean, sd = float(post[name].mean()), float(post[name].std())
+        assert abs(mean - true) < RECOVERY_SDS * sd, (name, mean, sd, true)
+        assert sd < 0.25, f"{name}: posterior SD {sd:.2f}; simulated studies should be informative"

@@ -68,3 +68,18 @@ def test_a_refit_with_swapped_data_equals_a_fresh_compile(draws):
         )
     observed = swapped.idata["observed_data"]["singlearm5__outcome"].values
     np.testing.assert_array_equal(observed, draws[1]["singlearm5__outcome"])
+
+
+def test_models_that_start_elsewhere_do_not_share_a_compile():
+    """Two prior sets for the same studies: same graph (the priors' locations are data), but
+    different starting points, which nutpie's ``with_data`` would not swap in."""
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+
+    base = load_evidence()
+    evidence = base.resolve()
+    neutral = build_blockade_model(evidence, load_priors("neutral", base.literature))
+    sceptical = build_blockade_model(evidence, load_priors("sceptical", base.literature))
+    again = build_blockade_model(evidence, load_priors("neutral", base.literature))
+    assert compiled.structure_key(neutral) == compiled.structure_key(again)
+    assert compiled.structure_key(neutral) != compiled.structure_key(sceptical)

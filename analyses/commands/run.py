@@ -135,11 +135,7 @@ def run(
     say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
     previous, skipped = _earlier_runs(inputs.root, say)
     with ExitStack() as stack:
-        # The suite's workers start first: their compile overlaps the primary fit.
-        suite = _start_suite(inputs, quick, say, studies_dir, stack)
-        # Without the suite the second core idles while figures are drawn: a helper draws
-        # some of them. Started now, its imports overlap the compile.
-        helper = stack.enter_context(FigureHelper()) if suite is None else None
+        suite, helper = _start_helpers(inputs, quick, say, studies_dir, stack)
         with quiet_pymc() if say.verbosity < 2 else nullcontext():
             result = fit_primary(inputs, say)
         signals.check()  # a library may have swallowed an interrupt during the fit
@@ -179,14 +175,18 @@ def run(
     return run_dir
 
 
-def _start_suite(inputs: RunInputs, quick: bool, say, studies_dir, stack: ExitStack):
-    """The sensitivity suite, its workers started (None in quick mode or when disabled)."""
+def _start_helpers(inputs: RunInputs, quick: bool, say, studies_dir, stack: ExitStack):
+    """The processes beside the main one, started before the fit so they overlap its compile.
+
+    Returns ``(suite, helper)``: the sensitivity suite with its worker, or, in quick mode or
+    when the suite is disabled, a figure helper (the second core would idle otherwise).
+    """
     if not inputs.config.sensitivity.enabled or quick:
-        return None
+        return None, stack.enter_context(FigureHelper())
     from analyses.suite.runner import SuiteRun
 
     suite = SuiteRun(inputs.base, inputs.config, inputs.priors, say, studies_dir)
-    return stack.enter_context(suite)
+    return stack.enter_context(suite), None
 
 
 def add_bounds(idata: xr.DataTree, bounded: dict[str, tuple[float, float]]) -> None:

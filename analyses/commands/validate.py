@@ -22,7 +22,9 @@ on every `make test`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -307,9 +309,6 @@ def _design_determinism() -> dict:
     Simulation seeds come from one ``SeedSequence`` whatever the number of workers, so
     design.csv must not depend on it. Fitted on a private copy of one study's file.
     """
-    import hashlib
-    import shutil
-
     from analyses.commands.design import simulate
     from analyses.commands.preflight import preflight
     from analyses.commands.run import fit_inputs

@@ -23,9 +23,10 @@ _COMPILED: dict[str, Any] = {}
 def structure_key(model) -> str:
     """A hash of the model's log-density graph and of every constant in it, and its coords.
 
-    Two models with the same key compile to the same function; only their shared data (the
-    named ``pm.Data``) may differ. Constants are hashed by value, since a printed graph shows
-    long arrays cut short.
+    Two models with the same key compile to the same function and start from the same point;
+    only their shared data (the named ``pm.Data``) may differ. Constants are hashed by value,
+    since a printed graph shows long arrays cut short. Only the log density's graph is hashed:
+    every deterministic of the blockade model feeds it.
     """
     import pytensor
     from pytensor.graph.basic import Constant
@@ -39,6 +40,10 @@ def structure_key(model) -> str:
         if isinstance(node, Constant):
             digest.update(np.asarray(node.data).tobytes())
     digest.update(repr(sorted(model.coords.items())).encode())
+    # nutpie's with_data swaps data but keeps the first model's initial-point function: two
+    # models whose starting points differ (a prior's location held as data) must not share.
+    for name, value in sorted(model.initial_point().items()):
+        digest.update(name.encode() + np.asarray(value, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 

@@ -101,8 +101,8 @@ def fit_analysis(
 ) -> FitResult:
     """Fit the blockade model to resolved evidence and compute the hypothesis summaries."""
     model = build_blockade_model(evidence, priors, options)
-    # A process that fits the same structure again (the API in a notebook, the explorer, the
-    # tests) swaps the new data into its compiled model: compiling is 12 of a fit's 14 s.
+    # A process that fits the same structure again (the API in a notebook, the tests) swaps
+    # the new data into its compiled model: compiling is most of a fit (9 of 13 s, AMD EPYC).
     gated = fit_with_gate(model, settings, reuse=True)
     idata = gated.idata
     with model:

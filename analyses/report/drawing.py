@@ -31,7 +31,8 @@ from analyses.report.folder import RunFolder
 # grid 3.0 s, prior predictive checks 2.2 s, power-scaling 1.5 s of about 13 s in all), so
 # the two cores finish at about the same time.
 HELPER_SHARE = ("prior_posterior_all", "prior_predictive", "power_scaling")
-# How often the main process checks that a silent helper is still alive.
+# How often the main process checks that a silent helper is alive (and the helper, while it
+# waits for its job, that the main process is).
 POLL_SECONDS = 0.2
 
 
@@ -73,7 +74,18 @@ def _table(path: Path) -> pd.DataFrame:
 
 
 def drawers(inputs: FigureInputs) -> dict[str, Callable[[], Figure]]:
-    """Every figure of a run, by name, in the order they are drawn."""
+    """Every figure of a run, by name, in the order they are drawn.
+
+    Parameters
+    ----------
+    inputs : FigureInputs
+        The draws and tables the figures are drawn from.
+
+    Returns
+    -------
+    dict of str to callable
+        Figure name (the PNG's stem) -> a function drawing it.
+    """
     i = inputs
     names = i.labels.names
     drawn = {
@@ -101,14 +113,34 @@ def drawers(inputs: FigureInputs) -> dict[str, Callable[[], Figure]]:
 
 
 def draw(inputs: FigureInputs, names: Sequence[str], figures_dir: Path) -> None:
-    """Draw the named figures into ``figures_dir`` (one PNG each)."""
+    """Draw the named figures into ``figures_dir``, one PNG each.
+
+    Parameters
+    ----------
+    inputs : FigureInputs
+        The draws and tables the figures are drawn from.
+    names : sequence of str
+        Names from :func:`drawers`.
+    figures_dir : Path
+        An existing folder; ``<name>.png`` is written there.
+    """
     available = drawers(inputs)
     for name in names:
         plots.save_figure(available[name](), figures_dir / f"{name}.png")
 
 
 def draw_from_folder(path: str, names: Sequence[str], thresholds: dict) -> None:
-    """The helper's task: draw ``names`` from the staged run folder at ``path``."""
+    """The helper's task: draw ``names`` from the staged run folder at ``path``.
+
+    Parameters
+    ----------
+    path : str
+        A run folder holding the draws and tables (its ``figures`` folder existing).
+    names : sequence of str
+        Names from :func:`drawers`.
+    thresholds : dict
+        The run's ``primary`` and ``permissive`` thresholds.
+    """
     inputs = FigureInputs.from_folder(Path(path), Thresholds(**thresholds))
     draw(inputs, names, RunFolder(Path(path)).figures_dir)
 
@@ -119,7 +151,15 @@ def _serve(jobs, done) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import arviz_plots  # noqa: F401  (importing now is the point: it overlaps the compile)
 
-    job = jobs.get()
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            job = jobs.get(timeout=POLL_SECONDS)
+            break
+        except queue.Empty:
+            # A main process killed outright (SIGKILL) sends nothing: do not wait forever.
+            if parent is None or not parent.is_alive():
+                return
     if job is None:
         return
     try:
@@ -141,7 +181,13 @@ class FigureHelper:
         context = multiprocessing.get_context("spawn")
         self._jobs, self._done = context.Queue(), context.Queue()
         self._process = context.Process(target=_serve, args=(self._jobs, self._done), daemon=True)
-        self._process.start()
+        # Ignored in this process while the helper starts, so the helper inherits it: a Ctrl-C
+        # during its imports, before it could ignore it itself, would print its traceback.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -176,12 +222,14 @@ class FigureHelper:
             except queue.Empty:
                 # A signal to the process group also stops the helper: report the signal.
                 signals.check()
-                if not self._process.is_alive():
+                if self._process.is_alive():
+                    continue
+                try:  # it may have finished between the wait and the check
+                    error = self._done.get_nowait()
+                except queue.Empty:
                     code = self._process.exitcode
-                    raise FiguresFailed(
-                        f"the figure-drawing process died (exit code {code})"
-                    ) from None
-                continue
+                    died = f"the figure-drawing process died (exit code {code})"
+                    raise FiguresFailed(died) from None
             if error is not None:
                 raise FiguresFailed(f"the figure-drawing process failed: {error}")
             return
