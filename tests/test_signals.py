@@ -145,3 +145,23 @@ def test_a_swallowed_signal_at_any_stage_of_a_real_run_publishes_nothing(
     assert caught.value.signum == signum
     assert sorted(p.name for p in results.iterdir()) == [earlier.name, "latest"]
     assert (results / "latest").resolve() == earlier.resolve()
+
+
+def _sigint_is_ignored(answer) -> None:
+    answer.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+
+
+def test_helpers_start_with_ctrl_c_already_ignored():
+    """A helper ignores Ctrl-C from its start (before its imports), and ours is kept."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    answer = context.Queue()
+    ours = signal.getsignal(signal.SIGINT)
+    process = context.Process(target=_sigint_is_ignored, args=(answer,))
+    signals.start_ignoring_interrupts(process)
+    try:
+        assert answer.get(timeout=60) is True
+    finally:
+        process.join(timeout=60)
+    assert signal.getsignal(signal.SIGINT) is ours

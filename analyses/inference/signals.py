@@ -84,3 +84,22 @@ def check() -> None:
     """Raise :class:`Interrupted` if a signal arrived, even one a library swallowed."""
     if _State.received is not None:
         raise Interrupted(_State.received)
+
+
+def start_ignoring_interrupts(process) -> None:
+    """Start a helper process with Ctrl-C ignored from its first instruction.
+
+    A spawned process imports the toolkit before its own code can ignore SIGINT, and Ctrl-C
+    reaches the whole process group: it would print the helper's traceback. An ignored
+    signal survives ``exec``, so it is ignored here for the moment of the start (only the
+    main thread may change a handler; elsewhere the process is started as it is). The main
+    process records the interrupt and stops its helpers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        process.start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -182,16 +181,7 @@ class FigureHelper:
         context = multiprocessing.get_context("spawn")
         self._jobs, self._done = context.Queue(), context.Queue()
         self._process = context.Process(target=_serve, args=(self._jobs, self._done), daemon=True)
-        # Ignored in this process while the helper starts, so the helper inherits it: a Ctrl-C
-        # during its imports, before it could ignore it itself, would print its traceback.
-        # (Only the main thread may set a handler; a run in another thread skips this.)
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-        try:
-            self._process.start()
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
+        signals.start_ignoring_interrupts(self._process)
         return self
 
     def __exit__(self, *exc) -> None:

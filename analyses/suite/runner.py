@@ -180,7 +180,7 @@ class SuiteRun:
         for index, payload in enumerate(payloads):
             args = (payload | {"progress": self._finished}, index, self._results)
             process = self._context.Process(target=serve, args=args, daemon=True)
-            process.start()
+            signals.start_ignoring_interrupts(process)
             self._processes.append(process)
 
     def __exit__(self, *exc) -> None:
