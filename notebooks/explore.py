@@ -20,9 +20,9 @@ def _():
     import marimo as mo
 
     from analyses import explorer
-    from analyses.report import figures, robustness, views
+    from analyses.report import drawing, figures, robustness, views
 
-    return explorer, figures, mo, os, robustness, views
+    return drawing, explorer, figures, mo, os, robustness, views
 
 
 @app.cell
@@ -164,27 +164,16 @@ def _(run, view, views):
 
 
 @app.cell
-def _(explorer, figures, mo, run):
-    labels = explorer.study_labels(run)
-    mo.vstack(
-        [
-            mo.md("## The report's figures, drawn from the run's files"),
-            figures.forest(run.idata, labels, run.table("beta_estimates"), run.thresholds),
-            figures.thresholds_curve(run.table("thresholds"), run.thresholds),
-            figures.predictive_checks(
-                run.idata, "posterior_predictive", "Posterior predictive checks", labels.names
-            ),
-            figures.predictive_checks(
-                run.idata, "prior_predictive", "Prior predictive checks", labels.names
-            ),
-            figures.prior_posterior(run.idata),
-        ]
-        + (
-            [figures.cross_check_figure(run.idata, _cross)]
-            if (_cross := run.table("cross_check")) is not None and len(_cross)
-            else []
-        )
-    )
+def _(drawing, mo, run, views):
+    # The report's own drawing functions, read from the files; the joint plot (with the
+    # sliders) and the standard views have their own cells above.
+    _inputs = drawing.FigureInputs.from_folder(run.path, run.thresholds)
+    _shown = [
+        draw()
+        for name, draw in drawing.drawers(_inputs).items()
+        if name != "joint" and name not in views.VIEWS
+    ]
+    mo.vstack([mo.md("## The report's figures, drawn from the run's files"), *_shown])
     return
 
 
