@@ -83,3 +83,32 @@ def test_models_that_start_elsewhere_do_not_share_a_compile():
     again = build_blockade_model(evidence, load_priors("neutral", base.literature))
     assert compiled.structure_key(neutral) == compiled.structure_key(again)
     assert compiled.structure_key(neutral) != compiled.structure_key(sceptical)
+
+
+def test_the_first_compile_of_a_process_is_keyed_only_when_a_second_model_arrives(
+    draws, monkeypatch
+):
+    """A command-line run fits one model per process: it should not pay for a key (~1 s)."""
+    from analyses.inference import sampling
+
+    keyed = []
+    real_key = compiled.structure_key
+
+    class Compiled:
+        def with_data(self, **data):
+            return self
+
+    monkeypatch.setattr(sampling, "compile_model", lambda model: Compiled())
+    monkeypatch.setattr(compiled, "structure_key", lambda m: keyed.append(m) or real_key(m))
+    compiled.clear()
+    try:
+        first, second = _small_model(draws[0]), _small_model(draws[1])
+        _, fresh = compiled.compile_reusing(first)
+        assert fresh and keyed == []
+        _, fresh = compiled.compile_reusing(_small_model(draws[0]))
+        assert not fresh and len(keyed) == 2  # the waiting first model, then this one
+        keyed.clear()
+        compiled.compile_reusing(second)
+        assert len(keyed) == 1
+    finally:
+        compiled.clear()

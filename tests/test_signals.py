@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -165,3 +166,40 @@ def test_helpers_start_with_ctrl_c_already_ignored():
     finally:
         process.join(timeout=60)
     assert signal.getsignal(signal.SIGINT) is ours
+
+
+def _wait_for_a_job(jobs, answer) -> None:
+    answer.put(os.getpid())
+    try:
+        signals.get_while_parent_lives(jobs)
+        answer.put("got a job")
+    except signals.Orphaned:
+        answer.put("orphaned")
+
+
+def _main_process(jobs, answer) -> None:
+    import multiprocessing
+
+    helper = multiprocessing.get_context("spawn").Process(
+        target=_wait_for_a_job, args=(jobs, answer)
+    )
+    helper.start()
+    time.sleep(600)  # killed by the test long before
+
+
+def test_a_helper_whose_main_process_is_killed_outright_stops_waiting():
+    """SIGKILL leaves no chance to stop the helpers: a helper waiting for work must notice."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    jobs, answer = context.Queue(), context.Queue()
+    main = context.Process(target=_main_process, args=(jobs, answer))
+    main.start()
+    helper_pid = answer.get(timeout=60)
+    try:
+        os.kill(main.pid, signal.SIGKILL)
+        main.join(timeout=60)
+        assert answer.get(timeout=60) == "orphaned"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper_pid, signal.SIGKILL)

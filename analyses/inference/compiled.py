@@ -18,6 +18,10 @@ import numpy as np
 # Structures kept per process: a design grid has a few sample sizes, SBC one design.
 MAX_CACHED = 8
 _COMPILED: dict[str, Any] = {}
+# The first compile of a process, not yet keyed: (model, compiled). Keying costs about 1 s
+# (printing and hashing the graph), and a command-line run fits one model per process, so the
+# key is computed only when a second model arrives to be compared with it.
+_UNKEYED: list[tuple[Any, Any]] = []
 
 
 def structure_key(model) -> str:
@@ -57,6 +61,13 @@ def compile_reusing(model):
     """
     from analyses.inference.sampling import compile_model
 
+    if not _COMPILED and not _UNKEYED:
+        compiled = compile_model(model)
+        _UNKEYED.append((model, compiled))
+        return compiled, True
+    while _UNKEYED:
+        first, first_compiled = _UNKEYED.pop()
+        _COMPILED[structure_key(first)] = first_compiled
     key = structure_key(model)
     compiled = _COMPILED.get(key)
     if compiled is None:
@@ -72,3 +83,4 @@ def compile_reusing(model):
 def clear() -> None:
     """Forget every compiled model of this process (tests use it to force a compile)."""
     _COMPILED.clear()
+    _UNKEYED.clear()

@@ -9,11 +9,16 @@ signal always ends the run with nothing written.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# How often a helper process waiting on its main process checks that the main process lives.
+POLL_SECONDS = 0.2
 
 SIGNALS = tuple(
     s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None
@@ -103,3 +108,22 @@ def start_ignoring_interrupts(process) -> None:
         process.start()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class Orphaned(Exception):
+    """A helper's main process died while the helper waited for its next job."""
+
+
+def get_while_parent_lives(jobs):
+    """The next item from ``jobs``, waited for only while this process's parent is alive.
+
+    A main process killed outright (SIGKILL) sends nothing and never stops its helpers: a
+    helper blocked in ``get`` would wait forever. Raises :class:`Orphaned` instead.
+    """
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            return jobs.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if parent is None or not parent.is_alive():
+                raise Orphaned from None

@@ -31,9 +31,6 @@ from analyses.report.folder import RunFolder
 # grid 3.0 s, prior predictive checks 2.2 s, power-scaling 1.5 s of about 13 s in all), so
 # the two cores finish at about the same time.
 HELPER_SHARE = ("prior_posterior_all", "prior_predictive", "power_scaling")
-# How often the main process checks that a silent helper is alive (and the helper, while it
-# waits for its job, that the main process is).
-POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -151,15 +148,10 @@ def _serve(jobs, done) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import arviz_plots  # noqa: F401  (importing now is the point: it overlaps the compile)
 
-    parent = multiprocessing.parent_process()
-    while True:
-        try:
-            job = jobs.get(timeout=POLL_SECONDS)
-            break
-        except queue.Empty:
-            # A main process killed outright (SIGKILL) sends nothing: do not wait forever.
-            if parent is None or not parent.is_alive():
-                return
+    try:
+        job = signals.get_while_parent_lives(jobs)
+    except signals.Orphaned:
+        return
     if job is None:
         return
     try:
@@ -212,7 +204,7 @@ class FigureHelper:
     def _wait(self) -> None:
         while True:
             try:
-                error = self._done.get(timeout=POLL_SECONDS)
+                error = self._done.get(timeout=signals.POLL_SECONDS)
             except queue.Empty:
                 # A signal to the process group also stops the helper: report the signal.
                 signals.check()

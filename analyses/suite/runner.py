@@ -142,7 +142,6 @@ class SuiteRun:
                 )
         self.workers = workers or _workers(config, self.unique is not None)
         self._processes: list = []
-        self._manager = None
 
     def _candidate(self, index: int) -> bool:
         """A scenario that reweighting may stand in for: it waits for the primary fit."""
@@ -171,9 +170,10 @@ class SuiteRun:
     def _start(self) -> None:
         compile_flags.apply()  # the worker processes inherit the environment
         self._context = multiprocessing.get_context("spawn")  # nutpie's threads die in a fork
-        self._manager = self._context.Manager()
-        self._finished, self._todo = self._manager.Queue(), self._manager.Queue()
-        self._results = self._manager.Queue()
+        # Plain queues, not a Manager's: a manager is a server process that outlives a main
+        # process killed outright (SIGKILL); these die with their processes.
+        self._finished, self._todo = self._context.Queue(), self._context.Queue()
+        self._results = self._context.Queue()
 
     def _spawn(self, payloads: list[dict]) -> None:
         self._processes = []
@@ -188,9 +188,7 @@ class SuiteRun:
             if process.is_alive():
                 process.terminate()  # mid-compile it would otherwise finish the compile first
             process.join()
-        if self._manager is not None:
-            self._manager.shutdown()
-        self._processes, self._manager = [], None
+        self._processes = []
 
     def finish(self, primary) -> SuiteResult:
         """Reweight what PSIS can stand in for, refit the rest, and return the tables."""

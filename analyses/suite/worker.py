@@ -13,6 +13,7 @@ from pathlib import Path
 
 from analyses.inference.hypotheses import Thresholds
 from analyses.inference.sampling import GatedFit
+from analyses.inference.signals import Orphaned, get_while_parent_lives
 from analyses.suite.scenarios import Scenario, _options, _spec
 from analyses.suite.table import posterior_row
 from models.evidence.load import Evidence
@@ -57,12 +58,13 @@ def _indices(todo) -> Iterator[int]:
     """The scenarios to fit: a fixed list, or a queue shared with the other workers.
 
     A queue is read until its ``None``: the main process adds scenarios while the workers
-    run (those it reweights never come), then one ``None`` per worker.
+    run (those it reweights never come), then one ``None`` per worker. A worker whose main
+    process was killed outright stops (:class:`~analyses.inference.signals.Orphaned`).
     """
     if not hasattr(todo, "get"):
         yield from todo
         return
-    while (index := todo.get()) is not None:
+    while (index := get_while_parent_lives(todo)) is not None:
         yield index
 
 
@@ -119,6 +121,8 @@ def serve(payload: dict, index: int, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         rows = fit_group(payload)
+    except Orphaned:
+        return  # nobody is left to report to
     except Exception as err:  # reported in the main process, which stops the run
         results.put((index, None, f"{type(err).__name__}: {err}"))
         return
