@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 
 import pytest
 
@@ -77,6 +78,27 @@ def test_our_own_interrupt_inside_a_callback_prints_no_traceback(capsys):
             pass
         ctypes.CFUNCTYPE(None)(callback)()  # swallowed by ctypes, passed to unraisablehook
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_interrupt_that_a_callback_swallowed_is_delivered_again():
+    """A signal landing in a weakref callback (the collector runs them, as during a compile)
+    cannot propagate; the run must still stop now, not at its next check, 44 s later once."""
+
+    class Target:
+        pass
+
+    def callback(_):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # the handler raises here, inside the callback: the exception is lost
+
+    with signals.recorded_signals(), pytest.raises(KeyboardInterrupt):
+        target = Target()
+        ref = weakref.ref(target, callback)
+        del target  # the callback runs now
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert ref() is None
 
 
 def _swallowing(real, signum: int):

@@ -9,6 +9,7 @@ signal always ends the run with nothing written.
 
 from __future__ import annotations
 
+import _thread
 import multiprocessing
 import queue
 import signal
@@ -38,8 +39,19 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+# How soon an interrupt that a callback swallowed is delivered again. A weakref callback or a
+# ``__del__`` that the signal happened to land in is over within microseconds; without a second
+# delivery the run went on to its next check, 44 s later in one compile (2026-12-02).
+REDELIVER_SECONDS = 0.1
+
+
 class _State:
     received: int | None = None
+    # The open recorded_signals block (0: none). A second delivery is made only inside the
+    # block that scheduled it, never into a later one.
+    block: int = 0
+    blocks_opened: int = 0
+    lock = threading.Lock()
 
 
 def received() -> int | None:
@@ -67,22 +79,44 @@ def recorded_signals() -> Iterator[None]:
 
     def unraisable(info):
         # Our own KeyboardInterrupt, raised inside a callback that cannot propagate it (numba's
-        # ctypes callbacks): it is recorded already, so its "Exception ignored" traceback is
-        # noise. Anything else goes to the previous hook.
-        if not (_State.received is not None and isinstance(info.exc_value, KeyboardInterrupt)):
+        # ctypes callbacks, a weakref callback run by the garbage collector): it is recorded
+        # already, so its "Exception ignored" traceback is noise. It is delivered again
+        # shortly, outside the callback, so the run stops now rather than at its next check.
+        # Anything else goes to the previous hook.
+        if _State.received is not None and isinstance(info.exc_value, KeyboardInterrupt):
+            _redeliver_soon(_State.received, _State.block)
+        else:
             previous_hook(info)
 
     for s in SIGNALS:
         signal.signal(s, handler)
     sys.unraisablehook = unraisable
+    with _State.lock:
+        _State.blocks_opened += 1
+        _State.block = _State.blocks_opened
     try:
         yield
     finally:
+        with _State.lock:
+            _State.block = 0
         for s, h in previous.items():
             signal.signal(s, h)
         sys.unraisablehook = previous_hook
         # The record belongs to this block: a later run in the same process starts clean.
         _State.received = None
+
+
+def _redeliver_soon(signum: int, block: int) -> None:
+    """Simulate ``signum`` arriving again in the main thread, unless ``block`` has closed."""
+
+    def redeliver() -> None:
+        with _State.lock:
+            if block and _State.block == block:
+                _thread.interrupt_main(signum)
+
+    timer = threading.Timer(REDELIVER_SECONDS, redeliver)
+    timer.daemon = True
+    timer.start()
 
 
 def check() -> None:
