@@ -51,3 +51,51 @@ def test_a_helper_that_dies_is_noticed(run):
         os.kill(helper._process.pid, signal.SIGKILL)
         with pytest.raises(FiguresFailed, match="died"):
             helper.draw(inputs, folder)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A private project's inputs, with few prior predictive draws, and its studies folder."""
+    from analyses.commands.preflight import load_inputs
+    from tests.conftest import private_project
+
+    studies, _, config = private_project(tmp_path)
+    text = config.read_text()
+    config.write_text(text.replace("seed = ", "prior_predictive_draws = 200\nseed = ", 1))
+    loaded = load_inputs(config, studies)
+    assert loaded.config.sampler.prior_predictive_draws == 200
+    return loaded, studies
+
+
+def test_the_helpers_prior_predictive_draws_are_the_runs_own(inputs):
+    import numpy as np
+
+    from analyses.inference.fit import prior_predictive
+    from models.blockade import build_blockade_model
+
+    loaded, studies = inputs
+    with FigureHelper() as helper:
+        theirs = helper.start_prior_predictive(loaded, studies)()
+    model = build_blockade_model(loaded.evidence, loaded.priors, loaded.options)
+    ours = prior_predictive(model, 200, loaded.config.sampler.seed)
+    for group in ("prior", "prior_predictive"):
+        assert set(theirs[group].data_vars) == set(ours[group].data_vars)
+        for name in ours[group].data_vars:
+            np.testing.assert_array_equal(theirs[group][name].values, ours[group][name].values)
+
+
+def test_study_files_changed_during_the_run_are_not_drawn_by_the_helper(inputs):
+    loaded, studies = inputs
+    path = studies / "jelen2025.toml"
+    path.write_text(path.read_text() + "\n# edited while the run compiled\n")
+    with FigureHelper() as helper:
+        assert helper.start_prior_predictive(loaded, studies)() is None  # the run draws them
+    assert "study files changed" in helper.prior_error
+
+
+def test_a_helper_that_dies_before_the_prior_draws_leaves_them_to_the_run(inputs):
+    loaded, studies = inputs
+    with FigureHelper() as helper:
+        os.kill(helper._process.pid, signal.SIGKILL)
+        assert helper.start_prior_predictive(loaded, studies)() is None
+    assert "died" in helper.prior_error

@@ -62,10 +62,15 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def fit_inputs(inputs: RunInputs, predictive: bool) -> FitResult:
+def fit_inputs(
+    inputs: RunInputs,
+    predictive: bool,
+    drawn_elsewhere: Callable[[], xr.DataTree | None] | None = None,
+) -> FitResult:
     """Fit the blockade model as the configuration says, behind the convergence gate.
 
-    ``predictive`` adds the prior and posterior predictive groups and the log-likelihood.
+    ``predictive`` adds the prior and posterior predictive groups and the log-likelihood;
+    ``drawn_elsewhere`` gives prior predictive draws another process made, or None.
     """
     hyp = inputs.config.hypotheses
     return fit_analysis(
@@ -78,18 +83,30 @@ def fit_inputs(inputs: RunInputs, predictive: bool) -> FitResult:
         hyp.permissive_grid,
         prior_predictive_draws=inputs.config.sampler.prior_predictive_draws if predictive else 0,
         posterior_predictive=predictive,
+        drawn_elsewhere=drawn_elsewhere,
     )
 
 
-def fit_primary(inputs: RunInputs, say: Callable[[str], None]) -> FitResult:
-    """The primary fit, with both predictive groups, behind the convergence gate."""
+def fit_primary(
+    inputs: RunInputs,
+    say: Callable[[str], None],
+    helper: FigureHelper | None = None,
+    studies_dir: Path | None = None,
+) -> FitResult:
+    """The primary fit, with both predictive groups, behind the convergence gate.
+
+    A figure ``helper`` draws the prior predictive draws while this process compiles.
+    """
     included = [s.id for s in inputs.evidence.included]
     say(
         f"      {len(included)} included studies: {', '.join(included)}; "
         f"prior set '{inputs.priors.name}'"
     )
     say("[2/5] fitting the blockade model (NUTS, 4 chains; compiling takes a few seconds)")
-    result = fit_inputs(inputs, predictive=True)
+    drawn = helper.start_prior_predictive(inputs, studies_dir) if helper else None
+    result = fit_inputs(inputs, predictive=True, drawn_elsewhere=drawn)
+    if helper is not None and helper.prior_error:
+        say(f"      prior predictive draws made here: the helper's failed ({helper.prior_error})")
     gate = result.gated.diagnostics
     verdict = "passed" if result.certified else "FAILED: " + "; ".join(gate.failures)
     tries = len(result.gated.attempts) - 1
@@ -137,7 +154,7 @@ def run(
     with ExitStack() as stack:
         suite, helper = _start_helpers(inputs, quick, say, studies_dir, stack)
         with quiet_pymc() if say.verbosity < 2 else nullcontext():
-            result = fit_primary(inputs, say)
+            result = fit_primary(inputs, say, helper, studies_dir)
         signals.check()  # a library may have swallowed an interrupt during the fit
         say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
         estimates = beta_estimates(

@@ -7,7 +7,7 @@ inputs (evidence readings, priors, options, thresholds).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -88,6 +88,14 @@ class FitResult:
         return out
 
 
+def prior_predictive(model: pm.Model, draws: int, seed: int) -> xr.DataTree:
+    """The prior and prior predictive draws of ``model``: the same draws in any process."""
+    with model:
+        return pm.sample_prior_predictive(
+            draws=draws, random_seed=seed, compile_kwargs=FORWARD_COMPILE
+        )
+
+
 def fit_analysis(
     evidence: Evidence,
     priors: PriorSpec,
@@ -98,8 +106,14 @@ def fit_analysis(
     permissive_grid: list[float],
     prior_predictive_draws: int = 0,
     posterior_predictive: bool = False,
+    drawn_elsewhere: Callable[[], xr.DataTree | None] | None = None,
 ) -> FitResult:
-    """Fit the blockade model to resolved evidence and compute the hypothesis summaries."""
+    """Fit the blockade model to resolved evidence and compute the hypothesis summaries.
+
+    ``drawn_elsewhere`` returns the prior predictive draws that another process made while
+    this one compiled (:meth:`analyses.report.drawing.FigureHelper.start_prior_predictive`),
+    or None, and they are drawn here.
+    """
     model = build_blockade_model(evidence, priors, options)
     # A process that fits the same structure again (the API in a notebook, the tests) swaps
     # the new data into its compiled model: compiling is most of a fit (9 of 13 s, AMD EPYC).
@@ -107,13 +121,10 @@ def fit_analysis(
     idata = gated.idata
     with model:
         if prior_predictive_draws:
-            idata.update(
-                pm.sample_prior_predictive(
-                    draws=prior_predictive_draws,
-                    random_seed=settings.seed,
-                    compile_kwargs=FORWARD_COMPILE,
-                )
-            )
+            drawn = drawn_elsewhere() if drawn_elsewhere is not None else None
+            if drawn is None:
+                drawn = prior_predictive(model, prior_predictive_draws, settings.seed)
+            idata.update(drawn)
         if posterior_predictive:
             pm.sample_posterior_predictive(
                 idata,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import xarray as xr
@@ -26,6 +27,9 @@ from analyses.inference.hypotheses import Thresholds
 from analyses.report import FiguresFailed, views
 from analyses.report import figures as plots
 from analyses.report.folder import RunFolder
+
+if TYPE_CHECKING:
+    from analyses.commands.preflight import RunInputs
 
 # The figures a second process draws: the costliest on 2026-12-02 (the prior-posterior
 # grid 3.0 s, prior predictive checks 2.2 s, power-scaling 1.5 s of about 13 s in all), so
@@ -142,24 +146,46 @@ def draw_from_folder(path: str, names: Sequence[str], thresholds: dict) -> None:
     draw(inputs, names, RunFolder(Path(path)).figures_dir)
 
 
+def _prior_predictive(job: dict) -> xr.DataTree:
+    """The helper's first task: the run's prior predictive draws, from the run's own inputs.
+
+    The study files are read again here (the evidence does not pickle); if they changed since
+    the run read them, the draws are refused and the run draws its own.
+    """
+    from analyses.inference.fit import prior_predictive
+    from models.blockade import build_blockade_model
+    from models.evidence.load import load_evidence
+
+    base = load_evidence(Path(job["studies_dir"]) if job["studies_dir"] else None)
+    evidence = base.resolve(job["readings"])
+    if evidence.data_hash != job["data_hash"]:
+        raise ValueError("the study files changed after the run read them")
+    model = build_blockade_model(evidence, job["priors"], job["options"])
+    return prior_predictive(model, job["draws"], job["seed"])
+
+
 def _serve(jobs, done) -> None:
-    """The helper process: import while the main process compiles, then draw one share."""
+    """The helper process: import while the main process compiles, draw the prior predictive
+    draws if asked, then draw one share of the figures. Each reply is ``(kind, result, error)``.
+    """
     # Ctrl-C reaches the whole process group; the main process records it and stops this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import arviz_plots  # noqa: F401  (importing now is the point: it overlaps the compile)
 
-    try:
-        job = signals.get_while_parent_lives(jobs)
-    except signals.Orphaned:
-        return
-    if job is None:
-        return
-    try:
-        draw_from_folder(*job)
-    except Exception as err:  # reported by the main process, which stops the run
-        done.put(f"{type(err).__name__}: {err}")
-        return
-    done.put(None)
+    tasks = {"prior": _prior_predictive, "figures": lambda job: draw_from_folder(*job)}
+    kind = None
+    while kind != "figures":  # the figures are the last task
+        try:
+            job = signals.get_while_parent_lives(jobs)
+        except signals.Orphaned:
+            return
+        if job is None:
+            return
+        kind, args = job
+        try:
+            done.put((kind, tasks[kind](args), None))
+        except Exception as err:  # reported by the main process
+            done.put((kind, None, f"{type(err).__name__}: {err}"))
 
 
 class FigureHelper:
@@ -168,6 +194,9 @@ class FigureHelper:
     Use as a context manager around the run: leaving it, normally or not, ends the process,
     so nothing is drawn into a folder after the run gave it up.
     """
+
+    # Why the helper's prior predictive draws were not used, if they were not.
+    prior_error: str | None = None
 
     def __enter__(self) -> FigureHelper:
         context = multiprocessing.get_context("spawn")
@@ -181,6 +210,35 @@ class FigureHelper:
             self._process.terminate()
         self._process.join()
 
+    def start_prior_predictive(
+        self, inputs: RunInputs, studies_dir: Path | None
+    ) -> Callable[[], xr.DataTree | None]:
+        """Have the helper draw the run's prior predictive draws while this process compiles.
+
+        Returns a function giving the draws, or None if the helper failed (the caller then
+        draws them itself: the same draws, from the same model and seed).
+        """
+        sampler = inputs.config.sampler
+        job = {
+            "studies_dir": str(studies_dir) if studies_dir else None,
+            "readings": {k: dict(v) for k, v in inputs.evidence.readings.items()},
+            "data_hash": inputs.evidence.data_hash,
+            "priors": inputs.priors,
+            "options": inputs.options,
+            "draws": sampler.prior_predictive_draws,
+            "seed": sampler.seed,
+        }
+        self._jobs.put(("prior", job))
+        return self._prior_draws
+
+    def _prior_draws(self) -> xr.DataTree | None:
+        reply = self._receive()
+        if reply is None:
+            self.prior_error = f"it died (exit code {self._process.exitcode})"
+            return None
+        self.prior_error = reply[2]
+        return reply[1]
+
     def draw(self, inputs: FigureInputs, folder: RunFolder) -> None:
         """Draw every figure: the helper its share from the files, this process the rest.
 
@@ -191,7 +249,7 @@ class FigureHelper:
         theirs = [n for n in names if n in HELPER_SHARE]
         t = inputs.thresholds
         thresholds = {"primary": t.primary, "permissive": t.permissive}
-        self._jobs.put((str(folder.path), theirs, thresholds))
+        self._jobs.put(("figures", (str(folder.path), theirs, thresholds)))
         try:
             draw(inputs, [n for n in names if n not in theirs], folder.figures_dir)
             self._wait()
@@ -202,20 +260,26 @@ class FigureHelper:
             raise
 
     def _wait(self) -> None:
+        reply = self._receive()
+        while reply is not None and reply[0] != "figures":  # a reply nobody asked for
+            reply = self._receive()
+        if reply is None:
+            code = self._process.exitcode
+            raise FiguresFailed(f"the figure-drawing process died (exit code {code})")
+        if reply[2] is not None:
+            raise FiguresFailed(f"the figure-drawing process failed: {reply[2]}")
+
+    def _receive(self) -> tuple | None:
+        """The helper's next reply, or None if it died without one."""
         while True:
             try:
-                error = self._done.get(timeout=signals.POLL_SECONDS)
+                return self._done.get(timeout=signals.POLL_SECONDS)
             except queue.Empty:
                 # A signal to the process group also stops the helper: report the signal.
                 signals.check()
                 if self._process.is_alive():
                     continue
-                try:  # it may have finished between the wait and the check
-                    error = self._done.get_nowait()
+                try:  # it may have replied between the wait and the check
+                    return self._done.get_nowait()
                 except queue.Empty:
-                    code = self._process.exitcode
-                    died = f"the figure-drawing process died (exit code {code})"
-                    raise FiguresFailed(died) from None
-            if error is not None:
-                raise FiguresFailed(f"the figure-drawing process failed: {error}")
-            return
+                    return None
