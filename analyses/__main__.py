@@ -1,3 +1,3 @@
-from analyses.cli import main
+from analyses.cli import entry
 
-raise SystemExit(main())
+entry()

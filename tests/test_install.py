@@ -90,5 +90,5 @@ def test_wheel_holds_the_code_and_its_data_files_only(tmp_path):
         assert needed in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
-        "ketamine-opioid = analyses.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+        "ketamine-opioid = analyses.cli:entry" in zipfile.ZipFile(wheel).read(entry_points).decode()
     )
