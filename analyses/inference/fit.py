@@ -111,8 +111,8 @@ def fit_analysis(
     """Fit the blockade model to resolved evidence and compute the hypothesis summaries.
 
     ``drawn_elsewhere`` returns the prior predictive draws that another process made while
-    this one compiled (:meth:`analyses.report.drawing.FigureHelper.start_prior_predictive`),
-    or None, and they are drawn here.
+    this one compiled (:meth:`analyses.report.drawing.FigureHelper.start_prior_predictive`);
+    where it is not given or returns None, they are drawn here.
     """
     model = build_blockade_model(evidence, priors, options)
     # A process that fits the same structure again (the API in a notebook, the tests) swaps

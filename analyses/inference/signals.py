@@ -18,7 +18,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# How often a helper process waiting on its main process checks that the main process lives.
+# How often a process waiting on another checks that the other still lives (a helper its
+# main process, the main process its figure helper).
 POLL_SECONDS = 0.2
 
 SIGNALS = tuple(
