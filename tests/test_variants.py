@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 import pytest
 
 from analyses.inference.config import load_config
-from analyses.inference.sampling import SamplerSettings, sample_compiled
+from analyses.inference.sampling import SamplerSettings, compile_model, sample_compiled
 from analyses.suite.scenarios import build_scenarios, refitted
 from analyses.suite.worker import variant_for
 from models.blockade import Variant, build_blockade_model, build_variants_model
@@ -110,11 +110,9 @@ def test_a_masked_refit_agrees_with_the_rebuilt_model():
     kept = [s.id for s in evidence.included if s.id != "jelen2025"]
     without = evidence.subset(kept + [s.id for s in evidence.studies if s.status != "included"])
     union, data = build_variants_model([Variant(evidence, priors), Variant(without, priors)])
-    import nutpie
-
     settings = SamplerSettings(seed=11)
-    masked = sample_compiled(nutpie.compile_pymc_model(union), data[1], settings)["posterior"]
-    alone = nutpie.compile_pymc_model(build_blockade_model(without, priors))
+    masked = sample_compiled(compile_model(union), data[1], settings)["posterior"]
+    alone = compile_model(build_blockade_model(without, priors))
     rebuilt = sample_compiled(alone, {}, settings)["posterior"]
     assert "jelen2025" in masked["beta_study"].coords["study"].values
     for name in ("beta_acute", "beta_sustained", "tau_beta"):

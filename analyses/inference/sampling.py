@@ -94,11 +94,12 @@ def compile_model(model: pm.Model):
     """Compile the model's log density and gradient for nutpie (numba), once per fit.
 
     The gate's retries reuse it: compiling is most of a fit's cost (5.5 s of 7 s on the
-    primary model), sampling the rest.
+    primary model), sampling the rest. Every compile of the toolkit comes through here, with
+    the lean callbacks of :mod:`analyses.inference.callbacks`.
     """
-    import nutpie
+    from analyses.inference.callbacks import compile_pymc_model
 
-    return nutpie.compile_pymc_model(model, backend="numba")
+    return compile_pymc_model(model)
 
 
 def chain_seed(seed: int, chains: int) -> int:

@@ -77,9 +77,13 @@ def fit_group(payload: dict) -> list[dict]:
     fallback where a payload is one model structure). With ``eager`` the worker compiles at
     once rather than when its first scenario arrives. The first row says it compiled.
     """
-    import nutpie
 
-    from analyses.inference.sampling import SamplerSettings, gated, sample_compiled
+    from analyses.inference.sampling import (
+        SamplerSettings,
+        compile_model,
+        gated,
+        sample_compiled,
+    )
     from models.blockade import build_variants_model, modelled_studies
     from models.evidence.load import load_evidence
 
@@ -92,12 +96,12 @@ def fit_group(payload: dict) -> list[dict]:
     compiled, rows = None, []
     # Compiling before the first scenario arrives overlaps it with the primary fit.
     if payload.get("eager"):
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = compile_model(model)
     fresh = True
     for i in _indices(payload.get("fit", range(len(scenarios)))):
         started = time.monotonic()
         if compiled is None:
-            compiled = nutpie.compile_pymc_model(model)
+            compiled = compile_model(model)
         fit = gated(partial(sample_compiled, compiled, data[i]), settings)
         row = _row(scenarios[i], fit, thresholds)
         seconds = round(time.monotonic() - started, 2)
