@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # For a log density evaluated at a point or two: rewriting the graph costs more than it saves
 # (31 scenarios' own log densities took 85 s with FAST_COMPILE's rewrites, on 2026-12-02).
 UNREWRITTEN = Mode(linker="py", optimizer=None)
+
+
+# Workers for `--numprocesses=auto`: one per core, at most this many. Each imports PyMC and
+# runs fits that start processes of their own, and a fit samples on two threads, so more
+# workers than cores only queue (on this 2-core machine, 2).
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """How many workers ``--numprocesses=auto`` starts (pytest-xdist's hook)."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
 def private_project(base: Path) -> tuple[Path, Path, Path]:
