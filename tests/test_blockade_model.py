@@ -15,6 +15,7 @@ from analyses.inference.sampling import (
 )
 from models.blockade import ModelOptions, build_blockade_model, observed_items
 from models.evidence import load_evidence
+from models.forms.base import datum_of
 from models.priors import load_priors
 from models.simulate import Truth, simulate_study, write_study
 from tests.conftest import UNREWRITTEN
@@ -67,6 +68,18 @@ def test_every_alternative_reading_builds(evidence, neutral):
         for reading in readings:
             model = build_blockade_model(base.resolve({study: {dispute: reading}}), neutral)
             assert np.isfinite(model.compile_logp(mode=UNREWRITTEN)(model.initial_point()))
+
+
+def test_every_observed_variable_says_what_it_holds(evidence, neutral):
+    """The predictive checks label their axes with it: a share is not a t statistic."""
+    model = build_blockade_model(evidence, neutral)
+    assert [rv.name for rv in model.observed_RVs if not datum_of(rv)] == []
+    jelen = [datum_of(rv) for rv in model.observed_RVs if rv.name.startswith("jelen2025")]
+    assert jelen == ["attenuation (share of the effect removed)"]
+    f_only = load_evidence().resolve({"jelen2025": {"attenuation_source": "f_only"}})
+    model = build_blockade_model(f_only, neutral)
+    jelen = [datum_of(rv) for rv in model.observed_RVs if rv.name.startswith("jelen2025")]
+    assert jelen == ["t statistic (positive: attenuation)"]
 
 
 def test_options_change_the_model_as_they_claim(evidence, neutral):

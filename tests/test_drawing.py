@@ -99,3 +99,25 @@ def test_a_helper_that_dies_before_the_prior_draws_leaves_them_to_the_run(inputs
         os.kill(helper._process.pid, signal.SIGKILL)
         assert helper.start_prior_predictive(loaded, studies)() is None
     assert "died" in helper.prior_error
+
+
+def test_each_predictive_check_names_what_its_number_is():
+    """Jelen 2025's datum is a share under the default reading, not a 'reported statistic'."""
+    import pymc as pm
+
+    from analyses.inference.fit import FORWARD_COMPILE, describe_observations
+    from analyses.report.figures import predictive_checks
+    from models.blockade import build_blockade_model
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+
+    evidence = load_evidence().resolve()
+    model = build_blockade_model(evidence, load_priors("neutral", evidence.literature))
+    with model:
+        idata = pm.sample_prior_predictive(draws=20, random_seed=1, compile_kwargs=FORWARD_COMPILE)
+    describe_observations(idata, model)
+    fig = predictive_checks(idata, "prior_predictive", "check", {"jelen2025": "Jelen 2025"})
+    panels = [(ax.get_title(), ax.get_xlabel()) for ax in fig.axes if ax.get_title()]
+    jelen = [x for t, x in panels if t.startswith("Jelen 2025")]
+    assert jelen == ["attenuation (share of the effect removed)"]
+    assert all(x and x != "reported value" for _, x in panels), panels

@@ -23,6 +23,7 @@ from analyses.inference.intervals import interval
 from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
 from models.blockade import ModelOptions, build_blockade_model
 from models.evidence.load import Evidence
+from models.forms.base import datum_of
 from models.priors import PriorSpec
 
 # Forward sampling calls its function once per draw. Under the default numba mode our custom
@@ -140,6 +141,7 @@ def fit_analysis(
             pm.stats.compute_log_prior(idata, progressbar=False)
     # After the predictive groups: PyMC forward-samples from the model's own variables only.
     add_predictive_beta(idata, settings.seed)
+    describe_observations(idata, model)
     post = idata["posterior"]
     hyp = hypothesis_table(
         post["beta_acute"],
@@ -163,6 +165,19 @@ def fit_analysis(
         thresholds,
     )
     return FitResult(idata, gated, hyp, grid, model, bfs)
+
+
+def describe_observations(idata: xr.DataTree, model: pm.Model) -> None:
+    """Copy what each observed variable holds (its form's ``describe``) onto its data.
+
+    The attribute ``datum`` travels with ``posterior.nc``; the predictive checks label their
+    axes with it.
+    """
+    observed = idata["observed_data"] if "observed_data" in idata.children else None
+    for rv in model.observed_RVs:
+        datum = datum_of(rv)
+        if observed is not None and datum is not None and rv.name in observed.data_vars:
+            observed[rv.name].attrs["datum"] = datum
 
 
 def add_predictive_beta(idata: xr.DataTree, seed: int) -> None:

@@ -409,20 +409,24 @@ def _panels(idata: xr.DataTree, group: str, labels: dict[str, str]) -> list[tupl
         study = labels.get(parts[0], parts[0])
         arm = f", {parts[2].replace('_', ' + ')} arm" if len(parts) > 2 else ""
         base = f"{study}: {parts[1].replace('_', ' ')}{arm}"
+        # What the number is, as its form of evidence said (runs before 2026-12-02 have none).
+        datum = observed[name].attrs.get("datum")
         if obs.ndim == 2:  # paired individual data: a participant per row, a period per column
+            what = f"mean {datum or 'change (raw scale)'}"
             for j, column in enumerate(PAIR):
                 mean = draws[:, :, j].mean(axis=1)
                 title = f"{base}\n{column.replace('_', ' + ')}"
-                panels.append((title, mean, obs[:, j].mean(), name, "mean change (raw scale)"))
+                panels.append((title, mean, obs[:, j].mean(), name, what))
         elif obs.size > 2:  # individual data: one value per participant
-            panels.append((base, draws.mean(axis=1), obs.mean(), name, "mean change (raw scale)"))
-        elif obs.size == 2:  # paired binary margins
+            what = f"mean {datum or 'change (raw scale)'}"
+            panels.append((base, draws.mean(axis=1), obs.mean(), name, what))
+        elif obs.size == 2:  # a crossover's two periods: margins, or standardized means
             for j, column in enumerate(PAIR):
                 title = f"{base}\n{column.replace('_', ' + ')}"
-                panels.append((title, draws[:, j], obs[j], name, "responders (count)"))
+                panels.append((title, draws[:, j], obs[j], name, datum or "reported value"))
         else:
             discrete = np.allclose(draws, np.round(draws))
-            what = "responders (count)" if discrete else "reported statistic"
+            what = datum or ("responders (count)" if discrete else "reported value")
             panels.append((base, draws[:, 0], obs[0], name, what))
     return panels
 

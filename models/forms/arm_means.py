@@ -28,6 +28,7 @@ from models.forms.base import (
     Need,
     SimulatedItem,
     StudyDraw,
+    describe,
     moments,
     num,
     ratio,
@@ -61,6 +62,10 @@ def pooled_sd(arms: list) -> float:
     return math.sqrt(ss / sum(dof))
 
 
+# What an arm's observed number is: its reported mean change over the pooled SD.
+STANDARDIZED = "mean change / pooled SD"
+
+
 def add_likelihood(ctx: ItemContext) -> None:
     """Arm means standardized by the pooled SD, treating it as known."""
     item, mean = ctx.item, ctx.latent_means()
@@ -72,21 +77,23 @@ def add_likelihood(ctx: ItemContext) -> None:
         r = ctx.rho if reported is None else reported
         n_pairs = min(n[c] for c in PAIR)
         cov = pt.stack([pt.stack([1.0, r]), pt.stack([r, 1.0])]) / n_pairs
-        pm.MvNormal(
+        paired = pm.MvNormal(
             ctx.name,
             mu=pt.stack([mean[c] for c in PAIR]),
             cov=cov,
             observed=ctx.observe([z[c] for c in PAIR], dims=ctx.period_dim()),
             dims=ctx.period_dim(),
         )
+        describe(paired, STANDARDIZED)
         others = [c for c in z if c not in PAIR]
     else:
         others = list(z)
     for c in others:
         sigma = 1.0 / math.sqrt(n[c])
-        pm.Normal(
+        rv = pm.Normal(
             f"{ctx.name}{SEP}{c}", mu=mean[c], sigma=sigma, observed=ctx.observe(z[c], SEP + c)
         )
+        describe(rv, STANDARDIZED)
 
 
 def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:

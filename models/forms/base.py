@@ -5,7 +5,8 @@ A form module (one per form of evidence, registered in :mod:`models.forms`) prov
 - ``KINDS``: the schema ``kind`` values it handles;
 - ``essential(item)``: the quantities without which the item is unusable;
 - ``needs(study, item)``: the study-level nuisance quantities its likelihood uses;
-- ``add_likelihood(ctx)``: adds the item's observed variables to the model being built;
+- ``add_likelihood(ctx)``: adds the item's observed variables to the model being built,
+  each with what it holds (:func:`describe`);
 - ``estimate(study, item, priors)``: a closed-form per-study blockade-fraction estimate;
 - ``simulate(draw)``: the item as a simulated study would report it.
 
@@ -176,6 +177,22 @@ class ItemContext:
             "ketamine_naltrexone": self.nonspecific + self.delta - removed,
             "control": self.nonspecific,
         }
+
+
+def describe(rv: Any, datum: str) -> Any:
+    """Say what an observed variable holds (its unit, its reading), for the checks' axes.
+
+    Every form names its own datum: a panel cannot tell a reported attenuation (a share) from
+    a t statistic, or two standardized means from two counts, by their values. The fit copies
+    it onto the observed data (the ``datum`` attribute; :func:`datum_of`).
+    """
+    rv.tag.datum = datum
+    return rv
+
+
+def datum_of(rv: Any) -> str | None:
+    """What :func:`describe` said the observed variable ``rv`` holds (None: nothing)."""
+    return getattr(rv.tag, "datum", None)
 
 
 def num(q: Quantity | None) -> float | None:

@@ -24,6 +24,7 @@ from models.forms.base import (
     Need,
     SimulatedItem,
     StudyDraw,
+    describe,
     moments,
     num,
     ratio,
@@ -64,14 +65,18 @@ def add_likelihood(ctx: ItemContext) -> None:
     if att is not None:
         # First-order SE of a ratio estimate whose numerator has this t statistic.
         observed, t = ctx.observe(att), ctx.observe(t_obs, f"{SEP}t")
-        pm.Normal(ctx.name, mu=ctx.removed_share, sigma=pt.abs(observed / t), observed=observed)
+        rv = pm.Normal(
+            ctx.name, mu=ctx.removed_share, sigma=pt.abs(observed / t), observed=observed
+        )
+        describe(rv, "attenuation (share of the effect removed)")
         return
     if ctx.study.design.type == "crossover":
         se = pt.sqrt(2.0 * (1.0 - ctx.rho) / num(item.participants))
     else:
         se = parallel_se(item)
     mean, sd = noncentral_t_moments(ctx.removed / se, num(item.df) or DF_UNKNOWN)
-    pm.Normal(ctx.name, mu=mean, sigma=sd, observed=ctx.observe(t_obs))
+    rv = pm.Normal(ctx.name, mu=mean, sigma=sd, observed=ctx.observe(t_obs))
+    describe(rv, "t statistic (positive: attenuation)")
 
 
 def parallel_se(item: ContrastStatistic) -> float:

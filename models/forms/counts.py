@@ -21,6 +21,7 @@ from models.forms.base import (
     Need,
     SimulatedItem,
     StudyDraw,
+    describe,
     moments,
     num,
     probit_and_se,
@@ -73,7 +74,7 @@ def add_likelihood(ctx: ItemContext) -> None:
     for suffix, arm in _arms(ctx.item):
         n = int(num(arm.n))
         lower, upper = _event_range(arm)
-        pm.CustomDist(
+        rv = pm.CustomDist(
             ctx.name + suffix,
             normal_cdf(probit[arm.condition]),
             ctx.observe(upper, f"{suffix}{SEP}upper"),
@@ -82,6 +83,7 @@ def add_likelihood(ctx: ItemContext) -> None:
             signature="(),()->()",
             observed=ctx.observe(lower, suffix),
         )
+        describe(rv, "responders (count)")
 
 
 def bounded_events(study: StudyFile, item: ArmCounts | SingleArmBinary) -> dict:

@@ -15,7 +15,15 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from models.forms.base import PERIODS as PAIR
-from models.forms.base import RAW_SD, SEP, ItemContext, Need, SimulatedItem, StudyDraw
+from models.forms.base import (
+    RAW_SD,
+    SEP,
+    ItemContext,
+    Need,
+    SimulatedItem,
+    StudyDraw,
+    describe,
+)
 
 if TYPE_CHECKING:
     from models.evidence.schema import IndividualData, Quantity, StudyFile
@@ -51,14 +59,15 @@ def add_likelihood(ctx: ItemContext) -> None:
         participants = f"{ctx.name}{SEP}participant"
         pm.modelcontext(None).add_coord(participants, [str(p) for p in wide.index])
         dims = (participants, ctx.period_dim())
-        pm.MvNormal(ctx.name, mu=mu, cov=cov, observed=wide.to_numpy(), dims=dims)
+        rv = pm.MvNormal(ctx.name, mu=mu, cov=cov, observed=wide.to_numpy(), dims=dims)
     else:
         levels = sorted(set(frame["condition"]))
         idx = np.array([levels.index(c) for c in frame["condition"]])
         mu = pt.stack([mean[c] for c in levels])[idx] * sd
         rows = f"{ctx.name}{SEP}row"
         pm.modelcontext(None).add_coord(rows, [str(p) for p in frame["participant"]])
-        pm.Normal(ctx.name, mu=mu, sigma=sd, observed=y, dims=rows)
+        rv = pm.Normal(ctx.name, mu=mu, sigma=sd, observed=y, dims=rows)
+    describe(rv, "change (raw scale)")
 
 
 def estimate(study: StudyFile, item: IndividualData, priors: PriorSpec) -> None:

@@ -18,6 +18,7 @@ from models.forms.base import (
     Need,
     SimulatedItem,
     StudyDraw,
+    describe,
     moments,
     num,
     probit_and_se,
@@ -50,7 +51,7 @@ def add_likelihood(ctx: ItemContext) -> None:
     probit = ctx.response_probits()
     n = int(num(item.pairs))
     both = num(item.both_responded)
-    pm.CustomDist(
+    rv = pm.CustomDist(
         ctx.name,
         probit["ketamine_placebo"],
         probit["ketamine_naltrexone"],
@@ -63,6 +64,7 @@ def add_likelihood(ctx: ItemContext) -> None:
             [num(item.responders_placebo), num(item.responders_naltrexone)], dims=ctx.period_dim()
         ),
     )
+    describe(rv, "responders (count)")
 
 
 def estimate(study: StudyFile, item: PairedBinary, priors: PriorSpec) -> Estimate:
