@@ -17,6 +17,7 @@ from models.evidence import load_evidence
 from models.evidence.schema import EvidenceItem
 from models.evidence.validate import usable
 from models.forms import FORMS, form_of
+from models.forms.base import datum_of
 from models.priors import load_priors
 from models.simulate import Truth, simulate_study, write_study
 
@@ -70,6 +71,8 @@ def test_every_form_adds_its_likelihood(simulated):
     observed_studies = {study for study, _, _ in observed_items(model).values()}
     assert observed_studies == {s.id for s in evidence.studies}
     assert np.isfinite(model.compile_logp()(model.initial_point()))
+    # Each says what its number is, for the predictive checks' axes.
+    assert [rv.name for rv in model.observed_RVs if not datum_of(rv)] == []
 
 
 def test_gamma_enters_every_form_through_the_removed_improvement():
