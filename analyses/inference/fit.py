@@ -173,10 +173,12 @@ def describe_observations(idata: xr.DataTree, model: pm.Model) -> None:
     The attribute ``datum`` travels with ``posterior.nc``; the predictive checks label their
     axes with it.
     """
-    observed = idata["observed_data"] if "observed_data" in idata.children else None
+    if "observed_data" not in idata.children:
+        return
+    observed = idata["observed_data"]
     for rv in model.observed_RVs:
         datum = datum_of(rv)
-        if observed is not None and datum is not None and rv.name in observed.data_vars:
+        if datum is not None and rv.name in observed.data_vars:
             observed[rv.name].attrs["datum"] = datum
 
 

@@ -124,6 +124,22 @@ class RunFolder:
             return tree.load()
 
     @cached_property
+    def posterior(self):
+        """The posterior group of ``posterior.nc`` alone (an ``xr.Dataset``); None if absent.
+
+        What the report's text needs: opening only this group took 0.3 s, the whole tree
+        1.4-1.7 s (2026-12-02, a quick run's file). Taken from :attr:`draws` if loaded.
+        """
+        import xarray as xr
+
+        if "draws" in self.__dict__:
+            return None if self.draws is None else self.draws["posterior"].to_dataset()
+        if not self.posterior_file.exists():
+            return None
+        with xr.open_datatree(self.posterior_file, engine="h5netcdf", group="posterior") as tree:
+            return tree.to_dataset().load()
+
+    @cached_property
     def summary(self) -> pd.DataFrame:
         return pd.read_csv(self.summary_file).set_index("parameter")
 

@@ -359,11 +359,11 @@ def _where_permissive_sits(ctx: ReportContext) -> list[str]:
     a weaker sustained one, and a partial acute block. The headline says which one the
     posterior favours, and that only beta_sustained separates the first from 'primary'.
     """
-    if ctx.run.draws is None:
+    if ctx.run.posterior is None:
         return []
     t = ctx.thresholds
-    a = ctx.run.draws["posterior"]["beta_acute"].values.ravel()
-    s = ctx.run.draws["posterior"]["beta_sustained"].values.ravel()
+    a = ctx.run.posterior["beta_acute"].values.ravel()
+    s = ctx.run.posterior["beta_sustained"].values.ravel()
     slots = ctx.run.manifest["priors"]["slots"]
     # The two parts of 'permissive', as the Bayes factor questions define them.
     parts = regions(slots["beta_acute"], slots["beta_sustained"], Thresholds(**t))
@@ -887,9 +887,9 @@ def _rank_test_text(ctx: ReportContext) -> str:
     """What the rank plots' multi-chain test says, flagged where it disagrees with the gate."""
     from analyses.report.views import RANK_TEST_ALPHA, rank_test
 
-    if ctx.run.draws is None:
+    if ctx.run.posterior is None:
         return ""
-    found = rank_test(ctx.run.draws)
+    found = rank_test(ctx.run.posterior)
     listed = ", ".join(f"{name} {p:.2g}" for name, p in found.items())
     flagged = [name for name, p in found.items() if p < RANK_TEST_ALPHA]
     text = (

@@ -109,12 +109,12 @@ def rank_plot(dt: xr.DataTree) -> Figure:
 RANK_TEST_ALPHA = 0.01
 
 
-def rank_test(dt: xr.DataTree) -> dict[str, float]:
+def rank_test(posterior: xr.Dataset) -> dict[str, float]:
     """The p-value of the multi-chain rank-uniformity test the rank plot shows, per headline
     parameter: small when one chain saw a different distribution than the others."""
     import arviz_stats  # noqa: F401  (registers the .azstats accessor)
 
-    post = dt["posterior"].to_dataset()[_present(dt, HEADLINE)]
+    post = posterior[[n for n in HEADLINE if n in posterior.data_vars]]
     ranks = post.azstats.compute_ranks(dim=("chain", "draw"), relative=True)
     p_values, _, _ = ranks.azstats.mchain_uniformity_test(dim=("chain", "draw"))
     return {name: float(p_values[name]) for name in p_values.data_vars}

@@ -77,7 +77,6 @@ def fit_group(payload: dict) -> list[dict]:
     fallback where a payload is one model structure). With ``eager`` the worker compiles at
     once rather than when its first scenario arrives. The first row says it compiled.
     """
-
     from analyses.inference.sampling import (
         SamplerSettings,
         compile_model,
