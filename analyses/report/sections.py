@@ -998,7 +998,8 @@ RUN_FILES = {
     "sensitivity.csv": "every sensitivity scenario",
     "cumulative.csv": "the analysis as each year's studies arrived",
     "psense.csv": "power-scaling sensitivity",
-    "posterior.nc": "every draw (one DataTree; open with xarray.open_datatree)",
+    "posterior.nc": "every draw (one DataTree; open with xarray.open_datatree); each observed"
+    " variable's `datum` attribute says what its number is",
     "manifest.json": "provenance: inputs and their hashes, versions, seed, diagnostics",
     "run.log": "every line the run printed",
 }
