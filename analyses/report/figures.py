@@ -411,15 +411,15 @@ def _panels(idata: xr.DataTree, group: str, labels: dict[str, str]) -> list[tupl
         base = f"{study}: {parts[1].replace('_', ' ')}{arm}"
         # What the number is, as its form of evidence said (runs before 2026-12-02 have none).
         datum = observed[name].attrs.get("datum")
+        # Individual data are shown as the participants' mean.
+        mean_of = f"mean {datum or 'change (raw scale)'}"
         if obs.ndim == 2:  # paired individual data: a participant per row, a period per column
-            what = f"mean {datum or 'change (raw scale)'}"
             for j, column in enumerate(PAIR):
                 mean = draws[:, :, j].mean(axis=1)
                 title = f"{base}\n{column.replace('_', ' + ')}"
-                panels.append((title, mean, obs[:, j].mean(), name, what))
+                panels.append((title, mean, obs[:, j].mean(), name, mean_of))
         elif obs.size > 2:  # individual data: one value per participant
-            what = f"mean {datum or 'change (raw scale)'}"
-            panels.append((base, draws.mean(axis=1), obs.mean(), name, what))
+            panels.append((base, draws.mean(axis=1), obs.mean(), name, mean_of))
         elif obs.size == 2:  # a crossover's two periods: margins, or standardized means
             for j, column in enumerate(PAIR):
                 title = f"{base}\n{column.replace('_', ' + ')}"
