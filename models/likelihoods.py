@@ -78,12 +78,14 @@ def paired_binary_random(n: int):
 
     def random(mu_placebo, mu_naltrexone, rho, rng=None, size=None):
         rng = np.random.default_rng(rng)
-        shape = () if size is None else tuple(np.atleast_1d(size))
-        rho = np.clip(rho, 0.0, RHO_MAX)
+        # Parameters may carry batch dims (one value per posterior draw): the draws below
+        # put each participant (and each period) after them.
+        means = np.stack(np.broadcast_arrays(mu_placebo, mu_naltrexone), axis=-1)
+        shape = means.shape[:-1] if size is None else tuple(np.atleast_1d(size))
+        rho = np.clip(np.asarray(rho), 0.0, RHO_MAX)[..., None, None]
         shared = rng.standard_normal((*shape, n))
         own = rng.standard_normal((*shape, n, 2))
-        means = np.stack([np.asarray(mu_placebo), np.asarray(mu_naltrexone)])
-        latent = means + np.sqrt(rho) * shared[..., None] + np.sqrt(1 - rho) * own
+        latent = means[..., None, :] + np.sqrt(rho) * shared[..., None] + np.sqrt(1 - rho) * own
         return (latent > 0).sum(axis=-2)
 
     return random

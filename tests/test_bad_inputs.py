@@ -351,3 +351,31 @@ def test_new_study_refuses_a_folder_it_cannot_write_and_an_over_long_id(tmp_path
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert ("'--dir'" in err) if kind != "long_id" else ("<= 40" in err and len(err) < 400)
+
+
+# ---- the model at its starting point --------------------------------------------------------
+
+
+def test_a_term_infinite_at_the_start_is_named_and_a_merely_unstable_one_is_not(monkeypatch):
+    """-inf where the sampler would start is refused, naming the term; a term that overflows
+    only as written (log1p(exp(800))), not as the sampler evaluates it, passes."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from analyses.commands import preflight as preflight_module
+    from models import blockade
+
+    real = blockade.build_blockade_model
+
+    def with_extra_terms(*args, **kwargs):
+        model = real(*args, **kwargs)
+        with model:
+            pm.Potential("impossible", pt.log(pt.zeros(())))
+            pm.Potential("unstable_as_written", pt.log1p(pt.exp(800.0 + model["beta_acute"])))
+        return model
+
+    monkeypatch.setattr(blockade, "build_blockade_model", with_extra_terms)
+    inputs = preflight_module.load_inputs(None, None)
+    (problem,) = preflight_module.start_problems(inputs)
+    assert "starting point in impossible" in str(problem)
+    assert "unstable_as_written" not in str(problem)

@@ -119,3 +119,45 @@ def test_arm_means_are_standardized_by_one_pooled_sd():
 
     # (9 * 4^2 + 19 * 6^2) / 28, square-rooted
     assert pooled_sd([arm(10, 4.0), arm(20, 6.0)]) == pytest.approx(((144 + 684) / 28) ** 0.5)
+
+
+# The vectorised posterior predictive and PyMC's draw-by-draw loop sample one distribution.
+# Each chain holds one parameter set (so a draw paired with the wrong parameters shows), and
+# per chain the two means of every observed value must differ by less than PP_Z standard
+# errors of their difference: by chance, a z of 5 happens once in 1.7 million comparisons.
+PP_CHAINS, PP_DRAWS, PP_Z = 4, 300, 5.0
+
+
+def test_vectorised_posterior_predictive_matches_pymcs_loop(simulated):
+    import pymc as pm
+    import xarray as xr
+
+    from analyses.inference.fit import FORWARD_COMPILE, add_posterior_predictive, quiet_pymc
+
+    evidence, priors = simulated
+    model = build_blockade_model(evidence, priors)
+    with model, quiet_pymc():
+        prior = pm.sample_prior_predictive(
+            draws=PP_CHAINS, random_seed=1, compile_kwargs=FORWARD_COMPILE
+        )["prior"].to_dataset()
+    sets = prior.isel(chain=0, drop=True).rename(draw="chain")
+    sets = sets.assign_coords(chain=range(PP_CHAINS))
+    posterior = sets.expand_dims(draw=PP_DRAWS).transpose("chain", "draw", ...)
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    add_posterior_predictive(tree, model, seed=2)
+    with model, quiet_pymc():
+        loop = pm.sample_posterior_predictive(
+            posterior,
+            freeze_vars=[rv.name for rv in model.free_RVs],  # every parameter from the draws
+            random_seed=3,
+            progressbar=False,
+            compile_kwargs=FORWARD_COMPILE,
+        )["posterior_predictive"]
+    ours = tree["posterior_predictive"]
+    assert sorted(ours.data_vars) == sorted(rv.name for rv in model.observed_RVs)
+    for name in ours.data_vars:
+        a, b = ours[name], loop[name]
+        assert a.dims == b.dims and a.shape == b.shape, name
+        se = np.sqrt((a.var("draw") + b.var("draw")) / PP_DRAWS)
+        gap = abs(a.mean("draw") - b.mean("draw"))
+        assert bool(((gap < PP_Z * se) | ((se == 0) & (gap == 0))).all()), name

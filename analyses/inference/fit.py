@@ -97,6 +97,26 @@ def prior_predictive(model: pm.Model, draws: int, seed: int) -> xr.DataTree:
         )
 
 
+def add_posterior_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> None:
+    """Add the ``posterior_predictive`` group: every observed variable, once per draw.
+
+    One function call draws them all: the observed variables' graph is vectorised over the
+    posterior's (chain, draw), as ``pm.sample_posterior_predictive`` would compute it a draw
+    at a time (0.2 s instead of 2.7 s on the primary model, 4000 draws, AMD EPYC,
+    2026-12-02). The draws differ from PyMC's loop only in how the random stream is consumed.
+    """
+    from pymc.pytensorf import compile
+    from pymc.sampling.forward import vectorize_over_posterior
+
+    observed = list(model.observed_RVs)
+    posterior = idata["posterior"].to_dataset()
+    outputs = vectorize_over_posterior(observed, posterior, list(model.free_RVs))
+    draws = compile([], outputs, random_seed=seed, **FORWARD_COMPILE)()
+    values = {rv.name: value for rv, value in zip(observed, draws, strict=True)}
+    group = pm.to_inference_data(posterior_predictive=values, model=model)
+    idata["posterior_predictive"] = group["posterior_predictive"]
+
+
 def fit_analysis(
     evidence: Evidence,
     priors: PriorSpec,
@@ -127,13 +147,7 @@ def fit_analysis(
                 drawn = prior_predictive(model, prior_predictive_draws, settings.seed)
             idata.update(drawn)
         if posterior_predictive:
-            pm.sample_posterior_predictive(
-                idata,
-                random_seed=settings.seed + 1,
-                extend_inferencedata=True,
-                progressbar=False,
-                compile_kwargs=FORWARD_COMPILE,
-            )
+            add_posterior_predictive(idata, model, settings.seed + 1)
             # Vectorised over draws, so numba's default mode is the fast one here (1.8 s vs 9 s).
             pm.compute_log_likelihood(idata, progressbar=False)
             # With the log likelihood, what power-scaling needs (the suite's psense and the
