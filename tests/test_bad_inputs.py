@@ -181,7 +181,7 @@ def test_paired_ipd_draws_its_predictive_check(tmp_path):
     """A paired IPD item once crashed the predictive-check figure after a whole fit."""
     import pymc as pm
 
-    from analyses.inference.fit import FORWARD_COMPILE
+    from analyses.inference.predictive import FORWARD_COMPILE
     from analyses.report.figures import predictive_checks
     from models.blockade import build_blockade_model
     from models.priors import load_priors

@@ -70,7 +70,7 @@ def inputs(tmp_path):
 def test_the_helpers_prior_predictive_draws_are_the_runs_own(inputs):
     import numpy as np
 
-    from analyses.inference.fit import prior_predictive
+    from analyses.inference.predictive import prior_predictive
     from models.blockade import build_blockade_model
 
     loaded, studies = inputs
@@ -105,7 +105,8 @@ def test_each_predictive_check_names_what_its_number_is():
     """Jelen 2025's datum is a share under the default reading, not a 'reported statistic'."""
     import pymc as pm
 
-    from analyses.inference.fit import FORWARD_COMPILE, describe_observations
+    from analyses.inference.fit import describe_observations
+    from analyses.inference.predictive import FORWARD_COMPILE
     from analyses.report.figures import predictive_checks
     from models.blockade import build_blockade_model
     from models.evidence import load_evidence

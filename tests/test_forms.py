@@ -132,7 +132,8 @@ def test_vectorised_posterior_predictive_matches_pymcs_loop(simulated):
     import pymc as pm
     import xarray as xr
 
-    from analyses.inference.fit import FORWARD_COMPILE, add_posterior_predictive, quiet_pymc
+    from analyses.inference.fit import quiet_pymc
+    from analyses.inference.predictive import FORWARD_COMPILE, add_posterior_predictive
 
     evidence, priors = simulated
     model = build_blockade_model(evidence, priors)
@@ -161,3 +162,39 @@ def test_vectorised_posterior_predictive_matches_pymcs_loop(simulated):
         se = np.sqrt((a.var("draw") + b.var("draw")) / PP_DRAWS)
         gap = abs(a.mean("draw") - b.mean("draw"))
         assert bool(((gap < PP_Z * se) | ((se == 0) & (gap == 0))).all()), name
+
+
+# The vectorised prior predictive and PyMC's draw-by-draw loop sample one distribution. Some
+# priors have no mean (half-Cauchy scales), so each value is compared by the share of draws
+# below the two samples' pooled median: a binomial proportion, whose two estimates must
+# differ by less than PP_Z standard errors.
+PRIOR_DRAWS = 1000
+
+
+def test_vectorised_prior_predictive_matches_pymcs_loop(simulated):
+    import pymc as pm
+
+    from analyses.inference.fit import quiet_pymc
+    from analyses.inference.predictive import FORWARD_COMPILE, prior_predictive
+
+    evidence, priors = simulated
+    fixed = priors.with_slots("fixed_tau", tau_beta={"dist": "fixed", "value": 0.1})
+    model = build_blockade_model(evidence, fixed)
+    ours = prior_predictive(model, PRIOR_DRAWS, seed=1)
+    with model, quiet_pymc():
+        loop = pm.sample_prior_predictive(
+            draws=PRIOR_DRAWS, random_seed=2, compile_kwargs=FORWARD_COMPILE
+        )
+    assert float(ours["prior"]["tau_beta"].max()) == 0.1  # a fixed value, in every draw
+    for group in ("prior", "prior_predictive"):
+        a_group, b_group = ours[group].to_dataset(), loop[group].to_dataset()
+        assert sorted(a_group.data_vars) == sorted(b_group.data_vars), group
+        for name in a_group.data_vars:
+            a, b = a_group[name].values[0], b_group[name].values[0]
+            assert a.shape == b.shape, name
+            median = np.median(np.concatenate([a, b]), axis=0)
+            below_a, below_b = (a < median).mean(axis=0), (b < median).mean(axis=0)
+            pooled = (below_a + below_b) / 2
+            se = np.sqrt(pooled * (1 - pooled) * 2 / PRIOR_DRAWS)
+            gap = np.abs(below_a - below_b)
+            assert ((gap < PP_Z * se) | (gap == 0)).all(), name

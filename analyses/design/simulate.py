@@ -71,7 +71,8 @@ def preposterior_draws(
     """
     import pymc as pm
 
-    from analyses.inference.fit import FORWARD_COMPILE, quiet_pymc
+    from analyses.inference.fit import quiet_pymc
+    from analyses.inference.predictive import FORWARD_COMPILE
 
     model = _model_of([template_study(spec, n)], priors, options)
     shared = [

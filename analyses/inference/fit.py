@@ -20,17 +20,12 @@ from arviz_stats import summary
 from analyses.inference.bayes_factors import bayes_factor_table
 from analyses.inference.hypotheses import Thresholds, hypothesis_table, threshold_grid
 from analyses.inference.intervals import interval
+from analyses.inference.predictive import add_posterior_predictive, prior_predictive
 from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
 from models.blockade import ModelOptions, build_blockade_model
 from models.evidence.load import Evidence
 from models.forms.base import datum_of
 from models.priors import PriorSpec
-
-# Forward sampling calls its function once per draw. Under the default numba mode our custom
-# likelihoods' NumPy simulators run in numba's object mode, at about 2.8 ms a draw; PyTensor's
-# Python linker compiles at once and calls them directly (2000 prior predictive draws of the
-# primary model: 5.6 s under numba, 1.6 s here, compile included).
-FORWARD_COMPILE = {"mode": "FAST_COMPILE"}
 
 
 @contextmanager
@@ -87,34 +82,6 @@ class FitResult:
             # Generic keys, so a later run with another interval can still read this one.
             out[name] = {"median": float(np.median(v)), "lower": lo, "upper": hi}
         return out
-
-
-def prior_predictive(model: pm.Model, draws: int, seed: int) -> xr.DataTree:
-    """The prior and prior predictive draws of ``model``: the same draws in any process."""
-    with model:
-        return pm.sample_prior_predictive(
-            draws=draws, random_seed=seed, compile_kwargs=FORWARD_COMPILE
-        )
-
-
-def add_posterior_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> None:
-    """Add the ``posterior_predictive`` group: every observed variable, once per draw.
-
-    One function call draws them all: the observed variables' graph is vectorised over the
-    posterior's (chain, draw), as ``pm.sample_posterior_predictive`` would compute it a draw
-    at a time (0.2 s instead of 2.7 s on the primary model, 4000 draws, AMD EPYC,
-    2026-12-02). The draws differ from PyMC's loop only in how the random stream is consumed.
-    """
-    from pymc.pytensorf import compile
-    from pymc.sampling.forward import vectorize_over_posterior
-
-    observed = list(model.observed_RVs)
-    posterior = idata["posterior"].to_dataset()
-    outputs = vectorize_over_posterior(observed, posterior, list(model.free_RVs))
-    draws = compile([], outputs, random_seed=seed, **FORWARD_COMPILE)()
-    values = {rv.name: value for rv, value in zip(observed, draws, strict=True)}
-    group = pm.to_inference_data(posterior_predictive=values, model=model)
-    idata["posterior_predictive"] = group["posterior_predictive"]
 
 
 def fit_analysis(

@@ -152,7 +152,7 @@ def _prior_predictive(job: dict) -> xr.DataTree:
     The study files are read again here (the evidence does not pickle); if they changed since
     the run read them, the draws are refused and the run draws its own.
     """
-    from analyses.inference.fit import prior_predictive
+    from analyses.inference.predictive import prior_predictive
     from models.blockade import build_blockade_model
     from models.evidence.load import load_evidence
 

@@ -142,7 +142,8 @@ def prior_draws(n_sims: int, seed: int) -> list[dict]:
     """``n_sims`` joint draws of the parameters and observations from the design's model."""
     import pymc as pm
 
-    from analyses.inference.fit import FORWARD_COMPILE, quiet_pymc
+    from analyses.inference.fit import quiet_pymc
+    from analyses.inference.predictive import FORWARD_COMPILE
     from models.blockade import build_blockade_model
 
     evidence, priors = _evidence(template_studies())
