@@ -25,10 +25,6 @@ from tests.conftest import UNREWRITTEN
 RECOVERY_SDS = 3.0
 # A fixed seed for the small test fits (any number; tests must not depend on the primary one).
 SEED = 20181205
-# Divergences allowed in the first attempt on the shipped data (4000 draws): 0 on the Intel
-# machine of 2026-12-01, 1 on an AMD EPYC with the same seed. More than a handful would mean
-# the geometry changed, not the rounding.
-FIRST_ATTEMPT_DIVERGENCES_MAX = 4
 
 
 @pytest.fixture(scope="module")
@@ -115,23 +111,6 @@ def test_correlation_prior_beyond_quadrature_range_is_refused(evidence, neutral)
     )
     with pytest.raises(ValueError, match="within"):
         build_blockade_model(evidence, priors)
-
-
-@pytest.mark.fit
-def test_shipped_data_pass_the_convergence_gate(evidence, neutral):
-    """Shipped data: the gate certifies the fit, and its first attempt is nearly clean.
-
-    The gate (R-hat <= 1.01, ESS >= 400, no divergence) is what a run promises; its retry
-    (longer adaptation, smaller steps) is part of the promise. A seed's exact trajectory
-    depends on the CPU's floating point (numba's code differs between machines), so the
-    first attempt's divergences are bounded rather than required to be zero.
-    """
-    fit = fit_with_gate(build_blockade_model(evidence, neutral), SamplerSettings(seed=SEED))
-    assert fit.certified, fit.diagnostics.failures
-    first = fit.attempts[0]["diagnostics"]
-    assert first["divergences"] <= FIRST_ATTEMPT_DIVERGENCES_MAX, first
-    # The acute blockade fraction is positive on these data under every reading.
-    assert float(fit.idata["posterior"]["beta_acute"].mean()) > 0.3
 
 
 @pytest.mark.fit

@@ -19,6 +19,11 @@ from models.simulate import Truth, simulate_study, write_study
 from tests.conftest import private_project
 
 ROOT = Path(__file__).resolve().parents[1]
+# Divergences allowed in the first attempt on the shipped data (4000 draws): 0 on the Intel
+# machine of 2026-12-01, 1 on an AMD EPYC with the same seed. A seed's exact trajectory
+# depends on the CPU's floating point (numba's code differs between machines); more than a
+# handful would mean the geometry changed, not the rounding.
+FIRST_ATTEMPT_DIVERGENCES_MAX = 4
 OUTPUTS = [
     "hypotheses.csv",
     "bayes_factors.csv",
@@ -199,8 +204,15 @@ def test_manifest_content(project):
     assert files["jelen2025"]["included"] is True
     expected = hashlib.sha256((project["studies"] / "jelen2025.toml").read_bytes()).hexdigest()
     assert files["jelen2025"]["sha256"] == expected
+    # The gate (R-hat <= 1.01, ESS >= 400, no divergence) certifies the shipped data's fit;
+    # its retry (longer adaptation, smaller steps) is part of the promise, and the first
+    # attempt is nearly clean.
     assert manifest["certified"] is True
     assert manifest["diagnostics"]["final"]["divergences"] == 0
+    first = manifest["diagnostics"]["attempts"][0]["diagnostics"]
+    assert first["divergences"] <= FIRST_ATTEMPT_DIVERGENCES_MAX, first
+    # The acute blockade fraction is positive on these data under every reading.
+    assert manifest["headline"]["beta_acute"]["median"] > 0.3
 
 
 @pytest.mark.fit
