@@ -60,9 +60,12 @@ def _labels(model, rv_name: str) -> list | None:
     return list(model.coords[dims[0]]) if dims else None
 
 
-def _union_point(union, own, point: dict) -> tuple[dict, dict]:
-    """The union's point holding the scenario's values, and which elements are shared."""
-    upoint, shared = dict(union.initial_point()), {}
+def _union_point(union, start: dict, own, point: dict) -> tuple[dict, dict]:
+    """The union's point holding the scenario's values, and which elements are shared.
+
+    ``start`` is the union's initial point, computed once: it compiles a function (0.15 s).
+    """
+    upoint, shared = dict(start), {}
     for value in own.value_vars:
         rv = own.values_to_rvs[value]
         twin = _twin(union, rv.name)
@@ -85,11 +88,12 @@ def test_every_scenario_has_its_own_models_log_density(suite):
     terms = union.compile_fn(
         [*per_var, rest], inputs=union.value_vars, mode=UNREWRITTEN, point_fn=False
     )
+    start = union.initial_point()
     for scenario, variant, d in zip(scenarios, variants, data, strict=True):
         own = build_blockade_model(variant.evidence, variant.priors, variant.options)
         point = _point(own, seed=len(scenario.name))
         want = own.compile_fn(own.logp(), mode=UNREWRITTEN)(point)
-        upoint, shared = _union_point(union, own, point)
+        upoint, shared = _union_point(union, start, own, point)
         with union:
             pm.set_data(d)
         values = terms(*[upoint[v.name] for v in union.value_vars])
