@@ -40,9 +40,34 @@ def test_the_helper_has_a_share_and_not_all_of_it(run):
 
 def test_a_failing_helper_stops_the_drawing_with_its_error(run):
     folder, inputs = run
-    folder.posterior_file.unlink()  # the helper reads the draws from the folder
-    with FigureHelper() as helper, pytest.raises(FiguresFailed, match="posterior"):
+    # A folder where the helper's first figure would go: saving it fails in the helper only.
+    (folder.figures_dir / f"{HELPER_SHARE[0]}.png").mkdir()
+    with FigureHelper() as helper, pytest.raises(FiguresFailed, match="IsADirectoryError"):
         helper.draw(inputs, folder)
+
+
+def test_the_helper_draws_its_share_while_the_tables_are_written(run):
+    """Both processes' figures are written, and what the run does meanwhile runs once."""
+    folder, inputs = run
+    meanwhile = []
+    with FigureHelper() as helper:
+        helper.draw(inputs, folder, meanwhile=lambda: meanwhile.append(1))
+    assert meanwhile == [1]
+    drawn = sorted(p.stem for p in folder.figures_dir.iterdir())
+    assert drawn == sorted(drawers(inputs))
+
+
+def test_a_failure_meanwhile_stops_the_helper(run):
+    """A run that gives up its folder while the helper draws: not one more file from it."""
+    folder, inputs = run
+
+    def fail():
+        raise OSError("disk full")
+
+    with FigureHelper() as helper:
+        with pytest.raises(OSError, match="disk full"):
+            helper.draw(inputs, folder, meanwhile=fail)
+        assert not helper._process.is_alive()
 
 
 def test_a_helper_that_dies_is_noticed(run):
@@ -51,6 +76,47 @@ def test_a_helper_that_dies_is_noticed(run):
         os.kill(helper._process.pid, signal.SIGKILL)
         with pytest.raises(FiguresFailed, match="died"):
             helper.draw(inputs, folder)
+
+
+# Seconds a process that has finished its work may take to exit (imports 3-5 s): one that
+# hangs on an unread queue never exits.
+EXIT_TIMEOUT = 120
+
+_UNREAD_JOB = """
+import os, signal, sys
+from pathlib import Path
+from analyses.inference.hypotheses import Thresholds
+from analyses.report import FiguresFailed
+from analyses.report.drawing import FigureHelper, FigureInputs
+from analyses.report.folder import RunFolder
+folder = RunFolder(Path(sys.argv[1]))
+inputs = FigureInputs.from_folder(folder.path, Thresholds())
+with FigureHelper() as helper:
+    os.kill(helper._process.pid, signal.SIGKILL)
+    try:
+        helper.draw(inputs, folder)
+    except FiguresFailed:
+        print("noticed")
+"""
+
+
+def test_a_job_the_helper_never_read_does_not_hold_the_exit(run):
+    """The job (the pickled draws, megabytes) outgrows the pipe: nobody reads it once the
+    helper is dead, and the queue's feeder thread must not keep the process from exiting."""
+    import subprocess
+    import sys
+
+    folder, _ = run
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _UNREAD_JOB, str(folder.path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "noticed"
 
 
 @pytest.fixture

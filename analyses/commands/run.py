@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -168,8 +169,10 @@ def run(
             staged_directory(inputs.root / run_id, before_publish=signals.check)
         )
         folder = RunFolder(stage)
-        _write_tables(folder, inputs, result, estimates, cross, run_id)
-        _write_figures(folder, inputs, result, estimates, cross, helper)
+        bounded = bounded_observations(inputs.evidence, inputs.options)
+        add_bounds(result.idata, bounded)  # before the figures' inputs are taken from it
+        tables = partial(_write_tables, folder, inputs, result, estimates, cross, run_id, bounded)
+        _write_figures(folder, inputs, result, estimates, cross, tables, helper)
         if suite is not None:
             say("[4/5] sensitivity analyses and cumulative evidence")
         else:
@@ -231,10 +234,9 @@ def _write_tables(
     estimates: pd.DataFrame,
     cross: pd.DataFrame,
     run_id: str,
+    bounded: dict[str, tuple[float, float]],
 ) -> None:
     idata = result.idata
-    bounded = bounded_observations(inputs.evidence, inputs.options)
-    add_bounds(idata, bounded)
     idata.attrs.update(
         json_attrs(
             run_id=run_id,
@@ -268,9 +270,11 @@ def _write_figures(
     result: FitResult,
     estimates: pd.DataFrame,
     cross: pd.DataFrame,
+    tables: Callable[[], None],
     helper: FigureHelper | None = None,
 ) -> None:
-    """Every figure of the run; a share drawn by ``helper``, a second process, if given."""
+    """Every figure of the run, after writing its ``tables``; with a ``helper`` (a second
+    process), the helper draws its share while the tables are written."""
     folder.figures_dir.mkdir()
     figure_inputs = FigureInputs(
         idata=result.idata,
@@ -282,9 +286,10 @@ def _write_figures(
         thresholds=inputs.config.hypotheses.thresholds,
     )
     if helper is None:
+        tables()
         draw(figure_inputs, list(drawers(figure_inputs)), folder.figures_dir)
     else:
-        helper.draw(figure_inputs, folder)
+        helper.draw(figure_inputs, folder, meanwhile=tables)
     # The validation record's reliability diagram as it stood, so the report stands alone.
     calibration = record_path().parent / "calibration.png"
     if calibration.is_file():

@@ -1,15 +1,17 @@
 """A run's figures: which are drawn, from what, and on which core.
 
 Every figure is drawn from a :class:`FigureInputs`, built from the fit in memory or read back
-from the run's files, so a second process can draw its share from the staged folder. In a
-run without the sensitivity suite the second core is idle while the main process draws;
-:class:`FigureHelper` puts it to work (it starts with the run, so its imports overlap the
-compile).
+from a run's files (the explorer). In a run without the sensitivity suite the second core
+would idle while the main process writes and draws; :class:`FigureHelper` puts it to work. It
+starts with the run, so its imports overlap the compile, and it is sent the figure inputs
+pickled (4 MB, 10 ms; reading them back from the run's netCDF took 1.3-1.7 s), so it draws
+its share while the main process writes the tables.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
 import signal
 from collections.abc import Callable, Sequence
@@ -31,10 +33,14 @@ from analyses.report.folder import RunFolder
 if TYPE_CHECKING:
     from analyses.commands.preflight import RunInputs
 
-# The figures a second process draws: the costliest on 2026-12-02 (the prior-posterior
-# grid 3.0 s, prior predictive checks 2.2 s, power-scaling 1.5 s of about 13 s in all), so
-# the two cores finish at about the same time.
-HELPER_SHARE = ("prior_posterior_all", "prior_predictive", "power_scaling")
+# The figures a second process draws, chosen so that both cores finish at about the same
+# time. Drawing and saving, AMD EPYC, 2026-12-03: the prior-posterior grid 2.2 s, the rank
+# plots 1.2 s, power-scaling 1.3 s, prior predictive checks 0.9 s (5.6 s); the main process
+# writes the tables (2.4 s) and draws the other seven (3.9 s). Measured in quick runs: the
+# tables and figures took 5.7-5.8 s with this share, and 5.7-5.8 s with the pair plot moved
+# to the helper as well (it then finished last); before the helper was sent its inputs
+# (reading them from the folder after the tables), 7.2-7.9 s.
+HELPER_SHARE = ("prior_posterior_all", "rank", "power_scaling", "prior_predictive")
 
 
 @dataclass(frozen=True)
@@ -130,20 +136,10 @@ def draw(inputs: FigureInputs, names: Sequence[str], figures_dir: Path) -> None:
         plots.save_figure(available[name](), figures_dir / f"{name}.png")
 
 
-def draw_from_folder(path: str, names: Sequence[str], thresholds: dict) -> None:
-    """The helper's task: draw ``names`` from the staged run folder at ``path``.
-
-    Parameters
-    ----------
-    path : str
-        A run folder holding the draws and tables (its ``figures`` folder existing).
-    names : sequence of str
-        Names from :func:`drawers`.
-    thresholds : dict
-        The run's ``primary`` and ``permissive`` thresholds.
-    """
-    inputs = FigureInputs.from_folder(Path(path), Thresholds(**thresholds))
-    draw(inputs, names, RunFolder(Path(path)).figures_dir)
+def _draw_share(job: bytes) -> None:
+    """The helper's task: ``(inputs, names, figures_dir)``, pickled by the main process."""
+    inputs, names, figures_dir = pickle.loads(job)
+    draw(inputs, names, Path(figures_dir))
 
 
 def _prior_predictive(job: dict) -> xr.DataTree:
@@ -172,7 +168,7 @@ def _serve(jobs, done) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import arviz_plots  # noqa: F401  (importing now is the point: it overlaps the compile)
 
-    tasks = {"prior": _prior_predictive, "figures": lambda job: draw_from_folder(*job)}
+    tasks = {"prior": _prior_predictive, "figures": _draw_share}
     kind = None
     while kind != "figures":  # the figures are the last task
         try:
@@ -209,6 +205,10 @@ class FigureHelper:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+        # A job the helper never read (it died, or was stopped) would otherwise hold this
+        # process at exit: the queue's feeder thread waits for a reader of the pipe forever.
+        self._jobs.cancel_join_thread()
+        self._jobs.close()
 
     def start_prior_predictive(
         self, inputs: RunInputs, studies_dir: Path | None
@@ -239,18 +239,21 @@ class FigureHelper:
         self.prior_error = reply[2]
         return reply[1]
 
-    def draw(self, inputs: FigureInputs, folder: RunFolder) -> None:
-        """Draw every figure: the helper its share from the files, this process the rest.
+    def draw(
+        self, inputs: FigureInputs, folder: RunFolder, meanwhile: Callable[[], None] = lambda: None
+    ) -> None:
+        """Draw every figure into ``folder``'s existing figures folder: the helper its share,
+        this process the rest, after running ``meanwhile`` (the run writes its tables).
 
-        The tables and draws must already be in ``folder``. Raises
-        :class:`~analyses.report.FiguresFailed` if the helper fails or dies.
+        Raises :class:`~analyses.report.FiguresFailed` if the helper fails or dies.
         """
         names = list(drawers(inputs))
         theirs = [n for n in names if n in HELPER_SHARE]
-        t = inputs.thresholds
-        thresholds = {"primary": t.primary, "permissive": t.permissive}
-        self._jobs.put(("figures", (str(folder.path), theirs, thresholds)))
+        # Pickled here, not by the queue's feeder thread, so that a failure raises here.
+        job = pickle.dumps((inputs, theirs, str(folder.figures_dir)), protocol=5)
+        self._jobs.put(("figures", job))
         try:
+            meanwhile()
             draw(inputs, [n for n in names if n not in theirs], folder.figures_dir)
             self._wait()
         except BaseException:
