@@ -20,6 +20,7 @@ from arviz_stats import summary
 from analyses.inference.bayes_factors import bayes_factor_table
 from analyses.inference.hypotheses import Thresholds, hypothesis_table, threshold_grid
 from analyses.inference.intervals import interval
+from analyses.inference.log_density import log_prior
 from analyses.inference.predictive import add_posterior_predictive, prior_predictive
 from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
 from models.blockade import ModelOptions, build_blockade_model
@@ -119,7 +120,7 @@ def fit_analysis(
             pm.compute_log_likelihood(idata, progressbar=False)
             # With the log likelihood, what power-scaling needs (the suite's psense and the
             # report's figure), in every run, quick ones too.
-            pm.stats.compute_log_prior(idata, progressbar=False)
+            idata["log_prior"] = xr.DataTree(log_prior(idata["posterior"], model))
     # After the predictive groups: PyMC forward-samples from the model's own variables only.
     add_predictive_beta(idata, settings.seed)
     describe_observations(idata, model)

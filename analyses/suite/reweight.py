@@ -23,6 +23,7 @@ import xarray as xr
 from arviz_stats import ess
 
 from analyses.inference.hypotheses import Thresholds, Weights
+from analyses.inference.log_density import log_prior
 from analyses.suite.scenarios import Scenario
 from analyses.suite.table import posterior_row, primary_studies
 from models.evidence.load import Evidence
@@ -46,16 +47,6 @@ def changed_slots(scenario: Scenario, primary: Scenario) -> set[str] | None:
         for k in changed
     )
     return changed if changed and free else None
-
-
-def log_prior(idata: xr.DataTree, model) -> xr.Dataset:
-    """Each free variable's log prior density at every posterior draw (no transforms)."""
-    import pymc as pm
-
-    found = pm.stats.compute_log_prior(
-        idata, model=model, extend_inferencedata=False, progressbar=False
-    )
-    return found["log_prior"].to_dataset() if isinstance(found, xr.DataTree) else found
 
 
 def log_ratio(new: xr.Dataset, old: xr.Dataset) -> xr.DataArray | None:
@@ -109,14 +100,14 @@ def reweight_scenarios(
     from analyses.suite.worker import model_for
 
     idata = primary.idata
-    old = log_prior(idata, primary.model)
+    old = log_prior(idata["posterior"], primary.model)
     rows: dict[str, dict] = {}
     k_hats: dict[str, float] = {}
     for sc in scenarios:
         if changed_slots(sc, primary_scenario) is None:
             continue
         started = time.monotonic()
-        ratio = log_ratio(log_prior(idata, model_for(base, sc)), old)
+        ratio = log_ratio(log_prior(idata["posterior"], model_for(base, sc)), old)
         if ratio is None:
             continue
         weights = psis_weights(ratio)

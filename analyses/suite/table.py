@@ -168,12 +168,14 @@ def cumulative_table(rows: list[dict]) -> pd.DataFrame:
 
 def psense(primary) -> pd.DataFrame:
     """Power-scaling sensitivity of the primary fit to its prior and likelihood."""
-    import pymc as pm
+    import xarray as xr
     from arviz_stats import psense_summary
+
+    from analyses.inference.log_density import log_prior
 
     idata = primary.idata
     if "log_prior" not in idata:
-        pm.stats.compute_log_prior(idata, model=primary.model, progressbar=False)
+        idata["log_prior"] = xr.DataTree(log_prior(idata["posterior"], primary.model))
     # Prior sensitivity of the headline quantities, with the nuisance priors scaled too.
     # psense_summary logs a pointer to its documentation when it flags anything; the report
     # explains the flags instead, so that message is held back.
