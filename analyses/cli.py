@@ -85,10 +85,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from analyses.commands.validate import run_validation
+    from analyses.commands.validate import run_validation, sections_run, verdict
 
-    run_validation(args.out, quick=args.quick, only=args.only, scheduler=args.scheduler)
-    return 0
+    record = run_validation(args.out, quick=args.quick, only=args.only, scheduler=args.scheduler)
+    return verdict(record, sections_run(args.only or ()))[1]
 
 
 def build_parser() -> argparse.ArgumentParser:

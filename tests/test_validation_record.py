@@ -16,9 +16,11 @@ from analyses.commands.validate import (
     COVERAGE_NOMINAL,
     REWEIGHT_MAX_Z,
     SBC_MIN_P,
+    sections_run,
+    verdict,
 )
 from analyses.suite.reweight import K_HAT_MAX
-from analyses.validation import calibration, sbc
+from analyses.validation import SECTIONS, calibration, sbc
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "validation" / "results.json"
@@ -129,3 +131,16 @@ def test_the_design_tables_do_not_depend_on_the_number_of_workers(record):
     assert check["rows"] == check["simulations"] >= 2
     assert check["sha256"]["1"] == check["sha256"]["2"]
     assert check["identical"] and check["passed"]
+
+
+def test_a_validations_verdict_and_exit_code():
+    """A failed section fails the command; a record missing sections it did not run does not."""
+    full = {n: {"passed": True} for n in SECTIONS} | {"passed": True}
+    assert verdict(full, sections_run()) == ("PASSED", 0)
+    partial = {"reweighting": {"passed": True}, "passed": False}
+    text, code = verdict(partial, sections_run(["reweighting"]))
+    assert code == 0 and text.startswith("PASSED the sections run; INCOMPLETE")
+    assert "sbc_blockade" in text and "reweighting" not in text.split("without")[1]
+    failed = full | {"sbc_blockade": {"passed": False}, "passed": False}
+    assert verdict(failed, sections_run()) == ("FAILED: sbc_blockade", 1)
+    assert verdict(failed, sections_run(["sbc_blockade"])) == ("FAILED: sbc_blockade", 1)
