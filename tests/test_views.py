@@ -80,3 +80,14 @@ def test_a_derivation_cites_the_reference_it_names_and_only_an_unambiguous_one()
     }
     assert _sources_named("mean 0.467 (Murrough 2013: 7.7 of 16.5)", bib) == " [@murrough2013]"
     assert _sources_named("a single arm (Yoon 2019)", bib) == ""
+
+
+def test_the_rank_plots_p_values_are_spaced_as_the_reports_numbers():
+    from matplotlib.text import Text
+
+    from analyses.report.views import rank_plot
+
+    figure = rank_plot(xr.DataTree.from_dict({"posterior": _posterior(0.0)}))
+    labels = [t.get_text() for t in figure.findobj(Text) if t.get_text().startswith("p")]
+    assert len(labels) == 2, labels
+    assert all(label.startswith("p = ") and label.endswith(" (α = 0.01)") for label in labels)

@@ -14,11 +14,13 @@ released from pyplot's registry once drawn, so none piles up in a long session.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from analyses.report.figures import OKABE_ITO
 
@@ -91,12 +93,19 @@ def free_parameters(dt: xr.DataTree) -> list[str]:
     return sorted(names, key=order.index)
 
 
+_P_LABEL = re.compile(r"^p=(\S+?)\(α=(\S+?)\)\s*$")
+
+
 def rank_plot(dt: xr.DataTree) -> Figure:
-    """Rank ECDF differences per chain: a curve leaving its band means a chain saw another
-    distribution than the others did."""
+    """Rank ECDF differences per chain, and the p-value of the test that the chains saw one
+    distribution (arviz-plots' default, multiple-testing-corrected method: it marks suspicious
+    points rather than drawing an envelope)."""
     from arviz_plots import plot_rank
 
     figure = _drawn(plot_rank, dt, var_names=_present(dt, HEADLINE))
+    for text in figure.findobj(Text):
+        # arviz-plots writes "p=0.07(α=0.01)"; spaced as the rest of the report's numbers.
+        text.set_text(_P_LABEL.sub(r"p = \1 (α = \2)", text.get_text()))
     figure.suptitle(
         "Rank plots: each chain's rank ECDF minus the uniform's; p tests that the chains"
         " agree (flagged below α = 0.01)",
