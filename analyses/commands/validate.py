@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analyses.inference.provenance import now_utc, package_versions
+from analyses.inference.provenance import code_version, now_utc, package_versions
 from analyses.progress import Progress
 from analyses.validation import SECTIONS, record_path
 from analyses.validation.cluster import task_seeds
@@ -520,6 +520,8 @@ def run_validation(
         section_started = time.monotonic()
         result = _run_section(name, sizes, seeds[name], scheduler, out)
         result["created"] = now_utc()
+        # Sections are rerun one at a time (--only): each says which code it ran.
+        result["code"] = code_version()
         result["section_seconds"] = round(time.monotonic() - section_started, 1)
         record[name] = result
         print(f"      {_summary(name, result)}", flush=True)
