@@ -11,12 +11,12 @@ from analyses.inference import compile_flags
 # The flags the command line uses, so tests compile (and sample) as a user's run does.
 compile_flags.apply()
 
-from pytensor.compile.mode import Mode  # noqa: E402  (PyTensor reads the flags at import)
+# For a log density evaluated at a point or two, as the run's own: rewriting the graph costs
+# more than it saves (31 scenarios' own log densities took 85 s with FAST_COMPILE's rewrites,
+# on 2026-12-02).
+from analyses.inference.log_density import UNREWRITTEN  # noqa: E402, F401  (after the flags)
 
 ROOT = Path(__file__).resolve().parents[1]
-# For a log density evaluated at a point or two: rewriting the graph costs more than it saves
-# (31 scenarios' own log densities took 85 s with FAST_COMPILE's rewrites, on 2026-12-02).
-UNREWRITTEN = Mode(linker="py", optimizer=None)
 
 
 # Workers for `--numprocesses=auto`: one per core, at most this many. Each imports PyMC and

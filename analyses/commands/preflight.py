@@ -127,7 +127,9 @@ def _infinite_terms(model, terms: list, rewrite: bool) -> list:
     """
     from pytensor.compile.mode import Mode
 
-    mode = Mode(linker="py", optimizer="fast_run" if rewrite else None)
+    from analyses.inference.log_density import UNREWRITTEN
+
+    mode = Mode(linker="py", optimizer="fast_run") if rewrite else UNREWRITTEN
     logp = model.logp(vars=terms, sum=False)
     compiled = model.compile_fn(logp, inputs=model.value_vars, mode=mode, on_unused_input="ignore")
     logps = compiled(model.initial_point())

@@ -18,7 +18,8 @@ import xarray as xr
 from pytensor.compile.mode import Mode
 
 SAMPLE_DIMS = ("chain", "draw")
-# A graph evaluated once: rewriting it would cost more than it saves.
+# A graph evaluated once: rewriting it would cost more than it saves. The one home of this
+# mode (the starting-point check and the tests use it too).
 UNREWRITTEN = Mode(linker="py", optimizer=None)
 
 
