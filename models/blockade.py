@@ -43,7 +43,7 @@ from models.forms import counts, form_of
 from models.forms.base import SEP, ItemContext, Need, is_course_outcome, response_slot
 from models.likelihoods import RHO_MAX
 from models.priors import PriorSpec
-from models.switchboard import Board, VariantsDiffer
+from models.switchboard import Board, VariantsDiffer, WeightedModel
 
 REGIMENS = ("acute", "sustained")
 
@@ -334,7 +334,7 @@ def build_variants_model(variants: Sequence[Variant]) -> tuple[pm.Model, list[di
     with_gamma = [_with_gamma(v.priors, v.options) for v in variants]
     layout = _layout(plan, with_gamma=any(with_gamma))
     board = Board(len(variants))
-    with pm.Model(coords=layout.coords(variants[0].options.covariates)) as model:
+    with WeightedModel(coords=layout.coords(variants[0].options.covariates)) as model:
         # The order of these calls is the order the variables are created in, which fixes
         # the model's variable order and so the draws a given seed gives: keep it.
         beta_study = _beta_study(plan, board)
