@@ -31,6 +31,32 @@ def normal_cdf(x):
     return 0.5 * pt.erfc(-x / np.sqrt(2.0))
 
 
+def _constant(x) -> np.ndarray | None:
+    """``x``'s value if it is a constant of the graph (not data that may change), else None."""
+    from pytensor.graph.basic import Constant, Variable
+
+    if isinstance(x, Constant):
+        return np.asarray(x.data)
+    return None if isinstance(x, Variable) else np.asarray(x)
+
+
+def _summed_range(n: int, lower, upper) -> np.ndarray:
+    """The counts ``0..n`` a sum over tables needs: ``lower..upper`` where both are known.
+
+    Terms outside the range are -inf and add exactly nothing, so leaving them out changes no
+    value; it spares their exp and log-gamma at every gradient evaluation (most of the grid:
+    the range of a bounded count of 20 is 4 counts of 21).
+    """
+    if lower is None or upper is None or lower > upper:
+        return np.arange(n + 1)
+    return np.arange(max(0, int(lower)), min(n, int(upper)) + 1)
+
+
+def _log_sum(terms, size: int):
+    """log(sum(exp(terms))); a single term needs no logsumexp (nor its softmax)."""
+    return terms[0] if size == 1 and terms.type.shape == (1,) else pt.logsumexp(terms)
+
+
 def paired_cell_probabilities(mu_placebo, mu_naltrexone, rho):
     """Probabilities of the 2x2 crossover table (both, placebo only, naltrexone only, neither).
 
@@ -53,9 +79,9 @@ def paired_binary_logp(n: int, both: int | None):
         Responders under both conditions, if reported; otherwise every table consistent with
         the margins is summed over.
     """
-    grid = np.arange(n + 1)
 
     def logp(value, mu_placebo, mu_naltrexone, rho):
+        grid = _both_range(n, both, _constant(value))
         rp, rn = value[..., 0], value[..., 1]
         p11, p10, p01, p00 = paired_cell_probabilities(mu_placebo, mu_naltrexone, rho)
         n11 = pt.as_tensor(grid)
@@ -68,9 +94,20 @@ def paired_binary_logp(n: int, both: int | None):
         terms = log_coef + sum(
             c * pt.log(p) for c, p in zip(safe, (p11, p10, p01, p00), strict=True)
         )
-        return pt.logsumexp(pt.switch(feasible, terms, -np.inf))
+        return _log_sum(pt.switch(feasible, terms, -np.inf), grid.size)
 
     return logp
+
+
+def _both_range(n: int, both: int | None, margins: np.ndarray | None) -> np.ndarray:
+    """The counts of "responded in both periods" consistent with known margins."""
+    if margins is None:
+        return np.arange(n + 1)
+    rp, rn = margins[..., 0], margins[..., 1]
+    lower, upper = np.min(np.maximum(0, rp + rn - n)), np.max(np.minimum(rp, rn))
+    if both is not None:
+        lower, upper = max(lower, both), min(upper, both)
+    return _summed_range(n, lower, upper)
 
 
 def paired_binary_random(n: int):
@@ -96,15 +133,18 @@ def bounded_binomial_logp(n: int):
 
     ``upper`` is a parameter of the distribution (not fixed here), so it can be data.
     """
-    grid = np.arange(n + 1)
 
     def logp(value, p, upper):
+        lower, top = _constant(value), _constant(upper)
+        grid = _summed_range(
+            n, None if lower is None else lower.min(), None if top is None else top.max()
+        )
         p = pt.clip(p, _EPS, 1 - _EPS)
         k = pt.as_tensor(grid)
         log_coef = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
         terms = log_coef + k * pt.log(p) + (n - k) * pt.log1p(-p)
         inside = (k >= value) & (k <= upper)
-        return pt.logsumexp(pt.switch(inside, terms, -np.inf))
+        return _log_sum(pt.switch(inside, terms, -np.inf), grid.size)
 
     return logp
 

@@ -54,7 +54,7 @@ class WeightedModel(pm.Model):
         super().__init__(*args, **kwargs)
         self.term_weights: dict[Any, Any] = {}
 
-    def logp(self, vars=None, jacobian: bool = True, sum: bool = True):  # noqa: A002 (PyMC's)
+    def logp(self, vars=None, jacobian: bool = True, sum: bool = True):
         """PyMC's ``Model.logp``, with each weighted term's factor switched off at weight 0."""
         if vars is None:
             varlist = [*self.free_RVs, *self.observed_RVs, *self.potentials]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import pytest
 from scipy import stats
@@ -70,6 +71,39 @@ def test_paired_binary_logp_matches_scipy(rp, rn, n, mu_p, mu_n, rho, both):
     logp = paired_binary_logp(n, both)
     got = logp(pt.as_tensor(np.array([rp, rn], dtype=float)), mu_p, mu_n, rho).eval()
     assert got == pytest.approx(scipy_paired_logp(rp, rn, n, mu_p, mu_n, rho, both), abs=LOGP_ATOL)
+
+
+def _known_and_unknown(logp, value, *params):
+    """The log density and its gradient with ``value`` a constant and as an input."""
+    x = pt.dvector("params")
+    unknown = pt.dvector("value") if np.ndim(value) else pt.dscalar("value")
+    out = {}
+    for label, v in (("known", pt.as_tensor(np.asarray(value, dtype=float))), ("input", unknown)):
+        lp = logp(v, *[x[i] for i in range(len(params))])
+        fn = pytensor.function([x, unknown], [lp, pt.grad(lp, x)], on_unused_input="ignore")
+        out[label] = fn(np.asarray(params, dtype=float), np.asarray(value, dtype=float))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("rp", "rn", "n", "both"),
+    [(7, 0, 12, None), (7, 1, 12, None), (7, 1, 12, 1), (10, 6, 26, None), (12, 12, 12, None)],
+)
+def test_known_margins_sum_only_the_tables_they_allow(rp, rn, n, both):
+    # With the margins known, the sum runs over the feasible tables only: the same value and
+    # gradient as the sum over every table (whose other terms are exactly zero).
+    got = _known_and_unknown(paired_binary_logp(n, both), [rp, rn], 0.2, -1.0, 0.5)
+    np.testing.assert_allclose(got["known"][0], got["input"][0], rtol=1e-14)
+    np.testing.assert_allclose(got["known"][1], got["input"][1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("lower", "upper", "n"), [(17, 20, 20), (3, 3, 5), (0, 0, 12), (0, 9, 9)])
+def test_a_known_range_sums_only_its_counts(lower, upper, n):
+    # p and the upper bound are the parameters; the upper bound is known here.
+    logp = bounded_binomial_logp(n)
+    got = _known_and_unknown(lambda v, p: logp(v, p, float(upper)), float(lower), 0.7)
+    np.testing.assert_allclose(got["known"][0], got["input"][0], rtol=1e-14)
+    np.testing.assert_allclose(got["known"][1], got["input"][1], rtol=1e-12, atol=1e-14)
 
 
 def test_cell_probabilities_sum_to_one():
