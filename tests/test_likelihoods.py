@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
+from analyses.inference.log_density import UNREWRITTEN
 from models.likelihoods import (
     binomial_random,
     bounded_binomial_logp,
@@ -80,7 +81,9 @@ def _known_and_unknown(logp, value, *params):
     out = {}
     for label, v in (("known", pt.as_tensor(np.asarray(value, dtype=float))), ("input", unknown)):
         lp = logp(v, *[x[i] for i in range(len(params))])
-        fn = pytensor.function([x, unknown], [lp, pt.grad(lp, x)], on_unused_input="ignore")
+        fn = pytensor.function(
+            [x, unknown], [lp, pt.grad(lp, x)], mode=UNREWRITTEN, on_unused_input="ignore"
+        )
         out[label] = fn(np.asarray(params, dtype=float), np.asarray(value, dtype=float))
     return out
 
