@@ -48,6 +48,9 @@ class WeightedModel(pm.Model):
     made the gradient backpropagate through every weighted term twice (345 graph nodes
     against 271, 14.6 against 10.7 us per log density and gradient on the suite's model, AMD
     EPYC, 2026-12-03).
+
+    PyMC's model transforms (``clone_model``, ``freeze_model``, ``do``, ``observe``) rebuild
+    a plain ``pm.Model`` and drop the weights: apply them to a one-variant model only.
     """
 
     def __init__(self, *args, **kwargs) -> None:
