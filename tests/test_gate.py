@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
+from arviz_stats import ess
 
+from analyses.inference.fit import parameter_summary
 from analyses.inference.sampling import convergence
 
 CHAINS, DRAWS = 4, 1000
@@ -33,6 +36,34 @@ def _good() -> np.ndarray:
 def test_a_well_mixed_trace_passes():
     found = convergence(_trace(_good()), expected_draws=CHAINS * DRAWS)
     assert found.passed, found.failures
+
+
+def _autocorrelated() -> np.ndarray:
+    """An AR(1) trace, whose tail ESS depends on which quantiles are checked."""
+    rng = np.random.default_rng(3)
+    x = np.zeros((CHAINS, DRAWS))
+    for t in range(1, DRAWS):
+        x[:, t] = 0.9 * x[:, t - 1] + rng.normal(size=CHAINS)
+    return x
+
+
+def test_the_tail_ess_is_vehtari_et_als_at_5_and_95_percent():
+    x = _autocorrelated()
+    found = convergence(_trace(x), expected_draws=CHAINS * DRAWS)
+    want = float(ess(x, method="tail", prob=(0.05, 0.95)))
+    assert found.min_ess_tail == pytest.approx(want, rel=1e-12)
+    # arviz-stats' own default (the 11% and 89% quantiles) gives another number here.
+    default = float(ess(xr.DataArray(x, dims=("chain", "draw")), method="tail"))
+    assert default != pytest.approx(want, rel=1e-3)
+
+
+def test_the_summary_table_gives_the_gates_tail_ess():
+    x = _autocorrelated()
+    table = parameter_summary(
+        xr.DataTree.from_dict({"/posterior": xr.Dataset({"beta": (("chain", "draw"), x)})})
+    )
+    want = float(ess(x, method="tail", prob=(0.05, 0.95)))
+    assert table.loc["beta", "ess_tail"] == pytest.approx(want, rel=1e-12)
 
 
 def test_nan_chains_fail():

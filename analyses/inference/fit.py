@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from arviz_base import rc_context
 from arviz_stats import summary
 
 from analyses.inference.bayes_factors import bayes_factor_table
@@ -22,7 +23,7 @@ from analyses.inference.hypotheses import Thresholds, hypothesis_table, threshol
 from analyses.inference.intervals import interval
 from analyses.inference.log_density import log_prior
 from analyses.inference.predictive import add_posterior_predictive, prior_predictive
-from analyses.inference.sampling import GatedFit, SamplerSettings, fit_with_gate
+from analyses.inference.sampling import TAIL_ESS_PROBS, GatedFit, SamplerSettings, fit_with_gate
 from models.blockade import ModelOptions, build_blockade_model
 from models.evidence.load import Evidence
 from models.forms.base import datum_of
@@ -212,8 +213,10 @@ def assay_sensitivity(idata: xr.DataTree, controlled: set[str] | None = None) ->
 
 def parameter_summary(idata: xr.DataTree) -> pd.DataFrame:
     """summary.csv: ArviZ's summary of every model parameter, unrounded."""
-    # Every parameter, including the non-centred z's and deterministics.
-    table = summary(idata, round_to="none", ci_prob=interval().prob, ci_kind="eti")
+    # Every parameter, including the non-centred z's and deterministics. The tail ESS at the
+    # gate's quantiles: arviz-stats reads them from ``stats.ci_prob`` (p gives p and 1 - p).
+    with rc_context({"stats.ci_prob": TAIL_ESS_PROBS[1]}):
+        table = summary(idata, round_to="none", ci_prob=interval().prob, ci_kind="eti")
     # The median too: the report and the figures give medians beside equal-tailed intervals.
     medians = summary(idata, kind="stats_median", round_to="none", ci_kind="eti")["median"]
     table.insert(table.columns.get_loc("mean") + 1, "median", medians)

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 RHAT_MAX = 1.01
 ESS_MIN = 400
 DIVERGENCES_MAX = 0
+# Vehtari et al. (2021) define the tail ESS at the 5% and 95% quantiles (as ArviZ 0.x and the
+# posterior R package do). arviz-stats takes an unset ``prob`` from ``stats.ci_prob`` (0.89),
+# which would check the 11% and 89% quantiles instead, a weaker test: so it is always given.
+TAIL_ESS_PROBS = (0.05, 0.95)
 
 
 class SamplerSettings(BaseModel):
@@ -181,7 +185,7 @@ def convergence(
         warnings.simplefilter("ignore", RuntimeWarning)
         r = rhat(posterior)
         bulk = ess(posterior, method="bulk")
-        tail = ess(posterior, method="tail")
+        tail = ess(posterior, method="tail", prob=TAIL_ESS_PROBS)
 
     def extreme(ds: xr.Dataset, fn) -> float:
         values = [ds[v].values[np.isfinite(ds[v].values)] for v in ds.data_vars]
