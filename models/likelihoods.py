@@ -47,7 +47,7 @@ def _summed_range(n: int, lower, upper) -> np.ndarray:
     value; it spares their exp and log-gamma at every gradient evaluation (most of the grid:
     the range of a bounded count of 20 is 4 counts of 21).
     """
-    if lower is None or upper is None or lower > upper:
+    if lower is None or upper is None or not np.isfinite([lower, upper]).all() or lower > upper:
         return np.arange(n + 1)
     return np.arange(max(0, int(lower)), min(n, int(upper)) + 1)
 

@@ -42,15 +42,18 @@ class WeightedModel(pm.Model):
     """A PyMC model in which observed variables may carry a 0/1 weight on their log density.
 
     :meth:`Board.weight` registers a term's weight here; :meth:`logp` multiplies that term's
-    factor by it, so every consumer of the log density (nutpie's compile, ``compile_logp``,
-    the log likelihood) sees the variant's own model. The weight sits on the term itself: the
-    earlier ``pm.Potential(-logp)`` left the observed term in place and cancelled it, which
-    made the gradient backpropagate through every weighted term twice (345 graph nodes
-    against 271, 14.6 against 10.7 us per log density and gradient on the suite's model, AMD
-    EPYC, 2026-12-03).
+    factor by it, so everything that asks the model for its log density (nutpie's compile,
+    ``compile_logp``, ``logp_dlogp_function``, ``point_logps``) sees the variant's own model.
+    The weight sits on the term itself: the earlier ``pm.Potential(-logp)`` left the observed
+    term in place and cancelled it, which made the gradient backpropagate through every
+    weighted term twice (345 graph nodes against 284, 14.6 against 10.9 us per log density
+    and gradient on the suite's model, AMD EPYC, 2026-12-03).
 
-    PyMC's model transforms (``clone_model``, ``freeze_model``, ``do``, ``observe``) rebuild
-    a plain ``pm.Model`` and drop the weights: apply them to a one-variant model only.
+    Whatever rebuilds the model drops the weights, since it makes a plain ``pm.Model``: PyMC's
+    transforms (``clone_model``, ``freeze_model``, ``freeze_dims_and_data``, ``do``,
+    ``observe``, ``remove_value_transforms``) and so ``pm.compute_log_likelihood``, which
+    works on ``remove_value_transforms(model)``. Use those on a one-variant model only (it
+    has no weights), or take the log likelihood from ``model.logp(vars=..., sum=False)``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -67,8 +70,13 @@ class WeightedModel(pm.Model):
         factors = [self._weighted(var, f) for var, f in zip(varlist, factors, strict=True)]
         if not sum:
             return factors
-        total = variadic_add(*[pt.as_tensor(f).sum() for f in factors])
-        total.name = "__logp" if jacobian else "__logp_nojac"
+        # As PyMC's own ``Model.logp`` sums and names it.
+        total = variadic_add(
+            *[pt.as_tensor(f, allow_xtensor_conversion=True).sum() for f in factors]
+        )
+        total.name = ("__logp" if jacobian else "__logp_nojac") + (
+            f"_{self.name}" if self.name else ""
+        )
         return total
 
     def _weighted(self, var, factor):

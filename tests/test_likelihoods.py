@@ -90,7 +90,14 @@ def _known_and_unknown(logp, value, *params):
 
 @pytest.mark.parametrize(
     ("rp", "rn", "n", "both"),
-    [(7, 0, 12, None), (7, 1, 12, None), (7, 1, 12, 1), (10, 6, 26, None), (12, 12, 12, None)],
+    [
+        (7, 0, 12, None),
+        (7, 1, 12, None),
+        (7, 1, 12, 1),
+        (10, 6, 26, None),
+        (12, 12, 12, None),
+        (7, 1, 12, 3),  # a "both" the margins exclude: -inf either way
+    ],
 )
 def test_known_margins_sum_only_the_tables_they_allow(rp, rn, n, both):
     # With the margins known, the sum runs over the feasible tables only: the same value and
@@ -100,7 +107,10 @@ def test_known_margins_sum_only_the_tables_they_allow(rp, rn, n, both):
     np.testing.assert_allclose(got["known"][1], got["input"][1], rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize(("lower", "upper", "n"), [(17, 20, 20), (3, 3, 5), (0, 0, 12), (0, 9, 9)])
+@pytest.mark.parametrize(
+    ("lower", "upper", "n"),
+    [(17, 20, 20), (3, 3, 5), (0, 0, 12), (0, 9, 9), (5, 3, 9), (5, np.inf, 9)],
+)
 def test_a_known_range_sums_only_its_counts(lower, upper, n):
     # p and the upper bound are the parameters; the upper bound is known here.
     logp = bounded_binomial_logp(n)
