@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from analyses.report.views import RANK_TEST_ALPHA, rank_test
@@ -91,3 +92,28 @@ def test_the_rank_plots_p_values_are_spaced_as_the_reports_numbers():
     labels = [t.get_text() for t in figure.findobj(Text) if t.get_text().startswith("p")]
     assert len(labels) == 2, labels
     assert all(label.startswith("p = ") and label.endswith(" (α = 0.01)") for label in labels)
+
+
+def test_the_prior_posterior_axis_shows_the_priors_central_99_percent():
+    from scipy import stats
+
+    from analyses.report.figures import _shown_range
+
+    post = np.random.default_rng(1).normal(0.8, 0.3, 4000)
+    prior = stats.norm(0.5, 0.5)
+    lo, hi = _shown_range(post, prior, None)
+    # (1 - 0.99) / 2 is 0.005 to within a rounding: so is the comparison.
+    assert lo <= prior.ppf(0.005) + 1e-12 and hi >= prior.ppf(0.995) - 1e-12
+    assert lo <= np.quantile(post, 0.005) + 1e-12 and hi >= np.quantile(post, 0.995) - 1e-12
+    assert lo == pytest.approx(prior.ppf(0.005)) and hi == pytest.approx(prior.ppf(0.995))
+
+
+def test_a_heavy_tailed_prior_widens_the_axis_by_at_most_two_posterior_widths():
+    from scipy import stats
+
+    from analyses.report.figures import MAX_PRIOR_WIDENING, _shown_range
+
+    post = np.random.default_rng(1).normal(0.8, 0.3, 4000)
+    width = np.subtract(*np.quantile(post, [0.995, 0.005]))
+    lo, hi = _shown_range(post, stats.cauchy(0.5, 0.5), None)
+    assert hi - lo == pytest.approx((1 + 2 * MAX_PRIOR_WIDENING) * width)

@@ -312,12 +312,10 @@ def prior_posterior(idata: xr.DataTree) -> Figure:
     for ax, (name, label) in zip(axes, names, strict=True):
         post = idata["posterior"][name].values.ravel()
         prior = idata["prior"][name].values.ravel() if "prior" in idata else None
-        lo = np.quantile(np.concatenate([post, prior if prior is not None else post]), 0.005)
-        hi = np.quantile(np.concatenate([post, prior if prior is not None else post]), 0.995)
-        x = np.linspace(lo, hi, 300)
-        exact = _exact_prior_pdf(idata, name)
+        exact = _exact_prior(idata, name)
+        x = np.linspace(*_shown_range(post, exact, prior), 300)
         if exact is not None:
-            ax.plot(x, exact(x), color="#999999", ls="--", label="prior")
+            ax.plot(x, exact.pdf(x), color="#999999", ls="--", label="prior")
         elif prior is not None:
             ax.plot(x, gaussian_kde(prior)(x), color="#999999", ls="--", label="prior (draws)")
         ax.fill_between(
@@ -333,8 +331,29 @@ def prior_posterior(idata: xr.DataTree) -> Figure:
     return fig
 
 
-def _exact_prior_pdf(idata: xr.DataTree, name: str):
-    """The prior density of beta_acute, beta_sustained or their difference, when exact.
+# The central share of the posterior and of the prior that the x axis shows.
+SHOWN_MASS = 0.99
+# ...but a heavy-tailed prior (a Cauchy's 99% is +-64 scales) may widen the axis by at most
+# this many posterior widths on each side, or the posterior would be a spike.
+MAX_PRIOR_WIDENING = 2.0
+
+
+def _shown_range(post: np.ndarray, exact, prior: np.ndarray | None) -> tuple[float, float]:
+    """The x range: the posterior's and the prior's central SHOWN_MASS, the prior capped."""
+    tails = [(1 - SHOWN_MASS) / 2, (1 + SHOWN_MASS) / 2]
+    lo, hi = np.quantile(post, tails)
+    if exact is not None:
+        p_lo, p_hi = exact.ppf(tails)
+    elif prior is not None:
+        p_lo, p_hi = np.quantile(prior, tails)
+    else:
+        return float(lo), float(hi)
+    room = MAX_PRIOR_WIDENING * (hi - lo)
+    return float(max(min(lo, p_lo), lo - room)), float(min(max(hi, p_hi), hi + room))
+
+
+def _exact_prior(idata: xr.DataTree, name: str):
+    """The prior of beta_acute, beta_sustained or their difference (frozen scipy), if exact.
 
     Exact for any supported spec of the two fractions, and for the difference of two normals;
     None otherwise (the caller falls back to a KDE of the prior draws).
@@ -350,11 +369,11 @@ def _exact_prior_pdf(idata: xr.DataTree, name: str):
     a, s = slots["beta_acute"], slots["beta_sustained"]
     if name in ("beta_acute", "beta_sustained"):
         spec = slots[name]
-        return None if spec["dist"] == "fixed" else scipy_dist(spec).pdf
+        return None if spec["dist"] == "fixed" else scipy_dist(spec)
     if a["dist"] == s["dist"] == "normal":
         from scipy.stats import norm
 
-        return norm(a["mu"] - s["mu"], np.hypot(a["sigma"], s["sigma"])).pdf
+        return norm(a["mu"] - s["mu"], np.hypot(a["sigma"], s["sigma"]))
     return None
 
 
