@@ -201,11 +201,13 @@ class SuiteRun:
                 self.base, primary, self.here, candidates, thresholds
             )
             describe(reweighted, k_hats, self.say)
+        # What needs the primary alone is computed while the worker refits, not after it.
+        primary_only = threshold_rows(primary, thresholds, self.priors), psense(primary)
         if self.unique is None:
             rows = self._fallback([sc for sc in self.fitted if sc.name not in reweighted])
         else:
             rows = self._one_model(reweighted)
-        return self._tables(primary, rows, reweighted, k_hats)
+        return self._tables(primary, rows, reweighted, k_hats, primary_only)
 
     def _one_model(self, reweighted: dict) -> list[dict]:
         """Queue what reweighting left, end the queue, and collect every worker's rows."""
@@ -267,8 +269,8 @@ class SuiteRun:
                     "before sending its results"
                 )
 
-    def _tables(self, primary, rows, reweighted, k_hats) -> SuiteResult:
-        thresholds = self.config.hypotheses.thresholds
+    def _tables(self, primary, rows, reweighted, k_hats, primary_only) -> SuiteResult:
+        thresholds_rows, power_scaling = primary_only
         done = [r | {"method": "refit"} for r in rows] + [
             r | {"method": "reweighted", "compiled": False} for r in reweighted.values()
         ]
@@ -283,7 +285,7 @@ class SuiteRun:
                 [
                     primary_row(primary),
                     *sensitivity,
-                    *threshold_rows(primary, thresholds, self.priors),
+                    *thresholds_rows,
                 ]
             ),
             leader,
@@ -294,7 +296,7 @@ class SuiteRun:
         return SuiteResult(
             table,
             cumulative,
-            psense(primary),
+            power_scaling,
             leader,
             seconds,
             compiles,
