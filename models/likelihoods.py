@@ -52,9 +52,9 @@ def _summed_range(n: int, lower, upper) -> np.ndarray:
     return np.arange(max(0, int(lower)), min(n, int(upper)) + 1)
 
 
-def _log_sum(terms, size: int):
+def _log_sum(terms):
     """log(sum(exp(terms))); a single term needs no logsumexp (nor its softmax)."""
-    return terms[0] if size == 1 and terms.type.shape == (1,) else pt.logsumexp(terms)
+    return terms[0] if terms.type.shape == (1,) else pt.logsumexp(terms)
 
 
 def paired_cell_probabilities(mu_placebo, mu_naltrexone, rho):
@@ -94,7 +94,7 @@ def paired_binary_logp(n: int, both: int | None):
         terms = log_coef + sum(
             c * pt.log(p) for c, p in zip(safe, (p11, p10, p01, p00), strict=True)
         )
-        return _log_sum(pt.switch(feasible, terms, -np.inf), grid.size)
+        return _log_sum(pt.switch(feasible, terms, -np.inf))
 
     return logp
 
@@ -144,7 +144,7 @@ def bounded_binomial_logp(n: int):
         log_coef = pt.gammaln(n + 1.0) - pt.gammaln(k + 1.0) - pt.gammaln(n - k + 1.0)
         terms = log_coef + k * pt.log(p) + (n - k) * pt.log1p(-p)
         inside = (k >= value) & (k <= upper)
-        return _log_sum(pt.switch(inside, terms, -np.inf), grid.size)
+        return _log_sum(pt.switch(inside, terms, -np.inf))
 
     return logp
 
