@@ -49,3 +49,29 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path):
         atomic_write_text(path, Unwritable())  # type: ignore[arg-type]
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def _git(root, *args):
+    import subprocess
+
+    who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
+    env = {**os.environ, **who, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
+
+
+def test_only_a_change_of_code_makes_the_code_dirty(tmp_path):
+    from analyses.inference.provenance import code_version
+
+    for path in ("models/m.py", "data/studies/s.toml", "validation/results.json"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "start")
+    assert code_version(tmp_path)["dirty"] is False
+    # A study edited, a validation rerun: data and records, recorded elsewhere.
+    (tmp_path / "data/studies/s.toml").write_text("b\n")
+    (tmp_path / "validation/results.json").write_text("b\n")
+    assert code_version(tmp_path)["dirty"] is False
+    (tmp_path / "models/m.py").write_text("b\n")
+    assert code_version(tmp_path)["dirty"] is True

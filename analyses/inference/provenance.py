@@ -40,15 +40,21 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def code_version() -> dict[str, str | bool | None]:
+# Tracked folders that are not code: the evidence, the validation record (which a validation
+# rewrites as it runs) and the documentation. A change there does not make the code "dirty".
+NOT_CODE = ("data", "validation", "docs")
+
+
+def code_version(root: Path | None = None) -> dict[str, str | bool | None]:
     """The toolkit's version, and its git commit when run from a checkout (else None).
 
-    ``dirty`` says whether tracked files differ from that commit, so "what changed" can tell
-    a change of code from a change of data.
+    ``dirty`` says whether tracked files outside :data:`NOT_CODE` differ from that commit, so
+    "what changed" can tell a change of code from a change of data (an edited study file is
+    data, recorded by the data hash). ``root``: the checkout (default: this one).
     """
     from analyses import __version__
 
-    root = Path(__file__).resolve().parents[2]
+    root = root or Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str | None:
         try:
@@ -60,7 +66,12 @@ def code_version() -> dict[str, str | bool | None]:
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    outside = [f":(exclude){folder}" for folder in NOT_CODE]
+    status = (
+        git("status", "--porcelain", "--untracked-files=no", "--", ".", *outside)
+        if commit
+        else None
+    )
     return {"version": __version__, "commit": commit, "dirty": bool(status) if commit else None}
 
 
