@@ -59,7 +59,7 @@ REWEIGHT_MAX_Z = 4.0
 
 
 def _exact_vs_mcmc(n_cases: int, rng) -> dict:
-    from analyses.inference.sampling import SamplerSettings, sample_posterior
+    from analyses.inference.sampling import SamplerSettings, fit_with_gate
     from models.exact import exact_posterior
     from models.meta_regression import build_meta_regression
 
@@ -74,7 +74,9 @@ def _exact_vs_mcmc(n_cases: int, rng) -> dict:
     for i in range(n_cases):
         table, priors = _random_meta_case(i, rng, tau_priors[i % len(tau_priors)])
         exact = exact_posterior(table, priors).summary().set_index("parameter")
-        idata = sample_posterior(
+        # Behind the gate, as every fit of the toolkit: a funnel's divergences (a half-Cauchy
+        # tau with three studies) bias the draws that would be compared with the exact answer.
+        fit = fit_with_gate(
             build_meta_regression(table, priors),
             SamplerSettings(draws=2000, tune=1000, target_accept=0.95, seed=100 + i),
         )
@@ -83,17 +85,21 @@ def _exact_vs_mcmc(n_cases: int, rng) -> dict:
                 "studies": len(table.study),
                 "moderator": bool(table.moderator_names),
                 "tau_prior": priors["tau"],
-                "worst_sd": _worst_discrepancy(exact, idata["posterior"]),
-                "divergences": int(idata["sample_stats"]["diverging"].sum()),
+                "worst_sd": _worst_discrepancy(exact, fit.idata["posterior"]),
+                "divergences": fit.diagnostics.divergences,
+                "min_ess_bulk": fit.diagnostics.min_ess_bulk,
+                "attempts": len(fit.attempts),
+                "certified": fit.certified,
             }
         )
         progress.step(f"exact vs MCMC, case {i + 1}")
     worst = max(c["worst_sd"] for c in cases)
+    certified = all(c["certified"] for c in cases)
     return {
         "cases": cases,
         "max_discrepancy_sd": worst,
         "threshold_sd": AGREEMENT_SDS,
-        "passed": worst < AGREEMENT_SDS,
+        "passed": worst < AGREEMENT_SDS and certified,
     }
 
 
