@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyses.commands.validate import (
-    AGREEMENT_SDS,
+    AGREEMENT_Z,
     COVERAGE_NOMINAL,
     REWEIGHT_MAX_Z,
     SBC_MIN_P,
@@ -60,7 +60,8 @@ def test_every_cell_is_present(record):
 
 def test_thresholds_are_met(record):
     agreement = record["exact_vs_mcmc"]
-    assert agreement["max_discrepancy_sd"] < AGREEMENT_SDS
+    assert agreement["max_discrepancy_mcse"] < AGREEMENT_Z
+    assert all(case["certified"] for case in agreement["cases"])
     for name, result in record["sbc_meta_regression"]["parameters"].items():
         assert result["ks_p"] > SBC_MIN_P, name
         assert sum(result["bins"]) == record["sbc_meta_regression"]["simulations"]
