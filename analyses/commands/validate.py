@@ -46,7 +46,7 @@ DEFAULT_OUT = record_path()
 # MCMC vs exact: each posterior mean and SD must lie within AGREEMENT_Z of its Monte Carlo
 # standard errors (arviz-stats' mcse of the mean and of the SD) of the exact answer. About 20
 # comparisons a case, 12 cases: at 4.5 MCSE a correct sampler fails by chance about once in
-# 300 validations (two-sided normal tail 6.8e-6 per comparison). A fixed 0.1 posterior SD
+# 600 validations (two-sided normal tail 6.8e-6 per comparison). A fixed 0.1 posterior SD
 # (the check until 2026-12-03) assumed an ESS of 2000 and the MCSE of a mean; the SD of a
 # half-Cauchy tau has a far larger MCSE, and a certified fit missed it by 0.1002 SD.
 AGREEMENT_Z = 4.5
