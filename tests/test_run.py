@@ -123,6 +123,8 @@ def test_bayes_factors_csv_leads_with_the_headline(project):
     assert f"± {float(head['log10_bf_mcse']):.2f}" in headline
     if abs(float(head["log10_bf"])) < 0.5:
         assert "cannot tell a primary from a permissive" in headline
+    # The gate as the sampler applies it, its tail ESS at the 5% and 95% quantiles.
+    assert "ESS ≥ 400, the tail's at the 5% and 95% quantiles" in report
 
 
 @pytest.mark.fit

@@ -17,6 +17,7 @@ from analyses.inference.bayes_factors import CANNOT_TELL, near_band_edge, region
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import Interval, interval
+from analyses.inference.sampling import ESS_MIN, RHAT_MAX, TAIL_ESS_PROBS
 from analyses.report.folder import RunFolder
 from analyses.report.references import read_bib
 from models.distributions import describe_spec, scipy_dist
@@ -871,7 +872,8 @@ def diagnostics_section(ctx: ReportContext) -> str:
     d = m["diagnostics"]["final"]
     verdict = "passed" if m["certified"] else "FAILED"
     return "## Diagnostics\n\n" + (
-        f"Convergence gate (R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences "
+        f"Convergence gate (R-hat ≤ {RHAT_MAX}, bulk and tail ESS ≥ {ESS_MIN}, the tail's at "
+        f"the {TAIL_ESS_PROBS[0]:.0%} and {TAIL_ESS_PROBS[1]:.0%} quantiles, no divergences "
         f"[@vehtari2021]): **{verdict}**. Largest R-hat {d['max_rhat']:.4f}; "
         f"smallest bulk ESS {d['min_ess_bulk']:.0f}; smallest tail ESS {d['min_ess_tail']:.0f}; "
         f"divergences {d['divergences']}; {d['draws']} draws. "
