@@ -115,3 +115,42 @@ def test_the_draws_are_nutpies_own(both):
     ]
     for name in ("x", "total"):
         np.testing.assert_array_equal(draws[0]["posterior"][name], draws[1]["posterior"][name])
+
+
+def _constant_model(observed: float) -> pm.Model:
+    """Models that differ in one constant only: same shapes, same layout, another graph."""
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0, shape=3)
+        pm.Normal("y", x.sum(), 1.0, observed=observed)
+    return model
+
+
+def test_a_second_compile_loads_the_callbacks_from_the_disk_cache():
+    first = compile_pymc_model(_constant_model(0.5))
+    again = compile_pymc_model(_constant_model(0.5))
+    for compiled in (again.compiled_logp_func, again.compiled_expand_func):
+        assert compiled._cache_hits == 1
+    point = np.array([0.3, -1.2, 2.0])
+    assert _logp(again, point)[:2] == _logp(first, point)[:2]
+
+
+def test_a_cached_callback_is_never_another_models():
+    # Same dimensions and data layout, another constant: were the cache keyed on the layout
+    # alone, the second model would load the first's compiled log density.
+    point = np.array([0.3, -1.2, 2.0])
+    for observed in (0.5, 7.0):
+        model = _constant_model(observed)
+        want = float(model.compile_logp()({"x": point}))
+        assert _logp(compile_pymc_model(model), point)[1] == pytest.approx(want, rel=1e-12)
+
+
+def test_a_graph_pytensor_cannot_key_compiles_without_the_cache(monkeypatch):
+    import analyses.inference.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "_cache_key", lambda *args: None)
+    model = _constant_model(0.5)
+    compiled = compile_pymc_model(model)
+    assert compiled.compiled_logp_func._cache_hits == 0
+    point = np.array([0.3, -1.2, 2.0])
+    want = float(model.compile_logp()({"x": point}))
+    assert _logp(compiled, point)[1] == pytest.approx(want, rel=1e-12)

@@ -112,8 +112,9 @@ def _primary(base, priors, config, seconds: dict, ratios: dict) -> None:
     fit_key = "primary fit, compile + sample (was pm.sample)"
     _, seconds[fit_key] = _timed(sample_posterior, model, settings)
     compiled, seconds["nutpie compile, primary model"] = _timed(compile_model, model)
-    # nutpie's own callbacks second, so they meet the caches this process has warmed: the
-    # ratio understates the saving of a fresh process.
+    # nutpie's own callbacks second, so they meet the caches this process has warmed; ours
+    # come from numba's disk cache once a machine has compiled this model (a new model's
+    # first compile on a machine pays for them, as nutpie's do in every process).
     own = partial(compile_pymc_model, own_callbacks=False)
     _, seconds["nutpie compile, primary model, nutpie's own callbacks"] = _timed(own, model)
     ratios["compile, nutpie's own callbacks / ours, primary model"] = (

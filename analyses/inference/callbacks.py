@@ -1,16 +1,25 @@
-"""nutpie's two C callbacks, written so that numba has less to compile in every process.
+"""nutpie's two C callbacks, written so that numba compiles them once per machine, not per process.
 
 nutpie hands its Rust sampler two numba ``cfunc`` callbacks: the log density with its
-gradient, and the "expand" function that computes every stored variable from a draw. Numba
-compiles them anew in every process, since they close over the model's compiled graph.
+gradient, and the "expand" function that computes every stored variable from a draw. nutpie
+builds them as closures over the model's compiled graph and compiles them anew in every
+process: 4.6 s of the primary model's 7.7 s compile (AMD EPYC, 2026-12-03), for code that is
+the same every time.
 
-nutpie's own log-density callback copies the gradient with ``out[...] = grad`` and checks it
-with ``np.all(np.isfinite(out))``. Numba compiles a broadcasting assignment together with its
-error path, which formats the two shapes into a message; that formatting code (``str`` and
-``repr`` of integers, string concatenation) is not in numba's disk cache, so every process
-compiled it again. On the primary model it was 4-6 s of a 10-12 s callback compile (AMD EPYC,
-2026-12-02, see ``docs/performance.md``). The callbacks here copy and check in a loop, which
-needs none of it.
+Here each callback is a copy of a module-level template (``_logp_numba``, ``_expand_numba``)
+with its own globals, which numba freezes as constants just as it would a closure's cells. The
+difference is the disk cache: numba keys a cached function on a hash of its closure's pickled
+contents (the compiled graph, which pickles differently in every process), but not on its
+globals. So a callback is cached under a key of our own (:func:`_cache_key`): PyTensor's key
+for the graph it calls (the one PyTensor's own numba cache trusts), how the shared data are
+laid out, the dimensions, this file's text and the versions of numba, nutpie and PyTensor.
+The cache lives in PyTensor's numba cache folder, ``callbacks/``; where PyTensor cannot key
+the graph (or its cache is off), the callbacks compile in every process as before.
+
+nutpie's own log-density callback copies the gradient with ``out[...] = grad``, whose error
+path formats the two shapes into a message: numba compiles that formatting code in every
+process (4-6 s of a 10-12 s callback compile, 2026-12-02, ``docs/performance.md``). The
+callbacks here copy and check in a loop, which needs none of it.
 
 They return nutpie's status codes: 0 a valid point; 1 the log density raised (a parameter
 outside its support, say); 3 a non-finite gradient; 4 a non-finite log density; -1 the sampler
@@ -19,12 +28,19 @@ passed the wrong dimension; and from the expand callback -2 when it raised. With
 
 They replace two private functions of nutpie's, for the one nutpie version they were checked
 against (:data:`CHECKED_NUTPIE`, the lock file's pin); any other version compiles with nutpie's
-own callbacks. ``tests/test_callbacks.py`` checks that both give the same values and codes.
+own callbacks. ``tests/test_callbacks.py`` checks that both give the same values and codes,
+and that a second process loads the callbacks from the cache.
 """
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import json
 import threading
+import types
+import weakref
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +49,19 @@ import numpy as np
 CHECKED_NUTPIE = "0.16.11"
 # Compiles in threads of one process (a Dask worker's) must not interleave the swap below.
 _SWAP = threading.Lock()
+# Whether the compile in progress (under _SWAP) caches its callbacks on disk.
+_caching = {"on": False}
+# Each callback copy -> its cache key, read by the cache locator (registered on first use).
+_CACHE_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCATOR: list = []
+
+# Each callback's own values of these replace them in its copy of the templates below.
+N_DIM = N_EXPANDED = 0
+EXTRACT = CARRAY = None
+
+
+class _Uncacheable(Exception):
+    """PyTensor gave no cache key for the graph: compile again without the disk cache."""
 
 
 def compile_pymc_model(model, own_callbacks: bool = True):
@@ -58,9 +87,159 @@ def compile_pymc_model(model, own_callbacks: bool = True):
         nutpie_pymc._make_c_logp_func = logp_callback
         nutpie_pymc._make_c_expand_func = expand_callback
         try:
+            if _cache_allowed():
+                _register_locator()
+                _caching["on"] = True
+                try:
+                    return nutpie.compile_pymc_model(model, backend="numba", cache=True)
+                except _Uncacheable:
+                    pass
+                finally:
+                    _caching["on"] = False
             return nutpie.compile_pymc_model(model, backend="numba")
         finally:
             nutpie_pymc._make_c_logp_func, nutpie_pymc._make_c_expand_func = saved
+
+
+def logp_callback(n_dim, logp_fn, user_data, shared_keys, shared_data):
+    """The log density and gradient callback (arguments as nutpie's ``_make_c_logp_func``)."""
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(logp_fn, shared_data, shared_keys, user_data.dtype)
+    layout = _layout(user_data, shared_keys, shared_data)
+    key = _cache_key("logp", logp_fn, (n_dim,), layout)
+    callback = _instantiate(_logp_numba, {"N_DIM": n_dim, "EXTRACT": extract}, key)
+    return callback, _signature("n", "x", "out", "logp")
+
+
+def expand_callback(n_dim, n_expanded, expand_fn, user_data, shared_var_keys, shared_data):
+    """The callback computing every stored variable (as nutpie's ``_make_c_expand_func``)."""
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(expand_fn, shared_data, shared_var_keys, user_data.dtype)
+    layout = _layout(user_data, shared_var_keys, shared_data)
+    key = _cache_key("expand", expand_fn, (n_dim, n_expanded), layout)
+    constants = {"N_DIM": n_dim, "N_EXPANDED": n_expanded, "EXTRACT": extract}
+    return _instantiate(_expand_numba, constants, key), _signature("n", "n", "x", "out")
+
+
+def _logp_numba(dim, x_, out_, logp_, user_data_):
+    if dim != N_DIM:
+        return -1
+    try:
+        logp_val, grad = EXTRACT(CARRAY(x_, (N_DIM,)), user_data_)
+    except Exception:  # the status code is the sampler's only channel
+        return 1
+    logp_[0] = logp_val
+    finite = True
+    for i in range(N_DIM):
+        out_[i] = grad[i]
+        if not np.isfinite(grad[i]):
+            finite = False
+    if not finite:
+        return 3
+    if not np.isfinite(logp_val):
+        return 4
+    return 0
+
+
+def _expand_numba(dim, expanded, x_, out_, user_data_):
+    if dim != N_DIM or expanded != N_EXPANDED:
+        return -1
+    try:
+        (values,) = EXTRACT(CARRAY(x_, (N_DIM,)), user_data_)
+    except Exception:  # the status code is the sampler's only channel
+        return -2
+    for i in range(N_EXPANDED):
+        out_[i] = values[i]
+    return 0
+
+
+def _instantiate(template, constants: dict, key: str | None):
+    """A copy of ``template`` whose globals are ``constants``, keyed for the disk cache."""
+    import numba
+
+    namespace = {"__builtins__": builtins, "__name__": __name__, "np": np, "CARRAY": numba.carray}
+    namespace |= constants
+    callback = types.FunctionType(template.__code__, namespace, template.__name__)
+    callback.__qualname__ = template.__qualname__
+    if _caching["on"]:
+        if key is None:
+            raise _Uncacheable
+        _CACHE_KEYS[callback] = key
+    return callback
+
+
+def _layout(user_data, shared_keys, shared_data) -> list:
+    """How the shared data sit in nutpie's user-data record, without nutpie's random names."""
+    names = list(user_data.dtype["shared"]["data"].names or ())
+    record = [int(np.ndim(shared_data[name])) for name in names]
+    used = [
+        (names.index(k), shared_data[k].dtype.str, [int(n) for n in shared_data[k].shape])
+        for k in shared_keys
+    ]
+    return [record, used]
+
+
+def _cache_key(kind: str, jit_fn, dims: tuple[int, ...], layout: list) -> str | None:
+    """Everything the compiled callback depends on, hashed; None if PyTensor has no key."""
+    import llvmlite
+    import numba
+    import nutpie
+    import pytensor
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    graph = CACHED_SRC_FUNCTIONS.get(getattr(jit_fn, "py_func", None))
+    if graph is None:
+        return None
+    versions = [m.__version__ for m in (numba, llvmlite, nutpie, pytensor)]
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    parts = [kind, graph, [int(d) for d in dims], layout, versions, source]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _cache_allowed() -> bool:
+    """PyTensor's numba cache is on, and numba will ask our locator (not one set by name)."""
+    import numba
+    import pytensor
+
+    return bool(pytensor.config.numba__cache) and not numba.config.CACHE_LOCATOR_CLASSES
+
+
+def _register_locator() -> None:
+    """Put the callbacks' cache locator first in numba's list (once per process)."""
+    if _LOCATOR:
+        return
+    from numba.core.caching import CacheImpl, _CacheLocator
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    folder = Path(NUMBA_CACHE_PATH) / "callbacks"
+
+    class CallbackLocator(_CacheLocator):
+        """Directs numba to the callbacks' folder, with the callback's key as its name."""
+
+        def __init__(self, key: str) -> None:
+            self._key = key
+
+        def ensure_cache_path(self) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+        def get_cache_path(self) -> str:
+            return str(folder)
+
+        def get_source_stamp(self) -> int:
+            return 0  # the key holds this file's text
+
+        def get_disambiguator(self) -> str:
+            return self._key
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            key = _CACHE_KEYS.get(py_func)
+            return None if key is None else cls(key)
+
+    CacheImpl._locator_classes.insert(0, CallbackLocator)
+    _LOCATOR.append(CallbackLocator)
 
 
 def _signature(*pointers):
@@ -69,53 +248,3 @@ def _signature(*pointers):
     double_ptr = numba.types.CPointer(numba.types.double)
     args = [numba.types.uint64 if p == "n" else double_ptr for p in pointers]
     return numba.types.int64(*args, numba.types.voidptr)
-
-
-def logp_callback(n_dim, logp_fn, user_data, shared_keys, shared_data):
-    """The log density and gradient callback (arguments as nutpie's ``_make_c_logp_func``)."""
-    import numba
-    from nutpie.compile_pymc import make_extraction_fn
-
-    extract = make_extraction_fn(logp_fn, shared_data, shared_keys, user_data.dtype)
-
-    def logp_numba(dim, x_, out_, logp_, user_data_):
-        if dim != n_dim:
-            return -1
-        try:
-            logp_val, grad = extract(numba.carray(x_, (n_dim,)), user_data_)
-        except Exception:  # the status code is the sampler's only channel
-            return 1
-        logp_[0] = logp_val
-        finite = True
-        for i in range(n_dim):
-            out_[i] = grad[i]
-            if not np.isfinite(grad[i]):
-                finite = False
-        if not finite:
-            return 3
-        if not np.isfinite(logp_val):
-            return 4
-        return 0
-
-    return logp_numba, _signature("n", "x", "out", "logp")
-
-
-def expand_callback(n_dim, n_expanded, expand_fn, user_data, shared_var_keys, shared_data):
-    """The callback computing every stored variable (as nutpie's ``_make_c_expand_func``)."""
-    import numba
-    from nutpie.compile_pymc import make_extraction_fn
-
-    extract = make_extraction_fn(expand_fn, shared_data, shared_var_keys, user_data.dtype)
-
-    def expand_numba(dim, expanded, x_, out_, user_data_):
-        if dim != n_dim or expanded != n_expanded:
-            return -1
-        try:
-            (values,) = extract(numba.carray(x_, (n_dim,)), user_data_)
-        except Exception:  # the status code is the sampler's only channel
-            return -2
-        for i in range(n_expanded):
-            out_[i] = values[i]
-        return 0
-
-    return expand_numba, _signature("n", "n", "x", "out")
