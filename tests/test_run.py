@@ -316,6 +316,10 @@ def test_failed_gate_is_marked_not_certified(project, monkeypatch):
             ("sensitivity.correlations[1]", "0.95", "0.9"),
         ),
         ("[analysis]\nname = 'x'\n[hypotheses]\nprimary = nan\n", ("hypotheses.primary", "nan")),
+        (
+            "[analysis]\nname = 'x'\n[sensitivity]\ntarget_accept = 1.0\n",
+            ("sensitivity.target_accept", "1.0"),
+        ),
     ],
 )
 def test_bad_configuration(tmp_path, capsys, text, fragments):

@@ -34,6 +34,18 @@ def test_leaving_the_block_stops_every_worker(inputs):
     assert not any(w.is_alive() for w in workers)
 
 
+def test_the_refits_sample_at_the_suites_own_target_acceptance(inputs):
+    base, config, priors = inputs
+    mine = config.model_copy(
+        update={"sensitivity": config.sensitivity.model_copy(update={"target_accept": 0.97})}
+    )
+    settings = SuiteRun(base, mine, priors, say=quiet).common["settings"]
+    assert settings["target_accept"] == 0.97
+    assert {k: v for k, v in settings.items() if k != "target_accept"} == {
+        k: v for k, v in config.sampler.to_dict().items() if k != "target_accept"
+    }
+
+
 def test_the_scenarios_that_need_the_primary_wait_for_it(inputs):
     suite = SuiteRun(*inputs, say=quiet)
     early = [i for i in suite.unique if not suite._candidate(i)]

@@ -156,11 +156,11 @@ def _masked_refit(base, priors, config, seconds: dict, ratios: dict) -> None:
     without = evidence.subset(kept)
     union, data = build_variants_model([Variant(evidence, priors), Variant(without, priors)])
     compiled = compile_model(union)
-    _, masked = _timed(sample_compiled, compiled, data[1], config.sampler)
+    _, masked = _timed(sample_compiled, compiled, data[1], config.refit_sampler)
 
     def rebuild():
         model = build_blockade_model(without, priors)
-        return sample_compiled(compile_model(model), {}, config.sampler)
+        return sample_compiled(compile_model(model), {}, config.refit_sampler)
 
     _, rebuilt = _timed(rebuild)
     seconds["masked refit (leave out jelen2025)"] = masked
@@ -179,7 +179,7 @@ def _median_refit(base, priors, config, seconds: dict, ratios: dict) -> None:
     variants = [variant_for(base, sc) for sc in scenarios]
     (model, data), seconds["build the suite's one model"] = _timed(build_variants_model, variants)
     compiled, seconds["nutpie compile, the suite's one model"] = _timed(compile_model, model)
-    times = [_timed(sample_compiled, compiled, d, config.sampler)[1] for d in data]
+    times = [_timed(sample_compiled, compiled, d, config.refit_sampler)[1] for d in data]
     seconds["median refit"] = statistics.median(times)
     seconds["slowest refit"] = max(times)
     ratios["refits timed"] = float(len(times))

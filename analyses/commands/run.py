@@ -333,6 +333,7 @@ def _manifest(
         "code": code_version(),
         "seed": gated.settings.seed,
         "sampler": gated.settings.to_dict(),
+        "refit_sampler": inputs.config.refit_sampler.to_dict(),  # the suite's first attempts
         "diagnostics": {"attempts": gated.attempts, "final": gated.diagnostics.to_dict()},
         "certified": result.certified,
         "headline": result.headline(),

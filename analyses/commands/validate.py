@@ -439,7 +439,7 @@ def _reweighting() -> dict:
     chosen = [asdict(sc) for sc in scenarios if sc.name in rows]
     payload = {
         "scenarios": chosen,
-        "settings": config.sampler.to_dict(),
+        "settings": config.refit_sampler.to_dict(),  # as the suite refits
         "thresholds": thresholds.to_dict(),
         "studies_dir": None,
     }

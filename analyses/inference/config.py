@@ -106,6 +106,12 @@ class SensitivitySection(_Section):
     # A scenario that changes only a prior reweights the primary posterior (PSIS) where the
     # Pareto k-hat allows it (analyses.suite.reweight), and is refitted otherwise.
     reweight: bool = True
+    # The refits' target acceptance (the primary fit keeps [sampler] target_accept). At 0.9,
+    # 14 of 90 refits of the shipped scenarios (three seeds; the half-Cauchy tau_beta, which
+    # diverges at either, aside) had one or two divergent transitions and paid the gate's
+    # retry, about 2.2 s each; at 0.95, 3 of 90, for 5% more sampling time a refit (AMD
+    # EPYC, 2026-12-03, docs/performance.md).
+    target_accept: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class OutputSection(_Section):
@@ -122,6 +128,11 @@ class RunConfig(_Section):
     hypotheses: HypothesesSection = Field(default_factory=HypothesesSection)
     sensitivity: SensitivitySection = Field(default_factory=SensitivitySection)
     output: OutputSection = Field(default_factory=OutputSection)
+
+    @property
+    def refit_sampler(self) -> SamplerSettings:
+        """The sampler settings of the suite's refits: the primary's, at the suite's target."""
+        return self.sampler.model_copy(update={"target_accept": self.sensitivity.target_accept})
 
 
 def load_config(path: Path | None = None) -> tuple[RunConfig, dict]:

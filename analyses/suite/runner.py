@@ -128,7 +128,7 @@ class SuiteRun:
         self.fitted = refitted(self.scenarios)
         self.here = primary_scenario(config, priors)
         self.common = {
-            "settings": config.sampler.to_dict(),
+            "settings": config.refit_sampler.to_dict(),
             "thresholds": config.hypotheses.thresholds.to_dict(),
             "studies_dir": str(studies_dir) if studies_dir else None,
         }
