@@ -154,3 +154,20 @@ def test_a_graph_pytensor_cannot_key_compiles_without_the_cache(monkeypatch):
     point = np.array([0.3, -1.2, 2.0])
     want = float(model.compile_logp()({"x": point}))
     assert _logp(compiled, point)[1] == pytest.approx(want, rel=1e-12)
+
+
+def test_an_unreadable_cache_file_is_replaced_not_fatal():
+    from analyses.inference import callbacks
+
+    model = _constant_model(3.25)  # this test's own model: its cache files are its own
+    first = compile_pymc_model(model)
+    keys = [callbacks._CACHE_KEYS[f._pyfunc] for f in (first.compiled_logp_func,)]
+    files = [p for key in keys for p in callbacks._cache_folder().glob(f"*-{key}.*")]
+    assert files
+    for path in files:  # truncated, as a full disk might leave them
+        path.write_bytes(path.read_bytes()[:40])
+    point = np.array([0.3, -1.2, 2.0])
+    want = float(model.compile_logp()({"x": point}))
+    healed = compile_pymc_model(model)
+    assert _logp(healed, point)[1] == pytest.approx(want, rel=1e-12)
+    assert compile_pymc_model(model).compiled_logp_func._cache_hits == 1

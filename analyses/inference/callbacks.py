@@ -49,8 +49,8 @@ import numpy as np
 CHECKED_NUTPIE = "0.16.11"
 # Compiles in threads of one process (a Dask worker's) must not interleave the swap below.
 _SWAP = threading.Lock()
-# Whether the compile in progress (under _SWAP) caches its callbacks on disk.
-_caching = {"on": False}
+# Whether the compile in progress (under _SWAP) caches its callbacks on disk, and its keys.
+_caching: dict = {"on": False, "keys": []}
 # Each callback copy -> its cache key, read by the cache locator (registered on first use).
 _CACHE_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCATOR: list = []
@@ -89,16 +89,53 @@ def compile_pymc_model(model, own_callbacks: bool = True):
         try:
             if _cache_allowed():
                 _register_locator()
-                _caching["on"] = True
                 try:
-                    return nutpie.compile_pymc_model(model, backend="numba", cache=True)
+                    return _compile_cached(nutpie, model)
                 except _Uncacheable:
                     pass
-                finally:
-                    _caching["on"] = False
             return nutpie.compile_pymc_model(model, backend="numba")
         finally:
             nutpie_pymc._make_c_logp_func, nutpie_pymc._make_c_expand_func = saved
+
+
+def _compile_cached(nutpie, model):
+    """Compile with the callbacks' disk cache (under ``_SWAP``).
+
+    A cache file numba cannot read (truncated on a full disk, say) would fail every compile of
+    that model: its files are removed and the compile repeated, and if it fails in the cache
+    again the callbacks compile without it.
+    """
+    for attempt in range(2):
+        _caching.update(on=True, keys=[])
+        try:
+            return nutpie.compile_pymc_model(model, backend="numba", cache=True)
+        except _Uncacheable:
+            raise
+        except Exception as err:
+            if not _raised_by_cache(err):
+                raise
+            if attempt == 1:
+                raise _Uncacheable from err
+            _forget(_caching["keys"])
+        finally:
+            _caching["on"] = False
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _raised_by_cache(err: BaseException) -> bool:
+    """Whether ``err`` came from reading numba's cache files."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    return any(Path(f.filename).as_posix().endswith("numba/core/caching.py") for f in frames)
+
+
+def _forget(keys: list[str]) -> None:
+    """Remove the cache files of these keys (their index and data files)."""
+    folder = _cache_folder()
+    for key in keys:
+        for path in folder.glob(f"*-{key}.*"):
+            path.unlink(missing_ok=True)
 
 
 def logp_callback(n_dim, logp_fn, user_data, shared_keys, shared_data):
@@ -167,6 +204,7 @@ def _instantiate(template, constants: dict, key: str | None):
         if key is None:
             raise _Uncacheable
         _CACHE_KEYS[callback] = key
+        _caching["keys"].append(key)
     return callback
 
 
@@ -206,14 +244,20 @@ def _cache_allowed() -> bool:
     return bool(pytensor.config.numba__cache) and not numba.config.CACHE_LOCATOR_CLASSES
 
 
+def _cache_folder() -> Path:
+    """Where the callbacks are cached: ``callbacks/`` in PyTensor's numba cache folder."""
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    return Path(NUMBA_CACHE_PATH) / "callbacks"
+
+
 def _register_locator() -> None:
     """Put the callbacks' cache locator first in numba's list (once per process)."""
     if _LOCATOR:
         return
     from numba.core.caching import CacheImpl, _CacheLocator
-    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
-    folder = Path(NUMBA_CACHE_PATH) / "callbacks"
+    folder = _cache_folder()
 
     class CallbackLocator(_CacheLocator):
         """Directs numba to the callbacks' folder, with the callback's key as its name."""
