@@ -262,6 +262,16 @@ def test_a_prior_only_scenario_is_reweighted_not_refitted(small_run):
     assert "| reweighted (k̂ " in report
 
 
+@pytest.mark.fit
+def test_the_report_says_the_refits_target_acceptance(small_run):
+    manifest = json.loads((small_run / "manifest.json").read_text())
+    target = manifest["refit_sampler"]["target_accept"]
+    assert target != manifest["sampler"]["target_accept"]  # the suite's own, 0.95 against 0.9
+    assert (
+        f"first attempts at target acceptance {target:g}" in (small_run / "report.md").read_text()
+    )
+
+
 def test_power_scaling_text_flags_only_flagged_rows():
     """arviz-stats marks an unflagged row '✓'; only 'potential ...' rows are reported."""
     from analyses.report.robustness import _psense_text

@@ -244,10 +244,18 @@ def robustness_section(suite) -> str:
         *_threshold_lines(table[table.kind == "thresholds"], leader),
         _psense_text(suite.psense),
         _cumulative_text(suite.cumulative, refits, primary, leader),
-        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models and "
-        f"{suite.reweighted} reweighted posteriors, {suite.wall_seconds:.0f} s wall time.*\n",
+        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models"
+        + _target_text(suite)
+        + f" and {suite.reweighted} reweighted posteriors, {suite.wall_seconds:.0f} s wall "
+        "time.*\n",
     ]
     return "\n".join(lines)
+
+
+def _target_text(suite) -> str:
+    """The refits' target acceptance, where the suite recorded it."""
+    target = suite.target_accept
+    return "" if target is None else f" (first attempts at target acceptance {target:g})"
 
 
 def _agreement_lines(refits: pd.DataFrame) -> list[str]:

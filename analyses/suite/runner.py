@@ -302,6 +302,7 @@ class SuiteRun:
             compiles,
             len(rows),
             len(reweighted),
+            self.config.refit_sampler.target_accept,
         )
 
 

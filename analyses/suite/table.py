@@ -203,6 +203,7 @@ class SuiteResult:
     compiles: int
     refits: int
     reweighted: int = 0
+    target_accept: float | None = None  # the refits' first attempts ([sensitivity])
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report
