@@ -8,7 +8,7 @@ import xarray as xr
 from arviz_stats import ess
 
 from analyses.inference.fit import parameter_summary
-from analyses.inference.sampling import convergence
+from analyses.inference.sampling import SamplerSettings, convergence
 
 CHAINS, DRAWS = 4, 1000
 
@@ -141,3 +141,12 @@ def test_a_retry_for_too_few_effective_draws_doubles_them():
     sample, asked = _scripted([_trace(stuck), good])
     assert gated(sample, _settings()).certified
     assert asked[1].draws == 2 * DRAWS
+
+
+@pytest.mark.parametrize(
+    ("first", "targets"), [(0.9, [0.9, 0.99, 0.999]), (0.995, [0.995, 0.995, 0.999])]
+)
+def test_a_retry_never_takes_larger_steps_than_the_attempt_before(first, targets):
+    attempts = SamplerSettings(seed=1, target_accept=first).attempts()
+    assert [a.target_accept for a in attempts] == targets
+    assert [a.tune for a in attempts] == [1000, 2000, 4000]

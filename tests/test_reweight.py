@@ -91,10 +91,14 @@ def test_log_ratio_sums_every_variable_over_its_own_dims():
     assert log_ratio(new.drop_vars("b"), old) is None
 
 
+def _uniform(lower: float, upper: float) -> dict:
+    return {"dist": "uniform", "lower": lower, "upper": upper}
+
+
 PRIMARY = Scenario(
     "primary",
     "",
-    {"slots": {"tau_beta": {"dist": "halfnormal", "sigma": 0.2}, "rho": {"dist": "beta"}}},
+    {"slots": {"tau_beta": {"dist": "halfnormal", "sigma": 0.2}, "rho": _uniform(0.0, 0.9)}},
     {"moderator": "regimen"},
     {},
 )
@@ -104,8 +108,31 @@ PRIMARY = Scenario(
     ("change", "expected"),
     [
         (
-            {"priors": {"slots": {**PRIMARY.priors["slots"], "tau_beta": {"dist": "halfcauchy"}}}},
+            {
+                "priors": {
+                    "slots": {
+                        **PRIMARY.priors["slots"],
+                        "tau_beta": {"dist": "halfcauchy", "beta": 0.2},
+                    }
+                }
+            },
             {"tau_beta"},
+        ),
+        (  # a narrower range: the draws outside it get weight 0
+            {"priors": {"slots": {**PRIMARY.priors["slots"], "rho": _uniform(0.3, 0.8)}}},
+            {"rho"},
+        ),
+        (  # a wider range: the primary's draws never visit what it adds, so refit
+            {"priors": {"slots": {**PRIMARY.priors["slots"], "rho": _uniform(0.0, 0.95)}}},
+            None,
+        ),
+        (  # a positive family where the primary's prior was bounded: refit
+            {
+                "priors": {
+                    "slots": {**PRIMARY.priors["slots"], "rho": {"dist": "halfnormal", "sigma": 1}}
+                }
+            },
+            None,
         ),
         (
             {

@@ -80,9 +80,9 @@ def compile_pymc_model(model, own_callbacks: bool = True):
     import nutpie
     import nutpie.compile_pymc as nutpie_pymc
 
-    if not own_callbacks or nutpie.__version__ != CHECKED_NUTPIE:
-        return nutpie.compile_pymc_model(model, backend="numba")
-    with _SWAP:
+    with _SWAP:  # nutpie's own compile too: it must not meet another thread's swap
+        if not own_callbacks or nutpie.__version__ != CHECKED_NUTPIE:
+            return nutpie.compile_pymc_model(model, backend="numba")
         saved = nutpie_pymc._make_c_logp_func, nutpie_pymc._make_c_expand_func
         nutpie_pymc._make_c_logp_func = logp_callback
         nutpie_pymc._make_c_expand_func = expand_callback
@@ -123,7 +123,11 @@ def _compile_cached(nutpie, model):
 
 
 def _raised_by_cache(err: BaseException) -> bool:
-    """Whether ``err`` came from reading numba's cache files."""
+    """Whether ``err`` came from numba's cache files.
+
+    Any cache failure counts (PyTensor's own files, a save to a full disk): the cost of a
+    wrong guess is a compile repeated, never a wrong result.
+    """
     import traceback
 
     frames = traceback.extract_tb(err.__traceback__)

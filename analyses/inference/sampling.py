@@ -47,7 +47,11 @@ class SamplerSettings(BaseModel):
     def stronger(self) -> SamplerSettings:
         """The retry after a failed gate: twice the draws and tuning, smaller steps."""
         return self.model_copy(
-            update={"draws": 2 * self.draws, "tune": 2 * self.tune, "target_accept": 0.99}
+            update={
+                "draws": 2 * self.draws,
+                "tune": 2 * self.tune,
+                "target_accept": max(0.99, self.target_accept),
+            }
         )
 
     def attempts(self) -> tuple[SamplerSettings, ...]:
@@ -63,7 +67,9 @@ class SamplerSettings(BaseModel):
         and every attempt is recorded.
         """
         retry = self.stronger()
-        last = retry.model_copy(update={"tune": 4 * self.tune, "target_accept": 0.999})
+        last = retry.model_copy(
+            update={"tune": 4 * self.tune, "target_accept": max(0.999, self.target_accept)}
+        )
         return (self, retry, last)
 
     def to_dict(self) -> dict:

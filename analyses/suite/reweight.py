@@ -10,7 +10,9 @@ is refitted, and the report says which was done.
 
 A scenario is a candidate when its readings, studies and model options are the primary's,
 every prior slot it changes is free in both (fixing a nuisance changes what is sampled, and a
-fixed value changes the likelihood), and its model has the primary's free variables.
+fixed value changes the likelihood) with the new prior's support within the old one's (the
+primary's draws never visit values only the new prior allows), and its model has the
+primary's free variables.
 """
 
 from __future__ import annotations
@@ -47,7 +49,17 @@ def changed_slots(scenario: Scenario, primary: Scenario) -> set[str] | None:
         k in mine and k in theirs and "fixed" not in (mine[k]["dist"], theirs[k]["dist"])
         for k in changed
     )
-    return changed if changed and free else None
+    if not (changed and free):
+        return None
+    # The primary's draws never leave the primary prior's support: a new prior reaching beyond
+    # it (a uniform widened, say) would be reweighted to a posterior cut off at the old bounds.
+    return changed if all(_within(mine[k], theirs[k]) for k in changed) else None
+
+
+def _within(new: dict, old: dict) -> bool:
+    """Whether the support of prior ``new`` lies within that of prior ``old``."""
+    (new_lo, new_hi), (old_lo, old_hi) = scipy_dist(new).support(), scipy_dist(old).support()
+    return old_lo <= new_lo and new_hi <= old_hi
 
 
 def log_ratio(new: xr.Dataset, old: xr.Dataset) -> xr.DataArray | None:
