@@ -244,7 +244,8 @@ def robustness_section(suite) -> str:
         *_threshold_lines(table[table.kind == "thresholds"], leader),
         _psense_text(suite.psense),
         _cumulative_text(suite.cumulative, refits, primary, leader),
-        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled models"
+        f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled "
+        f"model{'' if suite.compiles == 1 else 's'}"
         + _target_text(suite)
         + f" and {suite.reweighted} reweighted posteriors, {suite.wall_seconds:.0f} s wall "
         "time.*\n",
