@@ -3,7 +3,7 @@
 nutpie hands its Rust sampler two numba ``cfunc`` callbacks: the log density with its
 gradient, and the "expand" function that computes every stored variable from a draw. nutpie
 builds them as closures over the model's compiled graph and compiles them anew in every
-process: 4.6 s of the primary model's 7.7 s compile (AMD EPYC, 2026-12-03), for code that is
+process: 4.6 s of the primary model's 8.7 s compile (AMD EPYC, 2026-12-03), for code that is
 the same every time.
 
 Here each callback is a copy of a module-level template (``_logp_numba``, ``_expand_numba``)
@@ -29,7 +29,7 @@ passed the wrong dimension; and from the expand callback -2 when it raised. With
 They replace two private functions of nutpie's, for the one nutpie version they were checked
 against (:data:`CHECKED_NUTPIE`, the lock file's pin); any other version compiles with nutpie's
 own callbacks. ``tests/test_callbacks.py`` checks that both give the same values and codes,
-and that a second process loads the callbacks from the cache.
+that a second compile loads them from the disk cache, and that no model loads another's.
 """
 
 from __future__ import annotations
