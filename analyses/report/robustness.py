@@ -245,18 +245,11 @@ def robustness_section(suite) -> str:
         _psense_text(suite.psense),
         _cumulative_text(suite.cumulative, refits, primary, leader),
         f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled "
-        f"model{'' if suite.compiles == 1 else 's'}"
-        + _target_text(suite)
-        + f" and {suite.reweighted} reweighted posteriors, {suite.wall_seconds:.0f} s wall "
-        "time.*\n",
+        f"model{'' if suite.compiles == 1 else 's'} (first attempts at target acceptance "
+        f"{suite.target_accept:g}) and {suite.reweighted} reweighted posteriors, "
+        f"{suite.wall_seconds:.0f} s wall time.*\n",
     ]
     return "\n".join(lines)
-
-
-def _target_text(suite) -> str:
-    """The refits' target acceptance, where the suite recorded it."""
-    target = suite.target_accept
-    return "" if target is None else f" (first attempts at target acceptance {target:g})"
 
 
 def _agreement_lines(refits: pd.DataFrame) -> list[str]:

@@ -202,8 +202,8 @@ class SuiteResult:
     wall_seconds: float
     compiles: int
     refits: int
-    reweighted: int = 0
-    target_accept: float | None = None  # the refits' first attempts ([sensitivity])
+    reweighted: int
+    target_accept: float  # the refits' first attempts ([sensitivity] target_accept)
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report
