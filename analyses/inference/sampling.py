@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pymc as pm
 import xarray as xr
-from arviz_stats import ess, rhat
 from pydantic import BaseModel, ConfigDict, Field
+
+from analyses.inference.diagnostics import gate_diagnostics
 
 # The gate of SCIENCE.md section 7 (Vehtari et al. 2021 recommend R-hat <= 1.01 and bulk and
 # tail ESS >= 400 with 4 chains).
@@ -172,39 +172,30 @@ def convergence(
     chain), a missing divergence record, a non-finite diagnostic of a varying quantity, or
     fewer draws than ``expected_draws`` (chains x draws asked for).
     """
-    posterior = idata["posterior"].to_dataset()
-    if var_names is not None:
-        posterior = posterior[var_names]
-    broken = [v for v in posterior.data_vars if not np.isfinite(posterior[v].values).all()]
+    posterior = idata["posterior"]
+    names = list(posterior.data_vars) if var_names is None else var_names
+    values = {v: posterior[v].transpose("chain", "draw", ...).values for v in names}
+    broken = [v for v, a in values.items() if not np.isfinite(a).all()]
     draws = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
     failures = _unverifiable(idata, broken, draws, expected_draws)
     # Constant variables (fixed priors, point ranges) have no R-hat or ESS to speak of.
-    keep = [v for v in posterior.data_vars if v not in broken and _varies(posterior[v]).any()]
+    varies = {v: _varies(a) for v, a in values.items() if v not in broken}
+    keep = {v: values[v] for v, moves in varies.items() if moves.any()}
     if not keep:
         nan = float("nan")
         failures = failures or ["no varying quantity whose convergence could be checked"]
         return Diagnostics(nan, nan, nan, _divergences(idata), draws, failures)
-    posterior = posterior[keep]
     # Elements that are constant by construction (e.g. the log hours of a study whose interval
-    # is a point) give NaN diagnostics; they are skipped, with numpy's warnings about them.
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        r = rhat(posterior)
-        bulk = ess(posterior, method="bulk")
-        tail = ess(posterior, method="tail", prob=TAIL_ESS_PROBS)
-
-    def extreme(ds: xr.Dataset, fn) -> float:
-        values = [ds[v].values[np.isfinite(ds[v].values)] for v in ds.data_vars]
-        values = [float(fn(v)) for v in values if v.size]
-        return fn(np.array(values)) if values else float("nan")
-
-    max_rhat = extreme(r, np.nanmax)
-    min_bulk = extreme(bulk, np.nanmin)
-    min_tail = extreme(tail, np.nanmin)
+    # is a point) give NaN diagnostics; they are skipped.
+    found = gate_diagnostics(keep, TAIL_ESS_PROBS)
+    worst_rhat = {v: _extreme(d.rhat, np.max) for v, d in found.items()}
+    max_rhat = _extreme(np.array(list(worst_rhat.values())), np.max)
+    min_bulk = _extreme(np.concatenate([d.bulk_ess.ravel() for d in found.values()]), np.min)
+    min_tail = _extreme(np.concatenate([d.tail_ess.ravel() for d in found.values()]), np.min)
     divergences = _divergences(idata)
-    failures += _undefined_diagnostics(posterior, r, bulk, tail)
+    failures += _undefined_diagnostics(varies, found)
     if max_rhat > RHAT_MAX:
-        worst = max(r.data_vars, key=lambda v: float(np.nanmax(r[v].values)))
+        worst = max(worst_rhat, key=lambda v: np.nan_to_num(worst_rhat[v], nan=-np.inf))
         failures.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {worst})")
     if min_bulk < ESS_MIN:
         failures.append(f"bulk ESS {min_bulk:.0f} < {ESS_MIN}")
@@ -215,9 +206,15 @@ def convergence(
     return Diagnostics(max_rhat, min_bulk, min_tail, divergences, draws, failures)
 
 
-def _varies(x: xr.DataArray) -> np.ndarray:
+def _extreme(values: np.ndarray, fn) -> float:
+    """``fn`` (max or min) of the finite values, or NaN when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(fn(finite)) if finite.size else float("nan")
+
+
+def _varies(draws: np.ndarray) -> np.ndarray:
     """Per element, whether its draws differ at all (max > min: a constant's SD can be 1e-16)."""
-    return (x.max(("chain", "draw")) > x.min(("chain", "draw"))).values
+    return draws.max(axis=(0, 1)) > draws.min(axis=(0, 1))
 
 
 def _divergences(idata: xr.DataTree) -> int:
@@ -241,16 +238,14 @@ def _unverifiable(
     return out
 
 
-def _undefined_diagnostics(posterior: xr.Dataset, *diagnostics: xr.Dataset) -> list[str]:
+def _undefined_diagnostics(varies: dict[str, np.ndarray], found: dict) -> list[str]:
     """Varying elements whose R-hat or ESS is not a number (a constant element may be NaN)."""
-    out = set()
-    for name in posterior.data_vars:
-        varying = _varies(posterior[name])
-        for diag in diagnostics:
-            values = np.asarray(diag[name].values)
-            if (varying & ~np.isfinite(values)).any():
-                out.add(name)
-    return [f"undefined R-hat or ESS for {', '.join(sorted(out))}"] if out else []
+    out = sorted(
+        name
+        for name, d in found.items()
+        if any((varies[name] & ~np.isfinite(v)).any() for v in (d.rhat, d.bulk_ess, d.tail_ess))
+    )
+    return [f"undefined R-hat or ESS for {', '.join(out)}"] if out else []
 
 
 @dataclass(frozen=True)
