@@ -379,3 +379,38 @@ def test_a_term_infinite_at_the_start_is_named_and_a_merely_unstable_one_is_not(
     (problem,) = preflight_module.start_problems(inputs)
     assert "starting point in impossible" in str(problem)
     assert "unstable_as_written" not in str(problem)
+
+
+def test_a_run_whose_fit_cannot_start_names_the_infinite_term(monkeypatch):
+    """A run checks the starting point only when nutpie cannot start; it then raises the same
+    named error preflight (and so check-data) gives, and passes any other error through."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from analyses.commands import preflight as preflight_module
+    from analyses.commands import run as run_module
+    from models import blockade
+
+    real = blockade.build_blockade_model
+    impossible = {"on": True}
+
+    def with_extra_term(*args, **kwargs):
+        model = real(*args, **kwargs)
+        if impossible["on"]:
+            with model:
+                pm.Potential("impossible", pt.log(pt.zeros(())))
+        return model
+
+    def cannot_start(*args, **kwargs):
+        raise RuntimeError("All initialization points failed\n\nCaused by: ErrorCode(4)")
+
+    monkeypatch.setattr(blockade, "build_blockade_model", with_extra_term)
+    monkeypatch.setattr(run_module, "fit_inputs", cannot_start)
+    inputs = preflight_module.load_inputs(None, None)
+    with pytest.raises(InputError, match="starting point in impossible"):
+        run_module.fit_primary(inputs, say=lambda line: None)
+    # Every term finite at the start: nutpie's own error, as it was.
+    impossible["on"] = False
+    with pytest.raises(RuntimeError, match="initialization points failed"):
+        run_module.fit_primary(inputs, say=lambda line: None)
+    assert preflight_module.start_failure(inputs, RuntimeError("another failure")) is None

@@ -65,8 +65,15 @@ def load_inputs(config_path: Path | None, studies_dir: Path | None) -> RunInputs
     return RunInputs(config, raw_config, label, base, evidence, priors, root)
 
 
-def preflight(config_path: Path | None, studies_dir: Path | None) -> RunInputs:
-    """Every check a run makes before fitting; raises InputError listing the problems."""
+def preflight(
+    config_path: Path | None, studies_dir: Path | None, check_start: bool = True
+) -> RunInputs:
+    """Every check a run makes before fitting; raises InputError listing the problems.
+
+    ``check_start=False`` leaves out the log density at the starting point (about 1 s): a run
+    makes that check only if its fit cannot start (:func:`start_failure`), where it names the
+    term that stopped it.
+    """
     inputs = load_inputs(config_path, studies_dir)
     for source in (*NAMED_SETS, *inputs.config.sensitivity.prior_files):
         load_priors(source, inputs.evidence.literature)  # the suite fits every one of them
@@ -75,7 +82,7 @@ def preflight(config_path: Path | None, studies_dir: Path | None) -> RunInputs:
     if not BIB_FILE.is_file():
         expected = "docs/references.bib in the project folder (the report's reference list)"
         problems.append(Problem(str(BIB_FILE), "project", "", "no such file", expected))
-    if not problems:
+    if not problems and check_start:
         problems += start_problems(inputs)
     if problems:
         raise InputError(problems)
@@ -154,3 +161,15 @@ def start_problems(inputs: RunInputs) -> list[Problem]:
     found = f"a log density of -inf or NaN at the starting point in {names}"
     expected = "inputs under which every term is finite (check these studies' numbers and priors)"
     return [Problem(inputs.label, "model", "", found, expected)]
+
+
+def start_failure(inputs: RunInputs, err: Exception) -> InputError | None:
+    """If the sampler could not start and a term is infinite at the start, the error naming it.
+
+    nutpie raises ``RuntimeError("All initialization points failed ...")``; the term-by-term
+    check (:func:`start_problems`) then says which term and where.
+    """
+    if not isinstance(err, RuntimeError) or "initialization points failed" not in str(err):
+        return None
+    problems = start_problems(inputs)
+    return InputError(problems) if problems else None

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from analyses.commands.preflight import RunInputs, preflight
+from analyses.commands.preflight import RunInputs, preflight, start_failure
 from analyses.commands.publish import (
     new_run_id,
     previous_runs,
@@ -105,7 +105,13 @@ def fit_primary(
     )
     say("[2/5] fitting the blockade model (NUTS, 4 chains; compiling takes a few seconds)")
     drawn = helper.start_prior_predictive(inputs, studies_dir) if helper else None
-    result = fit_inputs(inputs, predictive=True, drawn_elsewhere=drawn)
+    try:
+        result = fit_inputs(inputs, predictive=True, drawn_elsewhere=drawn)
+    except RuntimeError as err:
+        named = start_failure(inputs, err)
+        if named is None:
+            raise
+        raise named from None
     if helper is not None and helper.prior_error:
         say(f"      prior predictive draws made here: the helper's failed ({helper.prior_error})")
     gate = result.gated.diagnostics
@@ -149,7 +155,7 @@ def run(
     """
     started = time.monotonic()
     say = say if isinstance(say, RunLog) else RunLog(out=say)
-    inputs = preflight(config_path, studies_dir)
+    inputs = preflight(config_path, studies_dir, check_start=False)
     say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
     previous, skipped = _earlier_runs(inputs.root, say)
     with ExitStack() as stack:
