@@ -148,11 +148,18 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings, compiled=None) 
 
 
 def sample_compiled(compiled, data: dict, settings: SamplerSettings) -> xr.DataTree:
-    """Sample a nutpie-compiled model with new shared data (no recompilation)."""
+    """Sample a nutpie-compiled model with new shared data (no recompilation).
+
+    Returns the ``posterior`` and ``sample_stats`` groups, built from nutpie's record batches
+    by :func:`analyses.inference.trace.trace_from_arrow` (a refit's draws are never saved).
+    """
     import nutpie
 
-    return nutpie.sample(
-        compiled.with_data(**data),
+    from analyses.inference.trace import trace_from_arrow
+
+    swapped = compiled.with_data(**data)
+    raw = nutpie.sample(
+        swapped,
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
@@ -160,7 +167,9 @@ def sample_compiled(compiled, data: dict, settings: SamplerSettings) -> xr.DataT
         target_accept=settings.target_accept,
         progress_bar=False,
         save_warmup=False,
+        return_raw_trace=True,
     )
+    return trace_from_arrow(raw, swapped)
 
 
 def convergence(
