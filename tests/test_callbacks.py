@@ -171,3 +171,31 @@ def test_an_unreadable_cache_file_is_replaced_not_fatal():
     healed = compile_pymc_model(model)
     assert _logp(healed, point)[1] == pytest.approx(want, rel=1e-12)
     assert compile_pymc_model(model).compiled_logp_func._cache_hits == 1
+
+
+def test_the_cache_folder_is_pruned_least_recently_used_first(tmp_path, monkeypatch):
+    import os
+
+    from analyses.inference import callbacks
+
+    monkeypatch.setattr(callbacks, "_cache_folder", lambda: tmp_path)
+    keys = [f"{k:064x}" for k in range(1, 5)]  # oldest first
+    for age, key in enumerate(reversed(keys)):
+        for suffix in ("py312.nbi", "py312.1.nbc"):
+            path = tmp_path / f"callbacks._logp_numba-{key}.{suffix}"
+            path.write_bytes(b"x" * 100)
+            os.utime(path, (1e9 - age * 1000, 1e9 - age * 1000))
+    stranger = tmp_path / "not-a-callback.txt"
+    stranger.write_bytes(b"x" * 1000)
+    # 800 bytes of entries against a limit of 450: the oldest entries go, except the one
+    # just used (the oldest, now the most recent), until the folder is within the limit.
+    callbacks.prune(keep=[keys[0]], limit=450)
+    left = {p.name.split("-")[1].split(".")[0] for p in tmp_path.glob("callbacks.*")}
+    assert left == {keys[0], keys[3]}
+    assert stranger.exists()
+    callbacks.prune(keep=[], limit=10**9)  # within the limit: nothing goes
+    assert len(list(tmp_path.glob("callbacks.*"))) == 4
+    callbacks.prune(keep=[keys[3]], limit=0)  # the entry in use stays whatever the limit
+    assert [p.name for p in tmp_path.glob("callbacks.*")] and all(
+        keys[3] in p.name for p in tmp_path.glob("callbacks.*")
+    )

@@ -35,8 +35,11 @@ that a second compile loads them from the disk cache, and that no model loads an
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import json
+import os
+import re
 import threading
 import types
 import weakref
@@ -54,6 +57,13 @@ _caching: dict = {"on": False, "keys": []}
 # Each callback copy -> its cache key, read by the cache locator (registered on first use).
 _CACHE_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCATOR: list = []
+
+# The callbacks' cache folder is pruned to this size, least recently used models first: an
+# entry is about 2 MB (the suite's one model) and each model graph and code version adds one,
+# so this keeps about a hundred. Deleting entries is always safe (they compile again).
+CACHE_LIMIT_BYTES = 256 * 2**20
+# A cache file's name ends in its key (sha256 hex) before numba's own suffixes.
+_KEY_IN_NAME = re.compile(r"-([0-9a-f]{64})\.")
 
 # Each callback's own values of these replace them in its copy of the templates below.
 N_DIM = N_EXPANDED = 0
@@ -108,7 +118,9 @@ def _compile_cached(nutpie, model):
     for attempt in range(2):
         _caching.update(on=True, keys=[])
         try:
-            return nutpie.compile_pymc_model(model, backend="numba", cache=True)
+            compiled = nutpie.compile_pymc_model(model, backend="numba", cache=True)
+            prune(keep=_caching["keys"])
+            return compiled
         except _Uncacheable:
             raise
         except Exception as err:
@@ -140,6 +152,40 @@ def _forget(keys: list[str]) -> None:
     for key in keys:
         for path in folder.glob(f"*-{key}.*"):
             path.unlink(missing_ok=True)
+
+
+def prune(keep: list[str], limit: int | None = None) -> None:
+    """Mark the ``keep`` entries as just used; then, above ``limit`` bytes, remove the least
+    recently used other entries until the folder is within it.
+
+    Best effort: a file another process removes or replaces meanwhile is skipped, and nothing
+    here can fail a compile (a removed entry compiles again when next needed).
+    """
+    limit = CACHE_LIMIT_BYTES if limit is None else limit
+    entries: dict[str, list[Path]] = {}
+    with contextlib.suppress(OSError):
+        for path in _cache_folder().iterdir():
+            match = _KEY_IN_NAME.search(path.name)
+            if match:
+                entries.setdefault(match.group(1), []).append(path)
+    sizes, used = {}, {}
+    for key, paths in entries.items():
+        with contextlib.suppress(OSError):
+            if key in keep:
+                for path in paths:
+                    os.utime(path)
+            stats = [path.stat() for path in paths]
+            sizes[key] = sum(st.st_size for st in stats)
+            used[key] = max(st.st_mtime for st in stats)
+    total = sum(sizes.values())
+    for key in sorted(used, key=used.get):
+        if total <= limit:
+            break
+        if key not in keep:
+            with contextlib.suppress(OSError):
+                for path in entries[key]:
+                    path.unlink(missing_ok=True)
+            total -= sizes[key]
 
 
 def logp_callback(n_dim, logp_fn, user_data, shared_keys, shared_data):
