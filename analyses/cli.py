@@ -39,10 +39,18 @@ def _new_study(args: argparse.Namespace) -> int:
     return write_template(args.id, args.dir)
 
 
+# Whether this process ends through entry(), without the interpreter's teardown. Only then
+# may a run leave the starting-point check until nutpie fails to start: after such a failure
+# nutpie's threads crash the interpreter's teardown (a segfault, exit code 139, seen with
+# nutpie 0.16.11), which a caller of ``main`` in Python would meet.
+_LEAVES_AT_ONCE = {"yes": False}
+
+
 def _run(args: argparse.Namespace) -> int:
     from analyses.commands.run import main_run
 
-    return main_run(args.config, args.quick, verbosity=1 + args.verbose - args.quiet)
+    verbosity = 1 + args.verbose - args.quiet
+    return main_run(args.config, args.quick, verbosity, check_start=not _LEAVES_AT_ONCE["yes"])
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -221,6 +229,7 @@ def entry() -> None:
     exit handlers run (multiprocessing's, logging's), the output is flushed, and the process
     ends without the teardown. ``main`` itself returns, for callers in Python.
     """
+    _LEAVES_AT_ONCE["yes"] = True
     code = main()
     atexit._run_exitfuncs()
     sys.stdout.flush()

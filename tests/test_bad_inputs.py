@@ -381,6 +381,51 @@ def test_a_term_infinite_at_the_start_is_named_and_a_merely_unstable_one_is_not(
     assert "unstable_as_written" not in str(problem)
 
 
+# The command line with an impossible term patched into the model (the only way to reach a
+# start nutpie cannot make: shipped priors and data are finite there).
+CANNOT_START = """
+import sys
+import pymc as pm
+import pytensor.tensor as pt
+from models import blockade
+
+real = blockade.build_blockade_model
+
+def with_impossible_term(*args, **kwargs):
+    model = real(*args, **kwargs)
+    with model:
+        pm.Potential("impossible", pt.log(pt.zeros(())))
+    return model
+
+blockade.build_blockade_model = with_impossible_term
+sys.argv = ["analyses", "run", "--quick", "--config", sys.argv[1]]
+from analyses.cli import entry
+entry()
+"""
+
+
+@pytest.mark.fit
+def test_the_command_line_names_the_term_when_nutpie_cannot_start(tmp_path):
+    """From the command line the starting point is checked only when nutpie fails to start:
+    nutpie's real error is recognised, the named error is printed, nothing is written."""
+    import subprocess
+    import sys
+
+    _, results, config = private_project(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", CANNOT_START, str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "[2/5] fitting" in done.stdout  # checked after nutpie failed, not before
+    assert "starting point in impossible" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not results.exists() or not any(results.iterdir())
+
+
 def test_a_run_whose_fit_cannot_start_names_the_infinite_term(monkeypatch):
     """A run checks the starting point only when nutpie cannot start; it then raises the same
     named error preflight (and so check-data) gives, and passes any other error through."""

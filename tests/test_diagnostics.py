@@ -41,6 +41,9 @@ def _posterior(seed: int, chains: int, draws: int, phi: float) -> xr.Dataset:
             "fixed": ((*sample, "pair"), np.ones((chains, draws, 2))),
             # Chains at different levels: R-hat far above 1.
             "stuck": (sample, _ar(rng, chains, draws, phi) + 3 * np.arange(chains)[:, None]),
+            # Two values, half each: every folded draw is equal, so the folded R-hat is NaN and
+            # arviz-stats' max(bulk, folded) is the bulk R-hat.
+            "halves": (sample, rng.permutation(np.arange(chains * draws) % 2).reshape(-1, draws)),
         },
         coords={"study": ["s1", "s2", "s3"]},
     )
@@ -91,3 +94,21 @@ def test_average_ranks_as_scipy() -> None:
     flat = np.concatenate([rng.integers(0, 5, size=(3, 50)), rng.normal(size=(2, 50))])
     flat[4, :] = 1.0  # one value throughout
     np.testing.assert_array_equal(average_ranks(flat), rankdata(flat, method="average", axis=1))
+
+
+def test_slices_of_elements_give_the_same_numbers(monkeypatch):
+    """Many elements are diagnosed in slices (memory); the slices change nothing."""
+    from analyses.inference import diagnostics
+
+    draws = _draws(_posterior(5, 4, 300, 0.5))
+    draws["empty"] = np.zeros((4, 300, 0))  # a variable with no elements
+    whole = gate_diagnostics(draws, TAIL)
+    monkeypatch.setattr(diagnostics, "CHUNK", 3)
+    sliced = gate_diagnostics(draws, TAIL)
+    for name, d in whole.items():
+        for part in ("rhat", "bulk_ess", "tail_ess"):
+            # FFTs over batches of another size round differently (1.7e-16 seen).
+            np.testing.assert_allclose(
+                getattr(sliced[name], part), getattr(d, part), rtol=RELATIVE_TOLERANCE
+            )
+    assert whole["empty"].rhat.shape == (0,)

@@ -139,6 +139,7 @@ def run(
     quick: bool = False,
     say: Callable[[str], None] = _say,
     studies_dir: Path | None = None,
+    check_start: bool = True,
 ) -> Path:
     """Run an analysis and return its results folder.
 
@@ -152,10 +153,15 @@ def run(
         Where progress lines go.
     studies_dir : Path, optional
         Another folder of study files (tests use a private copy).
+    check_start : bool
+        Check the log density at the starting point before fitting (about 1 s). False leaves
+        it until nutpie cannot start (:func:`~analyses.commands.preflight.start_failure`):
+        only for a process that then ends without the interpreter's teardown, as the command
+        line does, since nutpie's failed start crashes that teardown.
     """
     started = time.monotonic()
     say = say if isinstance(say, RunLog) else RunLog(out=say)
-    inputs = preflight(config_path, studies_dir, check_start=False)
+    inputs = preflight(config_path, studies_dir, check_start)
     say(f"[1/5] evidence, priors, configuration and output folder checked ({inputs.label})")
     previous, skipped = _earlier_runs(inputs.root, say)
     with ExitStack() as stack:
@@ -385,7 +391,7 @@ def _headline(result, run_dir: Path, say) -> None:
     say(f"report: {run_dir / 'report.html'}")
 
 
-def main_run(config: Path | None, quick: bool, verbosity: int = 1) -> int:
+def main_run(config: Path | None, quick: bool, verbosity: int = 1, check_start: bool = True) -> int:
     """The `run` command (interrupts are reported by analyses.cli)."""
-    run(config, quick, say=RunLog(verbosity))
+    run(config, quick, say=RunLog(verbosity), check_start=check_start)
     return 0

@@ -22,6 +22,9 @@ from scipy.special import ndtri
 
 # Blom's (1958) offset for normal scores of ranks, as arviz-stats and the posterior R package.
 BLOM = 3 / 8
+# Elements diagnosed at once: the work arrays are about 19 times the draws' size, so a model
+# with thousands of stored elements is taken in slices (256 x 4 chains x 1000 draws: ~150 MB).
+CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -38,20 +41,25 @@ def gate_diagnostics(
 ) -> dict[str, ElementDiagnostics]:
     """R-hat, bulk ESS and tail ESS of every element of every variable in ``draws``.
 
-    ``draws`` maps a name to its finite draws, ``(chain, draw, *shape)``. Each element's values
-    are those of arviz-stats' ``rhat``, ``ess(method="bulk")`` and
-    ``ess(method="tail", prob=tail_probs)``.
+    ``draws`` maps a name to its finite draws, ``(chain, draw, *shape)``, computed in float64
+    (other dtypes are cast). Each element's values are those of arviz-stats' ``rhat``,
+    ``ess(method="bulk")`` and ``ess(method="tail", prob=tail_probs)`` on float64 draws.
     """
     stacked, unstack = _stack(draws)
+    parts = [_diagnose(stacked[i : i + CHUNK], tail_probs) for i in range(0, len(stacked), CHUNK)]
+    found = [np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in range(3)]
+    return {name: ElementDiagnostics(*arrays) for name, arrays in unstack(*found).items()}
+
+
+def _diagnose(stacked: np.ndarray, tail_probs: tuple[float, float]) -> tuple[np.ndarray, ...]:
+    """R-hat, bulk ESS and tail ESS of a stack of elements."""
     if stacked.shape[-1] < 4:  # arviz-stats' minimum
         nan = np.full(len(stacked), np.nan)
-        found = (nan, nan, nan)
-    else:
-        # The bulk R-hat and the bulk ESS share the normal scores of the split chains.
-        split = split_chains(stacked)
-        bulk = z_scale(split)
-        found = (rank_rhat(split, bulk), ess(bulk), tail_ess(stacked, tail_probs))
-    return {name: ElementDiagnostics(*parts) for name, parts in unstack(*found).items()}
+        return nan, nan, nan
+    # The bulk R-hat and the bulk ESS share the normal scores of the split chains.
+    split = split_chains(stacked)
+    bulk = z_scale(split)
+    return rank_rhat(split, bulk), ess(bulk), tail_ess(stacked, tail_probs)
 
 
 def _stack(draws: Mapping[str, np.ndarray]):
@@ -122,7 +130,10 @@ def rank_rhat(split: np.ndarray, bulk: np.ndarray | None = None) -> np.ndarray:
         return np.full(len(split), np.nan)
     bulk = z_scale(split) if bulk is None else bulk
     folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
-    return np.maximum(_rhat(bulk), _rhat(z_scale(folded)))
+    bulk_rhat, tail_rhat = _rhat(bulk), _rhat(z_scale(folded))
+    # Python's max(bulk, tail), as arviz-stats takes it: a NaN folded R-hat (every folded draw
+    # equal, as in a two-valued element split evenly) gives the bulk one, not NaN.
+    return np.where(tail_rhat > bulk_rhat, tail_rhat, bulk_rhat)
 
 
 def tail_ess(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
@@ -130,7 +141,8 @@ def tail_ess(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     quantiles = np.quantile(x.reshape(len(x), -1), probs, axis=1)  # (prob, element)
     below = x <= quantiles[:, :, None, None]
     found = ess(split_chains(below.reshape(-1, *x.shape[1:])).astype(float))
-    return found.reshape(len(probs), len(x)).min(axis=0)
+    low, high = found.reshape(len(probs), len(x))
+    return np.where(high < low, high, low)  # Python's min(low, high), as arviz-stats
 
 
 def ess(x: np.ndarray) -> np.ndarray:
