@@ -158,7 +158,7 @@ def start_problems(inputs: RunInputs) -> list[Problem]:
     if not bad:
         return []
     names = ", ".join(t.name for t in bad)
-    found = f"a log density of -inf or NaN at the starting point in {names}"
+    found = f"a log density that is not finite (-inf, +inf or NaN) at the starting point in {names}"
     expected = "inputs under which every term is finite (check these studies' numbers and priors)"
     return [Problem(inputs.label, "model", "", found, expected)]
 
