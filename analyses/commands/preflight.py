@@ -169,7 +169,12 @@ def start_failure(inputs: RunInputs, err: Exception) -> InputError | None:
     nutpie raises ``RuntimeError("All initialization points failed ...")``; the term-by-term
     check (:func:`start_problems`) then says which term and where.
     """
-    if not isinstance(err, RuntimeError) or "initialization points failed" not in str(err):
+    if not could_not_start(err):
         return None
     problems = start_problems(inputs)
     return InputError(problems) if problems else None
+
+
+def could_not_start(err: BaseException) -> bool:
+    """Whether ``err`` is nutpie's failure to start any chain (its wording, nutpie 0.16.11)."""
+    return isinstance(err, RuntimeError) and "initialization points failed" in str(err)
