@@ -458,8 +458,19 @@ def test_a_run_whose_fit_cannot_start_names_the_infinite_term(monkeypatch):
     inputs = preflight_module.load_inputs(None, None)
     with pytest.raises(InputError, match="starting point in impossible"):
         run_module.fit_primary(inputs, say=lambda line: None)
-    # Every term finite at the start: nutpie's own error, as it was.
+    # Every term finite at the start: nutpie failed at its jittered points, and says so.
     impossible["on"] = False
-    with pytest.raises(RuntimeError, match="initialization points failed"):
+    with pytest.raises(InputError, match="jittered points") as caught:
         run_module.fit_primary(inputs, say=lambda line: None)
+    assert "All initialization points failed" in str(caught.value.problems[0])
     assert preflight_module.start_failure(inputs, RuntimeError("another failure")) is None
+    with pytest.raises(RuntimeError, match="another failure"):  # passed through as it is
+        monkeypatch.setattr(run_module, "fit_inputs", _raises(RuntimeError("another failure")))
+        run_module.fit_primary(inputs, say=lambda line: None)
+
+
+def _raises(err: Exception):
+    def fail(*args, **kwargs):
+        raise err
+
+    return fail

@@ -85,6 +85,12 @@ def test_a_short_trace_fails():
     assert any("2000 draws where 4000 were asked for" in f for f in found.failures)
 
 
+def test_a_trace_stopped_during_tuning_fails_and_does_not_raise():
+    found = convergence(_trace(_good()[:, :0]), expected_draws=CHAINS * DRAWS)
+    assert not found.passed and "no draws" in found.failures
+    assert found.draws == 0
+
+
 def test_a_trace_without_divergence_record_fails():
     found = convergence(_trace(_good(), with_stats=False))
     assert any("no record of divergent transitions" in f for f in found.failures)

@@ -164,15 +164,28 @@ def start_problems(inputs: RunInputs) -> list[Problem]:
 
 
 def start_failure(inputs: RunInputs, err: Exception) -> InputError | None:
-    """If the sampler could not start and a term is infinite at the start, the error naming it.
+    """If the sampler could not start, the input error that says why; else None.
 
     nutpie raises ``RuntimeError("All initialization points failed ...")``; the term-by-term
-    check (:func:`start_problems`) then says which term and where.
+    check (:func:`start_problems`) then names the term that is not finite at the starting
+    point. If every term is finite there, nutpie failed at the jittered points it starts its
+    chains from, around that point: the error says so rather than show nutpie's traceback.
     """
     if not could_not_start(err):
         return None
     problems = start_problems(inputs)
-    return InputError(problems) if problems else None
+    if not problems:
+        found = (
+            "no chain could start: the log density is finite at the model's starting point but "
+            "not at the jittered points around it that nutpie tried"
+        )
+        expected = "inputs under which the log density is finite around the starting point"
+        problems = [Problem(inputs.label, "model", "", found, f"{expected} ({_first_line(err)})")]
+    return InputError(problems)
+
+
+def _first_line(err: BaseException) -> str:
+    return f"nutpie: {str(err).strip().splitlines()[0]}" if str(err).strip() else "nutpie"
 
 
 def could_not_start(err: BaseException) -> bool:

@@ -187,6 +187,9 @@ def convergence(
     broken = [v for v, a in values.items() if not np.isfinite(a).all()]
     draws = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
     failures = _unverifiable(idata, broken, draws, expected_draws)
+    if draws == 0:  # stopped during tuning: nothing to check, and nothing to certify
+        nan = float("nan")
+        return Diagnostics(nan, nan, nan, _divergences(idata), 0, [*failures, "no draws"])
     # Constant variables (fixed priors, point ranges) have no R-hat or ESS to speak of.
     varies = {v: _varies(a) for v, a in values.items() if v not in broken}
     keep = {v: values[v] for v, moves in varies.items() if moves.any()}
