@@ -70,9 +70,9 @@ def preflight(
 ) -> RunInputs:
     """Every check a run makes before fitting; raises InputError listing the problems.
 
-    ``check_start=False`` leaves out the log density at the starting point (about 1 s): a run
-    makes that check only if its fit cannot start (:func:`start_failure`), where it names the
-    term that stopped it.
+    ``check_start=False`` leaves out the log density at the starting point (about 1 s): the
+    command line's ``run`` makes that check only if its fit cannot start
+    (:func:`start_failure`), where it names the term that stopped it.
     """
     inputs = load_inputs(config_path, studies_dir)
     for source in (*NAMED_SETS, *inputs.config.sensitivity.prior_files):
