@@ -69,9 +69,9 @@ def _stack(draws: Mapping[str, np.ndarray]):
         [np.moveaxis(a, (0, 1), (-2, -1)).reshape(-1, *a.shape[:2]) for a in draws.values()]
     ).astype(float, copy=False)
     ends = np.cumsum([int(np.prod(shape, dtype=int)) for shape in shapes.values()])
+    starts = np.concatenate(([0], ends[:-1]))
 
     def unstack(*found: np.ndarray) -> dict[str, list[np.ndarray]]:
-        starts = ends - [int(np.prod(shape, dtype=int)) for shape in shapes.values()]
         return {
             name: [f[start:end].reshape(shape) for f in found]
             for (name, shape), start, end in zip(shapes.items(), starts, ends, strict=True)
@@ -121,14 +121,13 @@ def _rhat(x: np.ndarray) -> np.ndarray:
         return np.sqrt((between / within + draws - 1) / draws)
 
 
-def rank_rhat(split: np.ndarray, bulk: np.ndarray | None = None) -> np.ndarray:
+def rank_rhat(split: np.ndarray, bulk: np.ndarray) -> np.ndarray:
     """Rank-normalised split R-hat of split chains: the larger of the bulk and folded R-hats.
 
-    ``bulk`` is ``z_scale(split)`` when the caller has it already.
+    ``bulk`` is ``z_scale(split)``, which the bulk ESS shares.
     """
     if split.shape[-2] < 4:  # fewer than two chains before splitting
         return np.full(len(split), np.nan)
-    bulk = z_scale(split) if bulk is None else bulk
     folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None])
     bulk_rhat, tail_rhat = _rhat(bulk), _rhat(z_scale(folded))
     # Python's max(bulk, tail), as arviz-stats takes it: a NaN folded R-hat (every folded draw

@@ -58,11 +58,8 @@ def _group(batches, tuned: list[int], skip: set, coords: dict, stats: bool) -> x
 
 
 def _scalar_number(kind) -> bool:
-    return (
-        pyarrow.types.is_floating(kind)
-        or pyarrow.types.is_integer(kind)
-        or (pyarrow.types.is_boolean(kind))
-    )
+    types = pyarrow.types
+    return types.is_floating(kind) or types.is_integer(kind) or types.is_boolean(kind)
 
 
 def _padded(column, length: int, shape: list[int]) -> np.ndarray:
