@@ -115,8 +115,17 @@ def _compile_cached(nutpie, model):
     that model: its files are removed and the compile repeated, and if it fails in the cache
     again the callbacks compile without it.
     """
+    import nutpie.compile_pymc as nutpie_pymc
+
+    from analyses.inference import function_cache
+
+    make_functions = nutpie_pymc._make_functions
     for attempt in range(2):
         _caching.update(on=True, keys=[])
+        if function_cache.enabled():  # the rewritten functions too, from the same folder
+            nutpie_pymc._make_functions = function_cache.cached_make_functions(
+                make_functions, _cache_folder(), _caching["keys"]
+            )
         try:
             compiled = nutpie.compile_pymc_model(model, backend="numba", cache=True)
             prune(keep=_caching["keys"])
@@ -131,6 +140,7 @@ def _compile_cached(nutpie, model):
             _forget(_caching["keys"])
         finally:
             _caching["on"] = False
+            nutpie_pymc._make_functions = make_functions
     raise AssertionError("unreachable")  # the loop returns or raises
 
 

@@ -110,11 +110,6 @@ def fit_analysis(
     gated = fit_with_gate(model, settings, reuse=True)
     idata = gated.idata
     with model:
-        if prior_predictive_draws:
-            drawn = drawn_elsewhere() if drawn_elsewhere is not None else None
-            if drawn is None:
-                drawn = prior_predictive(model, prior_predictive_draws, settings.seed)
-            idata.update(drawn)
         if posterior_predictive:
             add_posterior_predictive(idata, model, settings.seed + 1)
             # Vectorised over draws, so numba's default mode is the fast one here (1.8 s vs 9 s).
@@ -122,6 +117,12 @@ def fit_analysis(
             # With the log likelihood, what power-scaling needs (the suite's psense and the
             # report's figure), in every run, quick ones too.
             idata["log_prior"] = xr.DataTree(log_prior(idata["posterior"], model))
+        # Last, so that the other process has had the longest to draw them.
+        if prior_predictive_draws:
+            drawn = drawn_elsewhere() if drawn_elsewhere is not None else None
+            if drawn is None:
+                drawn = prior_predictive(model, prior_predictive_draws, settings.seed)
+            idata.update(drawn)
     # After the predictive groups: PyMC forward-samples from the model's own variables only.
     add_predictive_beta(idata, settings.seed)
     describe_observations(idata, model)

@@ -1,0 +1,184 @@
+"""nutpie's rewritten functions from disk: the same functions, the same draws, never another
+model's, and a bad file costs a compile, never a result."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import nutpie.compile_pymc as nutpie_pymc
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+
+from analyses.inference import callbacks, function_cache
+from analyses.inference.callbacks import compile_pymc_model
+from analyses.inference.sampling import SamplerSettings, sample_compiled
+from models.paired_cells import paired_cells
+from models.paths import ROOT
+
+POINT = np.array([0.3, -1.2, 2.0, 0.1])
+ARGUMENTS = {"mode": "NUMBA", "compute_grad": True, "join_expanded": True, "var_names": None}
+
+
+def small_model(observed: float = 0.5, scale: float = 2.0, sigma: float = 1.0) -> pm.Model:
+    """Three normals, a datum, a deterministic, and the crossover cells (a custom Op whose
+    numba kernel must be registered before an unpickled function links)."""
+    with pm.Model(coords={"i": ["a", "b", "c"]}) as model:
+        sd = pm.Data("sigma", sigma)
+        x = pm.Normal("x", 0.0, 1.0, dims="i")
+        rho = pm.Uniform("rho", 0.0, 0.9)
+        pm.Deterministic("scaled", scale * x.sum())
+        cells = paired_cells(x[0], x[1], rho)[0]
+        pm.Potential("cells", pt.log(cells).sum())
+        pm.Normal("y", x.sum(), sigma=sd, observed=observed)
+    return model
+
+
+def _key(model) -> str:
+    return function_key_of(model, **ARGUMENTS)
+
+
+function_key_of = function_cache.function_key
+
+
+def _path(model):
+    return callbacks._cache_folder() / f"functions-{_key(model)}.pkl"
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many times nutpie's own ``_make_functions`` (the rewriting) ran."""
+    calls = []
+    original = nutpie_pymc._make_functions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie_pymc, "_make_functions", counting)
+    return calls
+
+
+def _values(compiled, x):
+    from tests.test_callbacks import _expand
+    from tests.test_callbacks import _logp as callback_logp
+
+    status, logp, grad = callback_logp(compiled, x)
+    expand_status, expanded = _expand(compiled, x)
+    assert status == 0 and expand_status == 0
+    return logp, grad, expanded
+
+
+def test_a_second_compile_loads_the_functions_and_gives_the_same_values(counted):
+    model = small_model(observed=0.25)
+    _path(model).unlink(missing_ok=True)
+    first = compile_pymc_model(model)
+    assert counted == [1] and _path(model).is_file()
+    again = compile_pymc_model(small_model(observed=0.25))  # rebuilt: the same key
+    assert counted == [1]
+    for a, b in zip(_values(first, POINT), _values(again, POINT), strict=True):
+        np.testing.assert_array_equal(a, b)
+    settings = SamplerSettings(draws=100, tune=100, chains=2, seed=3)
+    drawn = [sample_compiled(c, {}, settings)["posterior"] for c in (first, again)]
+    for name in ("x", "rho", "scaled"):
+        np.testing.assert_array_equal(drawn[0][name].values, drawn[1][name].values)
+
+
+def test_the_key_is_never_another_models():
+    base = _key(small_model())
+    assert _key(small_model()) == base  # the same model, rebuilt
+    others = [
+        small_model(observed=0.75),  # a constant
+        small_model(sigma=2.0),  # a datum (pm.Data)
+        small_model(scale=3.0),  # a deterministic only: the log density is the same
+    ]
+    keys = [_key(m) for m in others]
+    keys.append(function_key_of(small_model(), **(ARGUMENTS | {"var_names": ["x"]})))
+    assert len({base, *keys}) == 5
+
+
+def test_a_deterministic_of_its_own_is_not_loaded_from_another_model():
+    # Same log density, another deterministic: were the key the log density alone, the second
+    # model would store the first's "scaled".
+    for scale in (2.0, 5.0):
+        model = small_model(observed=0.125, scale=scale)
+        compiled = compile_pymc_model(model)
+        expanded = _values(compiled, POINT)[2]
+        names, slices, _ = compiled.shape_info
+        scaled = expanded[slices[names.index("scaled")]]
+        assert scaled == pytest.approx(scale * POINT[:3].sum(), rel=1e-12)
+
+
+def test_an_unreadable_file_is_removed_and_compiled_again(counted):
+    model = small_model(observed=1.5)
+    compile_pymc_model(model)
+    path = _path(model)
+    path.write_bytes(path.read_bytes()[:100])  # truncated, as a full disk might leave it
+    calls = len(counted)
+    healed = compile_pymc_model(small_model(observed=1.5))
+    assert len(counted) == calls + 1  # compiled afresh, and stored whole again
+    want = float(model.compile_logp()({"x": POINT[:3], "rho_interval__": POINT[3]}))
+    assert _values(healed, POINT)[0] == pytest.approx(want, rel=1e-12)
+    compile_pymc_model(small_model(observed=1.5))
+    assert len(counted) == calls + 1
+
+
+def test_a_model_that_cannot_be_pickled_compiles_without_the_cache(counted, monkeypatch):
+    import cloudpickle
+
+    def refuse(*args, **kwargs):
+        raise TypeError("cannot pickle")
+
+    monkeypatch.setattr(cloudpickle, "dump", refuse)
+    model = small_model(observed=-0.5)
+    _path(model).unlink(missing_ok=True)
+    compiled = compile_pymc_model(model)
+    assert counted == [1] and not _path(model).exists()
+    assert not list(callbacks._cache_folder().glob(f"functions-{_key(model)}*"))
+    assert np.isfinite(_values(compiled, POINT)[0])
+
+
+def test_bypassed_compiles_afresh_and_leaves_the_cache_alone(counted):
+    model = small_model(observed=2.5)
+    compile_pymc_model(model)  # stored now, or by an earlier session
+    stored = len(counted)
+    with function_cache.bypassed():
+        assert not function_cache.enabled()
+        compile_pymc_model(model)
+    assert function_cache.enabled()
+    assert len(counted) == stored + 1
+    compile_pymc_model(model)
+    assert len(counted) == stored + 1
+
+
+# What a new process prints: the key, whether it rewrote, and the log density at POINT.
+_CHILD = """
+import json, sys
+import numpy as np
+import nutpie.compile_pymc as nutpie_pymc
+from analyses.inference.callbacks import compile_pymc_model
+from tests.test_function_cache import POINT, _key, _values, small_model
+calls = []
+original = nutpie_pymc._make_functions
+nutpie_pymc._make_functions = lambda *a, **k: calls.append(1) or original(*a, **k)
+model = small_model(observed=0.0625)
+compiled = compile_pymc_model(model)
+print(json.dumps({"key": _key(model), "rewrote": len(calls), "logp": _values(compiled, POINT)[0]}))
+"""
+
+
+def test_another_process_loads_what_this_one_stored():
+    model = small_model(observed=0.0625)
+    _path(model).unlink(missing_ok=True)
+    want = _values(compile_pymc_model(model), POINT)[0]
+    # An unregistered kernel would run in numba's object mode, with this warning: an error.
+    child = subprocess.run(
+        [sys.executable, "-W", "error:Numba will use object mode:UserWarning", "-c", _CHILD],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(child.stdout.strip().splitlines()[-1])
+    assert found == {"key": _key(model), "rewrote": 0, "logp": want}
