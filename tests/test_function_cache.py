@@ -182,3 +182,128 @@ def test_another_process_loads_what_this_one_stored():
     )
     found = json.loads(child.stdout.strip().splitlines()[-1])
     assert found == {"key": _key(model), "rewrote": 0, "logp": want}
+
+
+def _potential_model(potential) -> pm.Model:
+    """One normal and a potential of it, built by ``potential(x)``."""
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Potential("p", potential(x))
+    return model
+
+
+def test_constants_inside_an_inner_graph_are_in_the_key():
+    from pytensor.compile.builders import OpFromGraph
+
+    def weighted(middle):
+        w = np.ones(1000)
+        w[500] = middle  # printed graphs cut an array this long short
+        a = pt.dscalar("a")
+        return lambda x: -0.5 * OpFromGraph([a], [(pt.as_tensor(w) * a).sum()])(x)
+
+    keys = {_key(_potential_model(weighted(m))) for m in (1.0, 3.0, 1.0 + 1e-12)}
+    assert len(keys) == 3
+
+
+def test_an_ops_properties_are_in_the_key_whatever_it_prints():
+    from pymc.distributions.dist_math import check_parameters
+
+    def checked(replaceable):
+        # PyMC prints both as Check{x < 1}; one raises, the other may become -inf.
+        return lambda x: check_parameters(
+            pt.zeros(()), x < 1.0, msg="x < 1", can_be_replaced_by_ninf=replaceable
+        )
+
+    assert _key(_potential_model(checked(True))) != _key(_potential_model(checked(False)))
+
+
+_SQUARE = """
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+
+
+class Square(Op):
+    __props__ = ()
+
+    def make_node(self, x):
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, outputs):
+        outputs[0][0] = inputs[0] ** 2
+
+    def pullback(self, inputs, outputs, cotangents):
+        return [FACTOR * inputs[0] * cotangents[0]]
+"""
+
+
+def test_an_ops_code_is_in_the_key(tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "square_op_for_the_key.py"
+    module.write_text(_SQUARE.replace("FACTOR", "3.0"))
+    square = importlib.import_module("square_op_for_the_key").Square()
+    model = _potential_model(lambda x: -0.5 * square(x))
+    before = _key(model)
+    # The gradient fixed: the printed graph is the same, the compiled gradient is not.
+    module.write_text(_SQUARE.replace("FACTOR", "2.0"))
+    assert _key(model) != before
+
+
+# An Op without a numba kernel runs its Python perform in numba's object mode, and says so.
+@pytest.mark.filterwarnings("ignore:Numba will use object mode")
+def test_an_op_without_a_source_file_compiles_without_the_cache(counted):
+    namespace: dict = {}
+    exec(compile(_SQUARE.replace("FACTOR", "2.0"), "<notebook cell>", "exec"), namespace)
+    namespace["Square"].__module__ = "__notebook__"  # as a class defined in a notebook
+    model = _potential_model(lambda x: -0.5 * namespace["Square"]()(x))
+    assert _key(model) is None
+    compile_pymc_model(model)
+    first = len(counted)  # PyTensor cannot key its kernel either: the callbacks compile twice
+    compile_pymc_model(model)
+    assert first >= 1 and len(counted) == 2 * first  # rewritten again: nothing was stored
+
+
+def test_a_random_initial_value_does_not_make_every_key_new():
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, 1.0, initval="prior")
+    assert _key(model) == _key(model)
+
+
+def test_an_entry_for_other_free_variables_is_removed_and_compiled_again(counted):
+    import pickle
+
+    model = small_model(observed=0.375)
+    compile_pymc_model(model)
+    path = _path(model)
+    calls = len(counted)
+    path.write_bytes(pickle.dumps((1, 2, 3, 4, 5, 6)))  # the right length, nothing else
+    assert np.isfinite(_values(compile_pymc_model(small_model(observed=0.375)), POINT)[0])
+    assert len(counted) == calls + 1
+    other = _path(small_model(observed=0.625))
+    compile_pymc_model(small_model(observed=0.625))
+    path.write_bytes(other.read_bytes())  # another model's entry under this key
+    with pm.Model() as renamed:  # same sizes, other names: stored entries must not fit it
+        pm.Normal("z", 0.0, 1.0, shape=4)
+    names = [renamed.rvs_to_values[rv].name for rv in renamed.free_RVs]
+    assert function_cache._load(other, names) is None and not other.exists()
+
+
+def test_a_killed_writes_part_file_goes_at_the_next_write(counted):
+    import os
+
+    model = small_model(observed=0.875)
+    path = _path(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stale = path.parent / f"{path.stem}.killed.part"
+    fresh = path.parent / f"{path.stem}.writing.part"  # another process's, still writing
+    for part in (stale, fresh):
+        part.write_bytes(b"half a pickle")
+    old = os.path.getmtime(stale) - function_cache.STALE_PART_SECONDS - 10
+    os.utime(stale, (old, old))
+    path.unlink(missing_ok=True)
+    compile_pymc_model(model)
+    assert not stale.exists() and fresh.exists() and path.is_file()
+    fresh.unlink()

@@ -10,15 +10,22 @@ model unpickles them: PyTensor does not rewrite an unpickled function again
 
 The key (:func:`function_key`) is a sha256 of:
 
-- the printed graphs of the log density and of every variable the trace stores, every
-  constant in them by value, and every shared variable's value (the data the functions hold);
-- the model's coords, its free variables' names and the initial point;
+- the printed graphs (with types) of the log density and of every variable the trace stores;
+- what a printed graph leaves out (:func:`_hash_graph`): every constant and shared value by
+  its bytes, every Op by its class and properties, the same inside inner graphs
+  (``OpFromGraph``, ``Scan``), and the source file of every Op's class outside the versioned
+  packages (an Op's gradient and kernel are code, not graph);
+- the model's coords and its free variables' names;
 - nutpie's arguments (mode, gradient, joined output, variable names) and ``check_bounds``;
-- the source of this package's model code (its own Ops' gradients and kernels), of this file,
-  ``PYTENSOR_FLAGS``, and the versions of Python, numpy, PyTensor, PyMC, nutpie and numba.
+- the text of ``models/`` and of this file, ``PYTENSOR_FLAGS``, and the versions of Python,
+  numpy, PyTensor, PyMC, nutpie and numba.
 
-A file that cannot be read or unpickled is removed and the model compiled afresh, and a model
-that cannot be pickled is compiled as before: the cache can cost a compile, never a result.
+Not the initial point: nutpie gets it from the model's own function, built anew each time (a
+random initial value would otherwise make every key new). A model with an Op whose class has
+no source file (defined in a notebook) is compiled without the cache. A file that cannot be
+read or unpickled, or holds another model's free variables, is removed and the model compiled
+afresh, and a model that cannot be pickled is compiled as before: the cache can cost a
+compile, never a result.
 Files live beside the callbacks' (``callbacks/`` in PyTensor's numba cache folder) and are
 pruned with them (:func:`analyses.inference.callbacks.prune`).
 """
@@ -31,6 +38,7 @@ import io
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,45 +74,123 @@ def bypassed() -> Iterator[None]:
             os.environ[BYPASS_ENV] = before
 
 
-def function_key(model, **arguments) -> str:
-    """The key of the functions nutpie compiles from ``model`` with these ``arguments``."""
+def function_key(model, **arguments) -> str | None:
+    """The key of the functions nutpie compiles from ``model`` with these ``arguments``.
+
+    None where an Op of the graph has no source file to key its code by (a class defined in
+    a notebook): such a model compiles without the cache.
+    """
     import numba
     import nutpie
     import pymc
     import pytensor
-    from pytensor.graph.basic import Constant
-    from pytensor.graph.traversal import ancestors
-    from pytensor.tensor.sharedvar import SharedVariable
 
     outputs = [model.logp(), *model.unobserved_value_vars]
     text = io.StringIO()
     pytensor.dprint(outputs, file=text, print_type=True)
     digest = hashlib.sha256(text.getvalue().encode())
-    # A printed graph shows long constants cut short, and shared variables by name only.
-    for node in ancestors(outputs):
-        if isinstance(node, Constant):
-            digest.update(np.asarray(node.data).tobytes())
-        elif isinstance(node, SharedVariable):
-            value = np.asarray(node.get_value(borrow=True))
-            digest.update(f"{node.name}{value.dtype}{value.shape}".encode() + value.tobytes())
+    sources = _hash_graph(outputs, digest)
+    if sources is None:
+        return None
     digest.update(repr(sorted(model.coords.items())).encode())
     digest.update(repr([rv.name for rv in model.free_RVs]).encode())
-    for name, value in sorted(model.initial_point().items()):
-        digest.update(name.encode() + np.asarray(value, dtype=np.float64).tobytes())
     versions = [sys.version, np.__version__, pytensor.__version__, pymc.__version__]
     versions += [nutpie.__version__, numba.__version__, os.environ.get("PYTENSOR_FLAGS", "")]
     settings = [*sorted(arguments.items()), ("check_bounds", model.check_bounds)]
-    digest.update(repr([versions, settings, _source_digest()]).encode())
+    code = [_file_digest(path) for path in sorted(sources | set(_project_sources()))]
+    digest.update(repr([versions, settings, code]).encode())
     return digest.hexdigest()
 
 
-def _source_digest() -> str:
-    digest = hashlib.sha256()
-    for source in _SOURCES:
-        files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
-        for path in files:
-            digest.update(path.relative_to(PROJECT).as_posix().encode() + path.read_bytes())
-    return digest.hexdigest()
+def _hash_graph(outputs: list, digest) -> set[Path] | None:
+    """Add what the printed graph leaves out to ``digest``; return the Ops' source files.
+
+    A printed graph shows long constants cut short (and to eight digits), shared variables by
+    name, an Op as its ``__str__`` chooses (PyMC's parameter check hides whether it may become
+    -inf), and neither the constants inside an inner graph (``OpFromGraph``, ``Scan``) nor an
+    Op's code: so every constant and shared value by its bytes, every Op by its class and
+    properties, every inner graph likewise, and the file of every Op's class. None for an Op
+    whose class has no file.
+    """
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.sharedvar import SharedVariable
+
+    sources: set[Path] = set()
+    seen: set[int] = set()
+    pending = [list(outputs)]
+    while pending:
+        for var in ancestors(pending.pop()):
+            if isinstance(var, Constant):
+                digest.update(_array_bytes(var.data))
+            elif isinstance(var, SharedVariable):
+                digest.update(str(var.name).encode() + _array_bytes(var.get_value(borrow=True)))
+            op = var.owner.op if var.owner is not None else None
+            if op is None or id(op) in seen:
+                continue
+            seen.add(id(op))
+            digest.update(_op_text(op).encode())
+            source = _op_source(op)
+            if source is None:
+                return None
+            sources.add(source)
+            inner = getattr(op, "fgraph", None)
+            if inner is not None:
+                pending.append(list(inner.outputs))
+    sources.discard(_VERSIONED)
+    return sources
+
+
+def _array_bytes(value) -> bytes:
+    array = np.asarray(value)
+    return f"{array.dtype}{array.shape}".encode() + array.tobytes()
+
+
+def _op_text(op) -> str:
+    """An Op's class and properties, whatever its ``__str__`` shows."""
+    kind = f"{type(op).__module__}.{type(op).__qualname__}"
+    props = [(name, _plain(getattr(op, name, None))) for name in getattr(op, "__props__", ())]
+    return f"{kind}|{op}|{props}"
+
+
+def _plain(value) -> str:
+    if isinstance(value, str | int | float | bool | type(None) | np.dtype | np.generic):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return repr([_plain(v) for v in value])
+    if isinstance(value, np.ndarray):
+        return hashlib.sha256(_array_bytes(value)).hexdigest()
+    return f"{type(value).__module__}.{type(value).__qualname__}:{value}"
+
+
+# Ops of these packages are keyed by the packages' versions, not their files.
+_VERSIONED_PACKAGES = ("pytensor", "pymc", "nutpie", "numba", "numpy")
+_VERSIONED = Path("<versioned>")
+
+
+def _op_source(op) -> Path | None:
+    """The file of the Op's class (its gradient and kernel); None if it has none."""
+    module = sys.modules.get(type(op).__module__)
+    if module is not None and module.__name__.split(".")[0] in _VERSIONED_PACKAGES:
+        return _VERSIONED
+    filename = getattr(module, "__file__", None)
+    return Path(filename).resolve() if filename else None
+
+
+def _project_sources() -> list[Path]:
+    return [p for s in _SOURCES for p in (sorted(s.rglob("*.py")) if s.is_dir() else [s])]
+
+
+_FILE_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """A file's name and sha256, remembered while its size and time stay the same."""
+    stat = path.stat()
+    stamp = (path, stat.st_size, stat.st_mtime_ns)
+    if stamp not in _FILE_DIGESTS:
+        _FILE_DIGESTS[stamp] = f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return _FILE_DIGESTS[stamp]
 
 
 def cached_make_functions(make_functions: Callable, folder: Path, used: list[str]) -> Callable:
@@ -115,24 +201,31 @@ def cached_make_functions(make_functions: Callable, folder: Path, used: list[str
 
     def make(model, *, pymc_initial_point_fn, **arguments):
         key = function_key(model, **arguments)
+        if key is None:
+            return make_functions(model, pymc_initial_point_fn=pymc_initial_point_fn, **arguments)
         used.append(key)
         path = folder / f"{_PREFIX}{key}.pkl"
-        found = _load(path)
+        names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+        found = _load(path, names)
         if found is None:
             found = make_functions(model, pymc_initial_point_fn=pymc_initial_point_fn, **arguments)
             _store(path, found)
-        return _with_initial_point(found, pymc_initial_point_fn, len(model.free_RVs))
+        return _with_initial_point(found, pymc_initial_point_fn, len(names))
 
     return make
 
 
-def _load(path: Path):
-    """The pickled functions at ``path``, or None (a file that fails to load is removed)."""
+def _load(path: Path, names: list[str]):
+    """The pickled functions at ``path``, or None (a file that fails to load is removed).
+
+    ``names`` are the model's free variables (value variables, in order): an entry for others
+    (a file copied or renamed) is refused as a broken one is.
+    """
     import cloudpickle
 
     from models import paired_cells
 
-    if not path.exists():
+    if not path.is_file():
         return None
     # The functions link as they unpickle, and the crossover cells' kernel registers with
     # PyTensor's numba backend in the Op's make_node: building the model has run it, but a
@@ -141,8 +234,7 @@ def _load(path: Path):
     try:
         with path.open("rb") as f:
             found = cloudpickle.load(f)
-        if not (isinstance(found, tuple) and len(found) == 6):
-            raise ValueError(f"{path.name} holds {type(found).__name__}, not the functions")
+        _check_entry(found, names)
     except Exception:  # truncated, stale or foreign: compile again, never fail a fit for it
         with contextlib.suppress(OSError):
             path.unlink()
@@ -150,6 +242,19 @@ def _load(path: Path):
     with contextlib.suppress(OSError):
         path.touch()  # just used: pruned last
     return found
+
+
+def _check_entry(found, names: list[str]) -> None:
+    """Raise unless ``found`` is what :func:`_store` writes, for these free variables."""
+    n_dim, n_expanded, logp_fn, expand_fn, shape_info, reparameterized = found
+    stored, slices, shapes = shape_info
+    size = sum(int(np.prod(shape)) for shape in shapes[: len(names)])
+    if list(stored[: len(names)]) != names or n_dim != size or n_expanded < n_dim:
+        raise ValueError("an entry for another model")
+    if not (callable(logp_fn) and callable(expand_fn) and len(slices) == len(shapes)):
+        raise ValueError("not the functions")
+    if not isinstance(reparameterized, list):
+        raise ValueError("not the functions")
 
 
 def _store(path: Path, made: tuple) -> None:
@@ -165,6 +270,7 @@ def _store(path: Path, made: tuple) -> None:
     partial = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(path)
         prefix, suffix = f"{path.stem}.", ".part"
         with tempfile.NamedTemporaryFile(
             dir=path.parent, prefix=prefix, suffix=suffix, delete=False
@@ -175,6 +281,19 @@ def _store(path: Path, made: tuple) -> None:
     except Exception:
         if partial is not None:
             partial.unlink(missing_ok=True)
+
+
+# A part file this old is a killed write's (a write takes well under a second).
+STALE_PART_SECONDS = 3600
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Remove part files of this entry that a killed process left behind."""
+    now = time.time()
+    for part in path.parent.glob(f"{path.stem}.*.part"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
 
 
 def _with_initial_point(found: tuple, pymc_initial_point_fn, n_free: int) -> tuple:
