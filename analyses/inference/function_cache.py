@@ -26,6 +26,7 @@ no source file (defined in a notebook) is compiled without the cache. A file tha
 read or unpickled, or holds another model's free variables, is removed and the model compiled
 afresh, and a model that cannot be pickled is compiled as before: the cache can cost a
 compile, never a result.
+
 Files live beside the callbacks' (``callbacks/`` in PyTensor's numba cache folder) and are
 pruned with them (:func:`analyses.inference.callbacks.prune`).
 """
@@ -45,8 +46,8 @@ from pathlib import Path
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[2]
-# The code whose changes change a compiled function without changing the printed graph: the
-# custom Ops' gradients and kernels (models/), and this file's own choices.
+# Code that changes a compiled function without changing the printed graph, beyond each Op's
+# own file (keyed anyway): the helpers our Ops' kernels call (models/), and this file.
 _SOURCES = (PROJECT / "models", Path(__file__))
 _PREFIX = "functions-"
 # Set to "off", compiles neither read nor write the cache; an environment variable, so that
@@ -251,9 +252,8 @@ def _check_entry(found, names: list[str]) -> None:
     size = sum(int(np.prod(shape)) for shape in shapes[: len(names)])
     if list(stored[: len(names)]) != names or n_dim != size or n_expanded < n_dim:
         raise ValueError("an entry for another model")
-    if not (callable(logp_fn) and callable(expand_fn) and len(slices) == len(shapes)):
-        raise ValueError("not the functions")
-    if not isinstance(reparameterized, list):
+    functions = callable(logp_fn) and callable(expand_fn)
+    if not (functions and len(slices) == len(shapes) and isinstance(reparameterized, list)):
         raise ValueError("not the functions")
 
 
