@@ -139,6 +139,21 @@ def test_a_model_that_cannot_be_pickled_compiles_without_the_cache(counted, monk
     assert np.isfinite(_values(compiled, POINT)[0])
 
 
+def test_an_interrupted_write_interrupts_and_leaves_no_part_file(monkeypatch):
+    import cloudpickle
+
+    def interrupted(stored, f):
+        f.write(b"half a pickle")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cloudpickle, "dump", interrupted)
+    model = small_model(observed=-1.5)
+    _path(model).unlink(missing_ok=True)
+    with pytest.raises(KeyboardInterrupt):
+        compile_pymc_model(model)
+    assert not list(callbacks._cache_folder().glob(f"functions-{_key(model)}*"))
+
+
 def test_bypassed_compiles_afresh_and_leaves_the_cache_alone(counted):
     model = small_model(observed=2.5)
     compile_pymc_model(model)  # stored now, or by an earlier session

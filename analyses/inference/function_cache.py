@@ -278,9 +278,12 @@ def _store(path: Path, made: tuple) -> None:
             partial = Path(f.name)
             cloudpickle.dump(stored, f)
         os.replace(partial, path)  # atomic: another process reads the old file or the new
-    except Exception:
+    except BaseException as err:
         if partial is not None:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        if not isinstance(err, Exception):
+            raise  # an interrupt still interrupts, without a part file left behind
 
 
 # A part file this old is a killed write's (a write takes well under a second).
