@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 
 from analyses.inference import compiled
@@ -112,3 +113,27 @@ def test_the_first_compile_of_a_process_is_keyed_only_when_a_second_model_arrive
         assert len(keyed) == 1
     finally:
         compiled.clear()
+
+
+def test_the_structure_key_sees_inner_graph_constants_and_op_properties():
+    # Two models it would otherwise take for one (as the disk cache of functions would):
+    # a constant inside an OpFromGraph, and PyMC's check printed alike either way.
+    from pymc.distributions.dist_math import check_parameters
+    from pytensor.compile.builders import OpFromGraph
+
+    from tests.test_function_cache import _potential_model
+
+    def weighted(middle):
+        w = np.ones(1000)
+        w[500] = middle
+        a = pt.dscalar("a")
+        return lambda x: -0.5 * OpFromGraph([a], [(pt.as_tensor(w) * a).sum()])(x)
+
+    def checked(replaceable):
+        return lambda x: check_parameters(
+            pt.zeros(()), x < 1.0, msg="x < 1", can_be_replaced_by_ninf=replaceable
+        )
+
+    key = compiled.structure_key
+    assert key(_potential_model(weighted(1.0))) != key(_potential_model(weighted(3.0)))
+    assert key(_potential_model(checked(True))) != key(_potential_model(checked(False)))

@@ -28,21 +28,21 @@ def structure_key(model) -> str:
     """A hash of the model's log-density graph and of every constant in it, and its coords.
 
     Two models with the same key compile to the same function and start from the same point;
-    only their shared data (the named ``pm.Data``) may differ. Constants are hashed by value,
-    since a printed graph shows long arrays cut short. Only the log density's graph is hashed:
-    every deterministic of the blockade model feeds it.
+    only their shared data (the named ``pm.Data``) may differ. What a printed graph leaves out
+    (constants cut short, constants inside inner graphs, an Op's properties) is hashed as the
+    disk cache of compiled functions hashes it
+    (:func:`analyses.inference.function_cache.hash_graph`), but for the shared values. Only
+    the log density's graph is hashed: every deterministic of the blockade model feeds it.
     """
     import pytensor
-    from pytensor.graph.basic import Constant
-    from pytensor.graph.traversal import ancestors
+
+    from analyses.inference.function_cache import hash_graph
 
     logp = model.logp()
     text = io.StringIO()
     pytensor.dprint(logp, file=text)
     digest = hashlib.sha256(text.getvalue().encode())
-    for node in ancestors([logp]):
-        if isinstance(node, Constant):
-            digest.update(np.asarray(node.data).tobytes())
+    hash_graph([logp], digest, shared_values=False)
     digest.update(repr(sorted(model.coords.items())).encode())
     # nutpie's with_data swaps data but keeps the first model's initial-point function: two
     # models whose starting points differ (a prior's location held as data) must not share.

@@ -11,7 +11,7 @@ model unpickles them: PyTensor does not rewrite an unpickled function again
 The key (:func:`function_key`) is a sha256 of:
 
 - the printed graphs (with types) of the log density and of every variable the trace stores;
-- what a printed graph leaves out (:func:`_hash_graph`): every constant and shared value by
+- what a printed graph leaves out (:func:`hash_graph`): every constant and shared value by
   its bytes, every Op by its class and properties, the same inside inner graphs
   (``OpFromGraph``, ``Scan``), and the source file of every Op's class outside the versioned
   packages (an Op's gradient and kernel are code, not graph);
@@ -90,7 +90,7 @@ def function_key(model, **arguments) -> str | None:
     text = io.StringIO()
     pytensor.dprint(outputs, file=text, print_type=True)
     digest = hashlib.sha256(text.getvalue().encode())
-    sources = _hash_graph(outputs, digest)
+    sources = hash_graph(outputs, digest)
     if sources is None:
         return None
     digest.update(repr(sorted(model.coords.items())).encode())
@@ -103,28 +103,32 @@ def function_key(model, **arguments) -> str | None:
     return digest.hexdigest()
 
 
-def _hash_graph(outputs: list, digest) -> set[Path] | None:
+def hash_graph(outputs: list, digest, shared_values: bool = True) -> set[Path] | None:
     """Add what the printed graph leaves out to ``digest``; return the Ops' source files.
 
     A printed graph shows long constants cut short (and to eight digits), shared variables by
     name, an Op as its ``__str__`` chooses (PyMC's parameter check hides whether it may become
     -inf), and neither the constants inside an inner graph (``OpFromGraph``, ``Scan``) nor an
-    Op's code: so every constant and shared value by its bytes, every Op by its class and
-    properties, every inner graph likewise, and the file of every Op's class. None for an Op
-    whose class has no file.
+    Op's code: so every constant (and, with ``shared_values``, every shared value) by its
+    bytes, every Op by its class and properties, every inner graph likewise, and the file of
+    every Op's class. None if an Op's class has no file (the digest is complete all the same).
+    Also the in-process key of a model structure
+    (:func:`analyses.inference.compiled.structure_key`), which leaves the shared values out:
+    they are the data a compiled model swaps.
     """
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import ancestors
     from pytensor.tensor.sharedvar import SharedVariable
 
     sources: set[Path] = set()
+    unkeyable = False
     seen: set[int] = set()
     pending = [list(outputs)]
     while pending:
         for var in ancestors(pending.pop()):
             if isinstance(var, Constant):
                 digest.update(_array_bytes(var.data))
-            elif isinstance(var, SharedVariable):
+            elif isinstance(var, SharedVariable) and shared_values:
                 digest.update(str(var.name).encode() + _array_bytes(var.get_value(borrow=True)))
             op = var.owner.op if var.owner is not None else None
             if op is None or id(op) in seen:
@@ -132,14 +136,13 @@ def _hash_graph(outputs: list, digest) -> set[Path] | None:
             seen.add(id(op))
             digest.update(_op_text(op).encode())
             source = _op_source(op)
-            if source is None:
-                return None
+            unkeyable = unkeyable or source is None
             sources.add(source)
             inner = getattr(op, "fgraph", None)
             if inner is not None:
                 pending.append(list(inner.outputs))
     sources.discard(_VERSIONED)
-    return sources
+    return None if unkeyable else sources
 
 
 def _array_bytes(value) -> bytes:
