@@ -22,8 +22,9 @@ ARGUMENTS = {"mode": "NUMBA", "compute_grad": True, "join_expanded": True, "var_
 
 
 def small_model(observed: float = 0.5, scale: float = 2.0, sigma: float = 1.0) -> pm.Model:
-    """Three normals, a datum, a deterministic, and the crossover cells (a custom Op whose
-    numba kernel must be registered before an unpickled function links)."""
+    """Three normals, two data, a deterministic, and two Ops whose numba kernels must be
+    registered before an unpickled function links: the crossover cells, and the scalar writes
+    of the compile mode's rewrite (the gradient of ``x[0] * x[2]``)."""
     with pm.Model(coords={"i": ["a", "b", "c"]}) as model:
         sd = pm.Data("sigma", sigma)
         x = pm.Normal("x", 0.0, 1.0, dims="i")
@@ -32,6 +33,7 @@ def small_model(observed: float = 0.5, scale: float = 2.0, sigma: float = 1.0) -
         cells = paired_cells(x[0], x[1], rho)[0]
         pm.Potential("cells", pt.log(cells).sum())
         pm.Normal("y", x.sum(), sigma=sd, observed=observed)
+        pm.Normal("z", x[0] * x[2], observed=0.1)
     return model
 
 
@@ -179,7 +181,9 @@ original = nutpie_pymc._make_functions
 nutpie_pymc._make_functions = lambda *a, **k: calls.append(1) or original(*a, **k)
 model = small_model(observed=0.0625)
 compiled = compile_pymc_model(model)
-print(json.dumps({"key": _key(model), "rewrote": len(calls), "logp": _values(compiled, POINT)[0]}))
+ops = {type(n.op).__name__ for n in compiled.logp_func.maker.fgraph.apply_nodes}
+found = {"key": _key(model), "rewrote": len(calls), "logp": _values(compiled, POINT)[0]}
+print(json.dumps(found | {"kernels": sorted(ops & {"PairedCells", "ScalarIncSubtensor"})}))
 """
 
 
@@ -196,7 +200,8 @@ def test_another_process_loads_what_this_one_stored():
         check=True,
     )
     found = json.loads(child.stdout.strip().splitlines()[-1])
-    assert found == {"key": _key(model), "rewrote": 0, "logp": want}
+    kernels = ["PairedCells", "ScalarIncSubtensor"]
+    assert found == {"key": _key(model), "rewrote": 0, "logp": want, "kernels": kernels}
 
 
 def _potential_model(potential) -> pm.Model:
@@ -264,6 +269,20 @@ def test_an_ops_code_is_in_the_key(tmp_path, monkeypatch):
     before = _key(model)
     # The gradient fixed: the printed graph is the same, the compiled gradient is not.
     module.write_text(_SQUARE.replace("FACTOR", "2.0"))
+    assert _key(model) != before
+
+
+def test_the_compile_modes_rewrite_is_in_the_key(monkeypatch):
+    from pathlib import Path
+
+    from analyses.inference import graph_rewrites
+
+    model = small_model()
+    before = _key(model)
+    # The printed graph is the one before the rewrite: an edited rewrite must change the key.
+    rewrites, digest = Path(graph_rewrites.__file__).resolve(), function_cache._file_digest
+    edited = lambda path: "edited" if path == rewrites else digest(path)  # noqa: E731
+    monkeypatch.setattr(function_cache, "_file_digest", edited)
     assert _key(model) != before
 
 

@@ -93,9 +93,14 @@ def compile_pymc_model(model, own_callbacks: bool = True):
     with _SWAP:  # nutpie's own compile too: it must not meet another thread's swap
         if not own_callbacks or nutpie.__version__ != CHECKED_NUTPIE:
             return nutpie.compile_pymc_model(model, backend="numba")
-        saved = nutpie_pymc._make_c_logp_func, nutpie_pymc._make_c_expand_func
+        saved = (
+            nutpie_pymc._make_c_logp_func,
+            nutpie_pymc._make_c_expand_func,
+            nutpie_pymc._make_functions,
+        )
         nutpie_pymc._make_c_logp_func = logp_callback
         nutpie_pymc._make_c_expand_func = expand_callback
+        nutpie_pymc._make_functions = _in_sampling_mode(nutpie_pymc._make_functions)
         try:
             if _cache_allowed():
                 _register_locator()
@@ -105,7 +110,28 @@ def compile_pymc_model(model, own_callbacks: bool = True):
                     pass
             return nutpie.compile_pymc_model(model, backend="numba")
         finally:
-            nutpie_pymc._make_c_logp_func, nutpie_pymc._make_c_expand_func = saved
+            (
+                nutpie_pymc._make_c_logp_func,
+                nutpie_pymc._make_c_expand_func,
+                nutpie_pymc._make_functions,
+            ) = saved
+
+
+def _in_sampling_mode(make_functions):
+    """nutpie's ``_make_functions``, compiling in :func:`graph_rewrites.sampling_mode` where
+    nutpie asks for PyTensor's numba mode.
+
+    Inside the function cache's wrapper, which so keys on the mode's name, not on the Mode
+    object (a new one each compile); the rewrite's source is in that key.
+    """
+    from analyses.inference import graph_rewrites
+
+    def make(model, *, mode, **arguments):
+        if mode == "NUMBA":
+            mode = graph_rewrites.sampling_mode()
+        return make_functions(model, mode=mode, **arguments)
+
+    return make
 
 
 def _compile_cached(nutpie, model):

@@ -47,8 +47,9 @@ import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[2]
 # Code that changes a compiled function without changing the printed graph, beyond each Op's
-# own file (keyed anyway): the helpers our Ops' kernels call (models/), and this file.
-_SOURCES = (PROJECT / "models", Path(__file__))
+# own file (keyed anyway): the helpers our Ops' kernels call (models/), this file, and the
+# rewrite the functions are compiled with (the printed graph is the one before it).
+_SOURCES = (PROJECT / "models", Path(__file__), Path(__file__).with_name("graph_rewrites.py"))
 _PREFIX = "functions-"
 # Set to "off", compiles neither read nor write the cache; an environment variable, so that
 # the worker processes a run starts inherit it.
@@ -227,14 +228,18 @@ def _load(path: Path, names: list[str]):
     """
     import cloudpickle
 
+    from analyses.inference import graph_rewrites
     from models import paired_cells
 
     if not path.is_file():
         return None
-    # The functions link as they unpickle, and the crossover cells' kernel registers with
-    # PyTensor's numba backend in the Op's make_node: building the model has run it, but a
-    # caller that loads without building one would link the cells in object mode.
+    # The functions link as they unpickle, so our Ops' kernels must be registered with
+    # PyTensor's numba backend first, or they would link in object mode. The crossover cells'
+    # registers in the Op's make_node (building the model has run it, but a caller that loads
+    # without building one would not have); the rewrite's only where the rewrite runs, which a
+    # function read from here skips.
     paired_cells._register_numba()
+    graph_rewrites.register_kernel()
     try:
         with path.open("rb") as f:
             found = cloudpickle.load(f)
