@@ -91,6 +91,9 @@ def test_the_kernel_increments_and_sets_as_inc_subtensor_does(build):
     [
         lambda x, v, i: pt.inc_subtensor(x[-1], v),  # a negative index
         lambda x, v, i: pt.inc_subtensor(x[1:3], v),  # a slice
+        lambda x, v, i: pt.inc_subtensor(x[2:], v),  # a slice with one input, as x[2] has
+        lambda x, v, i: pt.inc_subtensor(x[:2], v),
+        lambda x, v, i: pt.set_subtensor(x[::2], v),
         lambda x, v, i: pt.inc_subtensor(x[i], v),  # an index not known
         lambda x, v, i: pt.inc_subtensor(x[1], pt.cast(v, "float32")),  # another dtype
     ],

@@ -71,12 +71,16 @@ class ScalarIncSubtensor(Op):
 def scalar_inc_subtensor(fgraph, node):
     """``IncSubtensor{i}(x, TensorFromScalar(s))`` on a vector -> ``ScalarIncSubtensor``.
 
-    Only where nothing else could differ: one constant, non-negative index (within the
+    Only where nothing else could differ: one constant, non-negative integer index (within the
     vector's static length, where it has one; the kernel checks it against the actual
     length), and the scalar of the vector's own dtype (IncSubtensor would cast it).
     """
     op = node.op
-    if type(op) is not IncSubtensor or len(node.inputs) != 3:
+    # One index, and an integer: a slice with one bound has as many inputs (x[2:] += s adds s
+    # to every element from 2 on).
+    if type(op) is not IncSubtensor or len(node.inputs) != 3 or len(op.idx_list) != 1:
+        return None
+    if isinstance(op.idx_list[0], slice):
         return None
     x, value, index = node.inputs
     if value.owner is None or not isinstance(value.owner.op, TensorFromScalar):
