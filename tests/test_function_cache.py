@@ -18,6 +18,12 @@ from models.paired_cells import paired_cells
 from models.paths import ROOT
 
 POINT = np.array([0.3, -1.2, 2.0, 0.1])
+# The crossover cells compiled in this process and read from numba's disk cache in another
+# differ in the last bits when the cache starts cold (-17.702857108125066 against
+# -17.70285710812507, PyTensor's plain numba mode too; docs/performance.md, "Cold and warm
+# compiles"). Another model's function would differ by far more: the datum 0.0625 read as
+# 0.125 moves this log density by 4e-3 relative.
+COLD_AND_WARM = 1e-14
 ARGUMENTS = {"mode": "NUMBA", "compute_grad": True, "join_expanded": True, "var_names": None}
 
 
@@ -201,7 +207,8 @@ def test_another_process_loads_what_this_one_stored():
     )
     found = json.loads(child.stdout.strip().splitlines()[-1])
     kernels = ["PairedCells", "ScalarIncSubtensor"]
-    assert found == {"key": _key(model), "rewrote": 0, "logp": want, "kernels": kernels}
+    assert found.pop("logp") == pytest.approx(want, rel=COLD_AND_WARM, abs=0)
+    assert found == {"key": _key(model), "rewrote": 0, "kernels": kernels}
 
 
 def _potential_model(potential) -> pm.Model:
