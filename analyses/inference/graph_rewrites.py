@@ -5,9 +5,16 @@ each term's scalar gradient into a vector, one element at a time: ``IncSubtensor
 TensorFromScalar(s))``. In PyTensor's numba backend, every ``TensorFromScalar`` allocates a
 0-d array only for ``IncSubtensor`` to read one number back out of it. The suite's model has 29
 of them in its log density and gradient; the rewrite here writes the scalar straight into the
-vector (:class:`ScalarIncSubtensor`). Same arithmetic in the same order, so the values are the
-same to the last bit (``tests/test_graph_rewrites.py``); the log density and gradient took 4.0-5.1
-against 5.3-6.6 us (alternated, AMD EPYC, 2026-12-03, ``docs/performance.md``).
+vector (:class:`ScalarIncSubtensor`). The log density and gradient of the suite's model took
+about 4.1 against 5.5 us (medians, alternated, AMD EPYC, 2026-12-03, ``docs/performance.md``).
+
+The arithmetic is the same, in the same order, and on this project's models the values are
+the same to the last bit (``tests/test_graph_rewrites.py``; the primary's draws too). Not on
+every graph: PyTensor compiles numba code with fastmath flags, under which LLVM may rearrange
+the arithmetic around a changed node. A reviewer's small models (Dirichlet, Gamma, Poisson)
+differed at 10-63% of points, by a few ulps and at most 1e-7 relative, and their draws
+differed; with ``numba__fastmath=False`` nothing differed. The kernel's own addition compiles
+without those flags: with them, the primary's gradients differed too.
 
 PyTensor's own ``ScalarizeRewriter`` does this for ``MakeVector``, ``Join`` and ``Elemwise``, not
 for ``IncSubtensor``. The rewrite is registered in a copy of the numba mode
