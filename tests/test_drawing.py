@@ -205,3 +205,16 @@ def test_the_joint_figures_contours_enclose_their_share_of_the_draws(seed):
     for path, share in zip(contours.get_paths(), [0.95, 0.5], strict=True):
         inside = path.contains_points(points).mean()
         assert abs(inside - share) < SHARE_TOLERANCE, (share, inside)
+
+
+def test_degenerate_draws_get_no_contours_and_no_error():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from analyses.report.figures import _draw_share_contours
+
+    a = np.random.default_rng(0).normal(size=4000)
+    for s in (np.full(4000, 0.3), 2.0 * a + 1.0):  # fixed by its prior; collinear
+        ax = Figure().add_subplot()
+        _draw_share_contours(ax, a, s, [0.05, 0.5])
+        assert not ax.collections

@@ -288,12 +288,16 @@ def _draw_share_contours(ax, a: np.ndarray, s: np.ndarray, outside: list[float])
     """
     from arviz_stats import kde2d
 
+    # Degenerate draws (a fraction fixed by its prior, or the two collinear) have no density
+    # to draw: the hexbin alone shows them.
+    if not (np.isfinite(a).all() and np.isfinite(s).all() and np.ptp(a) > 0 and np.ptp(s) > 0):
+        return
     with np.errstate(all="ignore"):
         try:
             density, xs, ys = kde2d(a, s)
         except np.linalg.LinAlgError:
-            return  # degenerate draws: the hexbin alone shows them
-        if not np.isfinite(density).all() or xs[-1] <= xs[0] or ys[-1] <= ys[0]:
+            return
+        if not np.isfinite(density).all():
             return
         # ArviZ bins a draw into the cell from xs[i] to xs[i + 1] and reports the cell at
         # xs[i]: drawn at the cells' centres, the contours are not shifted by half a cell.
