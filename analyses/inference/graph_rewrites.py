@@ -117,9 +117,11 @@ def sampling_mode():
 
 
 def register_kernel() -> None:
-    """Give PyTensor's numba backend the Op's kernel, once (not at import: see the module).
+    """Give PyTensor's numba backend the Op's kernel, once.
 
-    Also needed before a function holding the Op is unpickled (the function cache).
+    Not at import: importing PyTensor's numba dispatch changes the warning filters, and
+    importing the toolkit must leave a session's state alone. Also needed before a function
+    holding the Op is unpickled (the function cache).
     """
     if _REGISTERED:
         return
