@@ -99,19 +99,23 @@ def quadrature_cells(mu_placebo: float, mu_naltrexone: float, rho: float) -> np.
 
 
 @numba.njit(cache=True)
-def _upper_orthant(h: float, k: float, r: float, sines, weights) -> float:
-    """P(X > h, Y > k) for standard normals with correlation ``|r| < 0.925`` (Genz 2004).
+def _angle_integral(h: float, k: float, angle: float, rule) -> float:
+    """Drezner and Wesolowsky's integral over the angle for ``P(X > h, Y > k)`` (Genz 2004).
 
-    Drezner and Wesolowsky's integral over the angle asin(r), by Gauss-Legendre quadrature
-    whose nodes' sines (for this r) are given.
+    By the Gauss-Legendre ``rule``, its nodes mapped from [-1, 1] to [0, ``angle``] (``angle``
+    is asin(r)); the probability is ``total * angle / (4 pi) + Phi(-h) Phi(-k)``. ``total``
+    depends on the means only through ``h k`` and ``h^2 + k^2``, and on the correlation's sign
+    only through ``sin(node) h k``, so the four cells of a table (each a mean's sign and the
+    correlation's flipped) share it.
     """
+    nodes, weights = rule
     total = 0.0
     half = 0.5 * (h * h + k * k)
     hk = h * k
-    for i in range(sines.size):
-        sn = sines[i]
+    for i in range(nodes.size):
+        sn = math.sin(angle * (nodes[i] + 1.0) / 2.0)
         total += weights[i] * math.exp((sn * hk - half) / (1.0 - sn * sn))
-    return total * math.asin(r) / (4.0 * math.pi) + _phi(-h) * _phi(-k)
+    return total
 
 
 @numba.njit(cache=True)
@@ -129,31 +133,55 @@ def cells_and_jacobian(mu_placebo: float, mu_naltrexone: float, rho: float):
     """Cell probabilities (4,) and their Jacobian (4, 3) in (mu_placebo, mu_naltrexone, rho).
 
     Each cell ``P(s1 Y1 > 0, s2 Y2 > 0)`` is a bivariate normal upper orthant probability at
-    ``(-s1 mu1, -s2 mu2)`` with correlation ``s1 s2 rho``, by Genz's (2004) method; its
-    derivatives are closed-form (the derivative in rho is the bivariate density, Plackett's
-    identity) and keep their relative accuracy in the tails. Where a cell falls below
-    ``GENZ_FLOOR`` Genz's absolute error would show in the cell's log, so the cells come from
-    :func:`quadrature_cells` instead.
+    ``(h, k) = (-s1 mu1, -s2 mu2)`` with correlation ``r = s1 s2 rho``, by Genz's (2004)
+    method; its derivatives are closed-form (the derivative in rho is the bivariate density,
+    Plackett's identity) and keep their relative accuracy in the tails. Where a cell falls
+    below ``GENZ_FLOOR`` Genz's absolute error would show in the cell's log, so the cells
+    come from :func:`quadrature_cells` instead.
+
+    The cells differ only in signs, so what depends on ``h k``, ``r h k``, ``h^2`` or ``k^2``
+    is computed once and shared: the angle integral, the bivariate density, the normal
+    densities. Flipping a sign is exact in floating point, so each shared value equals the
+    one a cell would compute on its own, bit for bit.
     """
     inside = 1.0 if 0.0 <= rho <= RHO_MAX else 0.0  # the derivative of a clip
     rho = min(max(rho, 0.0), RHO_MAX)
     rule = _legendre_rule(rho)
-    angle = math.asin(rho)
-    # Nodes of the angle integral, mapped from [-1, 1] to [0, asin(rho)]; for -rho every sine
-    # changes sign.
-    sines = np.sin(angle * (rule[0] + 1.0) / 2.0)
-    weights = rule[1]
+    angle = math.asin(rho)  # asin is odd: -angle is asin(-rho) exactly
     q = math.sqrt(1.0 - rho * rho)
+    total = _angle_integral(-mu_placebo, -mu_naltrexone, angle, rule)
+    # Phi of each mean and of its negation, from erfc (no 1 - Phi cancellation in the tails)
+    up1, down1 = _phi(mu_placebo), _phi(-mu_placebo)
+    up2, down2 = _phi(mu_naltrexone), _phi(-mu_naltrexone)
+    dens1 = _INV_SQRT_2PI * math.exp(-0.5 * mu_placebo * mu_placebo)
+    dens2 = _INV_SQRT_2PI * math.exp(-0.5 * mu_naltrexone * mu_naltrexone)
+    # (r h - k) / q over the cells is +-a1, (r k - h) / q is +-a2
+    a1 = (rho * mu_placebo - mu_naltrexone) / q
+    a2 = (rho * mu_naltrexone - mu_placebo) / q
+    joint = (
+        inside
+        * math.exp(
+            -(
+                mu_placebo * mu_placebo
+                - 2.0 * rho * mu_placebo * mu_naltrexone
+                + mu_naltrexone * mu_naltrexone
+            )
+            / (2.0 * q * q)
+        )
+        / (2.0 * math.pi * q)
+    )
+    share = total * angle / (4.0 * math.pi)
+    # both, placebo only, naltrexone only, neither: Phi(-h) Phi(-k) +- the angle integral
     cells = np.empty(4)
+    cells[0], cells[1] = share + up1 * up2, -share + up1 * down2
+    cells[2], cells[3] = -share + down1 * up2, share + down1 * down2
+    d1_low, d1_high = dens1 * _phi(-a1), dens1 * _phi(a1)
+    d2_low, d2_high = dens2 * _phi(-a2), dens2 * _phi(a2)
     jac = np.empty((4, 3))
-    for c in range(4):
-        s1, s2 = CELL_SIGNS[c, 0], CELL_SIGNS[c, 1]
-        h, k, r = -s1 * mu_placebo, -s2 * mu_naltrexone, s1 * s2 * rho
-        cells[c] = _upper_orthant(h, k, r, s1 * s2 * sines, weights)
-        jac[c, 0] = s1 * _INV_SQRT_2PI * math.exp(-0.5 * h * h) * _phi((r * h - k) / q)
-        jac[c, 1] = s2 * _INV_SQRT_2PI * math.exp(-0.5 * k * k) * _phi((r * k - h) / q)
-        density = math.exp(-(h * h - 2.0 * r * h * k + k * k) / (2.0 * q * q))
-        jac[c, 2] = s1 * s2 * inside * density / (2.0 * math.pi * q)
+    jac[0, 0], jac[0, 1], jac[0, 2] = d1_low, d2_low, joint
+    jac[1, 0], jac[1, 1], jac[1, 2] = d1_high, -d2_low, -joint
+    jac[2, 0], jac[2, 1], jac[2, 2] = -d1_low, d2_high, -joint
+    jac[3, 0], jac[3, 1], jac[3, 2] = -d1_high, -d2_high, joint
     if cells.min() < GENZ_FLOOR:
         cells = quadrature_cells(mu_placebo, mu_naltrexone, rho)
     for c in range(4):
