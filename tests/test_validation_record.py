@@ -145,3 +145,25 @@ def test_a_validations_verdict_and_exit_code():
     failed = full | {"sbc_blockade": {"passed": False}, "passed": False}
     assert verdict(failed, sections_run()) == ("FAILED: sbc_blockade", 1)
     assert verdict(failed, sections_run(["sbc_blockade"])) == ("FAILED: sbc_blockade", 1)
+
+
+def test_every_scenario_had_its_own_log_density_in_the_one_model(record):
+    """Every scenario the suite refits today was checked against its own model's log density."""
+    from analyses.inference.config import load_config
+    from analyses.suite.scenarios import build_scenarios, refitted
+    from analyses.validation.union_density import LOGP_ATOL
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+
+    result = record["union_log_density"]
+    config, _ = load_config()
+    base = load_evidence()
+    priors = load_priors(config.analysis.priors, base.literature)
+    today = [s.name for s in refitted(build_scenarios(base, config, priors))]
+    checked = [case["scenario"] for case in result["cases"]]
+    assert checked == today, "the suite's scenarios changed: run `make validate`"
+    assert result["scenarios"] == len(today) >= 30
+    for case in result["cases"]:
+        assert case["abs_diff"] < LOGP_ATOL, case
+        assert abs(case["union"] - case["own"]) == case["abs_diff"], case
+    assert result["threshold"] == LOGP_ATOL and result["passed"]

@@ -9,100 +9,48 @@ and a masked refit agrees with a rebuilt model to Monte Carlo error.
 
 from __future__ import annotations
 
-import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 import pytest
 
 from analyses.inference.config import load_config
 from analyses.inference.sampling import SamplerSettings, compile_model, sample_compiled
-from analyses.suite.scenarios import build_scenarios, refitted
-from analyses.suite.worker import variant_for
+from analyses.validation.union_density import LOGP_ATOL, union_log_density
 from models.blockade import Variant, build_blockade_model, build_variants_model
 from models.evidence import load_evidence
 from models.priors import load_priors
 from models.switchboard import VariantsDiffer
-from tests.conftest import UNREWRITTEN
 
-# Two evaluations of one log density in float64: observed differences are below 1e-8 (the
-# paired-binary quadrature sums 120 nodes in a different order when rho is data).
-LOGP_ATOL = 1e-6
 # Posterior means of one model sampled twice (4 x 1000 draws each, ESS >= 1000 for the beta
 # means) differ by about sqrt(2) x SD / sqrt(ESS) ~ 0.045 x SD; 4 such standard errors is
 # 0.18 SD, and a masked term that failed to cancel moves beta_acute by more than 1 SD.
 MEAN_TOL_SDS = 0.18
 
-
-@pytest.fixture(scope="module")
-def suite():
-    config, _ = load_config()
-    base = load_evidence()
-    priors = load_priors(config.analysis.priors, base.literature)
-    scenarios = refitted(build_scenarios(base, config, priors))
-    variants = [variant_for(base, s) for s in scenarios]
-    model, data = build_variants_model(variants)
-    return scenarios, variants, model, data
-
-
-def _point(model, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
-    return {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()}
-
-
-def _twin(union, rv_name: str):
-    """The union's variable for a scenario's free variable (``__free`` where some fix it)."""
-    rv = union[rv_name]
-    return rv if rv in union.free_RVs else union[f"{rv_name}__free"]
+# One scenario of each kind of change the one model holds as data. `make validate` checks
+# every scenario (tests/test_validation_record.py reads its record).
+ONE_OF_EACH_KIND = (
+    "priors: sceptical",  # a prior set: prior parameters
+    "leave out yoon2019",  # a study's weight 0 (the only single-arm study)
+    "reading jelen2025.attenuation_source = f_only",  # a disputed number read otherwise
+    "within-subject correlation 0.5",  # a nuisance fixed at a value
+    "specific_share fixed at 1",  # a fraction fixed at its bound
+    "tau_beta halfcauchy(beta=0.2)",  # another prior family
+    "nonspecific_share equal to beta",  # a switch between structures
+    "ketamine_effect pooled across comparators",
+    "timing moderator: log_hours",
+    "cumulative to 2018",  # several studies' weights 0
+)
 
 
-def _labels(model, rv_name: str) -> list | None:
-    dims = model.named_vars_to_dims.get(rv_name)
-    return list(model.coords[dims[0]]) if dims else None
+def test_each_kind_of_scenario_has_its_own_models_log_density():
+    record = union_log_density(ONE_OF_EACH_KIND)
+    assert [c["scenario"] for c in record["cases"]] == list(ONE_OF_EACH_KIND)
+    for case in record["cases"]:
+        assert case["union"] == pytest.approx(case["own"], abs=LOGP_ATOL), case["scenario"]
+    assert record["passed"]
 
 
-def _union_point(union, start: dict, own, point: dict) -> tuple[dict, dict]:
-    """The union's point holding the scenario's values, and which elements are shared.
-
-    ``start`` is the union's initial point, computed once: it compiles a function (0.15 s).
-    """
-    upoint, shared = dict(start), {}
-    for value in own.value_vars:
-        rv = own.values_to_rvs[value]
-        twin = _twin(union, rv.name)
-        name = union.rvs_to_values[twin].name
-        mine, theirs = _labels(own, rv.name), _labels(union, twin.name)
-        idx = ... if mine is None else np.array([theirs.index(x) for x in mine])
-        upoint[name] = np.array(upoint[name], dtype=float)
-        upoint[name][idx] = point[value.name]
-        shared[name] = idx
-    return upoint, shared
-
-
-def test_every_scenario_has_its_own_models_log_density(suite):
-    scenarios, variants, union, data = suite
-    # One logp call for every term: one call per variable rebuilt the model's graph 30 times.
-    free = [union.values_to_rvs[v] for v in union.value_vars]
-    factors = union.logp(vars=[*free, *union.observed_RVs, *union.potentials], sum=False)
-    per_var, others = factors[: len(free)], factors[len(free) :]
-    rest = pt.add(*[pt.sum(f) for f in others])
-    terms = union.compile_fn(
-        [*per_var, rest], inputs=union.value_vars, mode=UNREWRITTEN, point_fn=False
-    )
-    start = union.initial_point()
-    for scenario, variant, d in zip(scenarios, variants, data, strict=True):
-        own = build_blockade_model(variant.evidence, variant.priors, variant.options)
-        point = _point(own, seed=len(scenario.name))
-        want = own.compile_fn(own.logp(), mode=UNREWRITTEN)(point)
-        upoint, shared = _union_point(union, start, own, point)
-        with union:
-            pm.set_data(d)
-        values = terms(*[upoint[v.name] for v in union.value_vars])
-        got = values[-1] + sum(
-            np.sum(np.asarray(lp)[shared[v.name]])
-            for v, lp in zip(union.value_vars, values[:-1], strict=False)
-            if v.name in shared
-        )
-        assert got == pytest.approx(want, abs=LOGP_ATOL), scenario.name
+def test_an_unknown_scenario_name_is_refused():
+    with pytest.raises(ValueError, match="not scenarios of the suite"):
+        union_log_density(["leave out nobody"])
 
 
 @pytest.mark.fit

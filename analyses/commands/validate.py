@@ -1,6 +1,6 @@
 """`python -m analyses validate`: slow statistical validation, recorded in a results file.
 
-Seven checks, each against a named threshold:
+Eight checks, each against a named threshold:
 
 1. exact vs MCMC: the meta-regression's MCMC posterior against the quadrature oracle, on a
    grid of simulated tables and priors (discrepancy in posterior-SD units);
@@ -14,7 +14,9 @@ Seven checks, each against a named threshold:
    cumulative step certified by the convergence gate, from at most two compiles;
 5. reweighted prior-only scenarios against their own refits;
 6. simulation-based calibration of the blockade model (Dask tasks);
-7. the design analysis's tables, identical with one and with two Dask workers.
+7. the design analysis's tables, identical with one and with two Dask workers;
+8. the suite's one model, given each scenario's data, has that scenario's own log density
+   (every scenario; `make test` checks one of each kind).
 
 The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply
 on every `make test`.
@@ -489,6 +491,10 @@ def _run_section(name: str, sizes: dict, seed: int, scheduler: str | None, out: 
         return _reweighting()
     if name == "design_determinism":
         return _design_determinism()
+    if name == "union_log_density":
+        from analyses.validation.union_density import union_log_density
+
+        return union_log_density()
     return _sbc_blockade(sizes["sbc_blockade_sims"], seed, scheduler, out.parent)
 
 
@@ -506,6 +512,9 @@ def _summary(name: str, result: dict) -> str:
     if name == "design_determinism":
         same = "identical" if result["identical"] else "DIFFERENT"
         return f"design.csv with 1 and 2 Dask workers: {same}"
+    if name == "union_log_density":
+        worst, limit = result["max_abs_diff"], result["threshold"]
+        return f"{result['scenarios']} scenarios; worst |difference| {worst:.1e} (< {limit:g})"
     if name == "shipped_analysis":
         bad = [f["scenario"] for f in result["fits"] if not f["certified"]] or "none"
         return f"{result['refits']} refits from {result['compiles']} compiles; uncertified: {bad}"

@@ -9,8 +9,9 @@ SECTIONS = (
     "shipped_analysis",
     "reweighting",
     "sbc_blockade",
-    # Last, so the sections before it keep their seeds (task i always gets seed i).
+    # Last, so the sections before them keep their seeds (task i always gets seed i).
     "design_determinism",
+    "union_log_density",
 )
 
 
