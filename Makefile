@@ -40,7 +40,7 @@ check-data: $(STAMP) ## Validate every study file in data/
 	$(PY) -m analyses check-data $(ARGS)
 
 .PHONY: test
-test: $(STAMP) ## Run the test suite on the machine's cores (about 10 minutes on 2 cores)
+test: $(STAMP) ## Run the test suite on the machine's cores (about 3-4 minutes on 2 cores)
 	$(PY) -m pytest $(ARGS)
 
 .PHONY: validate
