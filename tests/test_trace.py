@@ -53,3 +53,18 @@ def test_a_short_chain_and_missing_values_are_filled_as_nutpie_fills_them():
     np.testing.assert_array_equal(_padded(ints, 3, []), [3, 0, 0])
     vectors = pyarrow.array([[1.0, 2.0], [3.0, 4.0]], type=pyarrow.large_list(pyarrow.float64()))
     np.testing.assert_array_equal(_padded(vectors, 3, [2]), [[1, 2], [3, 4], [np.nan, np.nan]])
+
+
+def test_a_complete_column_takes_the_short_way_with_the_same_result():
+    """No draw missing and no null: the values as they are, shaped and typed as padded."""
+    ints = pyarrow.array([3, 4], type=pyarrow.int64())
+    out = _padded(ints, 2, [])
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, [3, 4])
+    flags = _padded(pyarrow.array([True, False]), 2, [])
+    assert flags.dtype == np.bool_
+    vectors = pyarrow.array([[1.0, 2.0], [3.0, 4.0]], type=pyarrow.large_list(pyarrow.float64()))
+    np.testing.assert_array_equal(_padded(vectors, 2, [2]), [[1, 2], [3, 4]])
+    # A null inside a list is not the short way's: it becomes NaN as nutpie makes it.
+    holes = pyarrow.array([[1.0, None], [3.0, 4.0]], type=pyarrow.large_list(pyarrow.float64()))
+    assert np.isnan(_padded(holes, 2, [2])[0, 1])
