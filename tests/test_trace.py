@@ -65,6 +65,12 @@ def test_a_complete_column_takes_the_short_way_with_the_same_result():
     assert flags.dtype == np.bool_
     vectors = pyarrow.array([[1.0, 2.0], [3.0, 4.0]], type=pyarrow.large_list(pyarrow.float64()))
     np.testing.assert_array_equal(_padded(vectors, 2, [2]), [[1, 2], [3, 4]])
-    # A null inside a list is not the short way's: it becomes NaN as nutpie makes it.
+    fixed = pyarrow.array([[1.0, 2.0], [3.0, 4.0]], type=pyarrow.list_(pyarrow.float64(), 2))
+    np.testing.assert_array_equal(_padded(fixed, 2, [2]), [[1, 2], [3, 4]])
+    # A scalar column that says it has a shape of one element keeps that axis.
+    assert _padded(pyarrow.array([1.0, 2.0]), 2, [1]).shape == (2, 1)
+    # A null inside a vector is filled as a missing draw is: NaN in floats, 0 in integers.
     holes = pyarrow.array([[1.0, None], [3.0, 4.0]], type=pyarrow.large_list(pyarrow.float64()))
     assert np.isnan(_padded(holes, 2, [2])[0, 1])
+    counts = pyarrow.array([[1, None], [3, 4]], type=pyarrow.large_list(pyarrow.int64()))
+    np.testing.assert_array_equal(_padded(counts, 2, [2]), [[1, 0], [3, 4]])

@@ -68,16 +68,23 @@ def _padded(column, length: int, shape: list[int]) -> np.ndarray:
     As nutpie fills them: a missing value (a null, or a draw the chain did not make) is NaN
     in a float column and 0 in any other.
     """
-    is_list = pyarrow.types.is_list(column.type) or pyarrow.types.is_large_list(column.type)
+    types = pyarrow.types
+    kind = column.type
+    is_list = types.is_list(kind) or types.is_large_list(kind) or types.is_fixed_size_list(kind)
     flat = column.flatten() if is_list else column
     if len(column) == length and column.null_count == 0 and flat.null_count == 0:
-        # The usual case, every draw made and none missing: one copy, no mask (a refit has
-        # 180 such columns, about 40 us each the long way).
-        values = flat.to_numpy(zero_copy_only=False)
-        return values.reshape(length, *shape) if is_list else values
+        # The usual case, every draw made and none missing: the values as they are, no mask
+        # (a refit has 180 such columns, about 40 us each the long way).
+        return flat.to_numpy(zero_copy_only=False).reshape(length, *shape)
     dtype = np.dtype(flat.type.to_pandas_dtype())
-    out = np.full((length, *shape), np.nan if dtype.kind == "f" else 0, dtype=dtype)
+    fill = np.nan if dtype.kind == "f" else 0
+    out = np.full((length, *shape), fill, dtype=dtype)
     present = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False))
-    values = (flat.drop_null() if not is_list else flat).to_numpy(zero_copy_only=False)
-    out[: len(column)][present] = values.reshape(int(present.sum()), *shape)
+    if is_list:  # a null inside a draw's vector: filled as a missing draw is
+        values = flat.fill_null(pyarrow.scalar(fill).cast(flat.type))
+    else:
+        values = flat.drop_null()
+    out[: len(column)][present] = values.to_numpy(zero_copy_only=False).reshape(
+        int(present.sum()), *shape
+    )
     return out
