@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pytensor.compile.mode import Mode
 
+from analyses.inference.log_density import UNREWRITTEN
 from models.blockade import build_blockade_model, build_variants_model
 
 # Two evaluations of one log density in float64, one with data where the other has constants
@@ -37,8 +37,6 @@ from models.blockade import build_blockade_model, build_variants_model
 LOGP_ATOL = 1e-6
 # Each element of a point is the union's initial value plus this times a standard normal.
 JITTER = 0.3
-# Each graph is evaluated once: unrewritten, it compiles fastest.
-_UNREWRITTEN = Mode(linker="py", optimizer=None)
 
 
 def union_log_density(names: Sequence[str] | None = None) -> dict:
@@ -104,7 +102,7 @@ def _union_terms(union: pm.Model):
     per_var, others = factors[: len(free)], factors[len(free) :]
     rest = pt.add(*[pt.sum(f) for f in others])
     return union.compile_fn(
-        [*per_var, rest], inputs=union.value_vars, mode=_UNREWRITTEN, point_fn=False
+        [*per_var, rest], inputs=union.value_vars, mode=UNREWRITTEN, point_fn=False
     )
 
 
@@ -114,7 +112,7 @@ def _compare(union, terms, start: dict, variant, data: dict, name: str):
     # Each scenario its own noise, the same on every run.
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     point = {k: _jittered(v, rng) for k, v in _own_start(union, start, own).items()}
-    want = float(own.compile_fn(own.logp(), mode=_UNREWRITTEN)(point))
+    want = float(own.compile_fn(own.logp(), mode=UNREWRITTEN)(point))
     moved = {k: _jittered(v, rng) for k, v in start.items()}
     upoint, shared = _union_point(union, moved, own, point)
     with union:
