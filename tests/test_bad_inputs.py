@@ -474,3 +474,27 @@ def _raises(err: Exception):
         raise err
 
     return fail
+
+
+@pytest.mark.parametrize("command", ["validate", "bench"])
+def test_an_out_path_that_cannot_take_the_file_is_refused_first(tmp_path, capsys, command):
+    """Minutes of validation or benchmark must not end in a traceback where they write."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for out, fragment in [
+        (tmp_path, "a folder or another non-file"),
+        (a_file / "record.json", "a file, where a folder is needed"),
+        (Path("/proc/no/such/record.json"), "a folder that cannot be written"),
+    ]:
+        assert main([command, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "field '--out'" in err and fragment in err and "Traceback" not in err
+
+
+def test_validate_only_refuses_a_record_it_cannot_read_and_leaves_it_alone(tmp_path, capsys):
+    for text, fragment in [("not json", "not a validation record"), ("[1, 2]", "holding list")]:
+        record = tmp_path / "results.json"
+        record.write_text(text)
+        assert main(["validate", "--only", "union_log_density", "--out", str(record)]) == 2
+        assert fragment in capsys.readouterr().err
+        assert record.read_text() == text

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.evidence.problems import InputError
 from models.paths import ROOT
 
 # The figures issue 11 measured before this work, and its targets (seconds).
@@ -57,6 +58,12 @@ def run_bench(
     suite: bool = True, runs: bool = True, out: Path | None = None, dask: bool = True
 ) -> dict:
     """Run every benchmark, print the table, write ``bench.json``; returns what it wrote."""
+    from analyses.commands.preflight import output_file_problems
+
+    path = Path(out or ROOT / "results" / "bench.json")
+    problems = output_file_problems(path, "--out")
+    if problems:
+        raise InputError(problems)
     logging.getLogger("pymc").setLevel(logging.WARNING)  # no per-variable sampling log
     started = time.perf_counter()
     import nutpie  # noqa: F401
@@ -81,9 +88,10 @@ def run_bench(
         _dask_throughput(seconds, ratios)
     record = _record(seconds, ratios, time.perf_counter() - started)
     _print(record)
-    path = out or ROOT / "results" / "bench.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    staged = path.with_name(f".{path.name}.partial")  # an earlier bench.json stays whole
+    staged.write_text(json.dumps(record, indent=2) + "\n")
+    staged.replace(path)
     print(f"\nwritten: {path}")
     return record
 

@@ -9,6 +9,7 @@ point, and the results folder.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,37 @@ def output_problems(root: Path, label: str) -> list[Problem]:
         kind = "a folder" if latest.is_dir() else "a file"
         expected = "nothing there, or the link the toolkit keeps to the newest run (move it away)"
         return problem(f"{latest}, {kind} the toolkit did not make", expected)
+    return []
+
+
+def output_file_problems(path: Path, option: str) -> list[Problem]:
+    """A file a command writes (``--out``) must be a file path in a folder this user can write.
+
+    Checked before the command's work: a validation or a benchmark takes minutes, and would
+    otherwise end in a traceback where it writes. The folder is made (as the write would make
+    it) and a file is created in it and removed: permission bits do not tell (root passes
+    ``os.access`` on a read-only file system or under /proc).
+    """
+
+    def problem(found: str, expected: str) -> list[Problem]:
+        return [Problem(str(path), "-", option, found, expected)]
+
+    if path.is_symlink() and not path.exists():
+        return problem("a link to nothing", "a file path, or a link to a file")
+    if path.exists() and not path.is_file():
+        return problem("a folder or another non-file", "a file path")
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        return problem(f"{existing}, a file, where a folder is needed", "a path under a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        found = f"a folder that cannot be written ({err.strerror or type(err).__name__})"
+        return problem(found, "a path under a folder this user can write to")
+    if path.exists() and not os.access(path, os.W_OK):
+        return problem("a file this user cannot write", "a file this user can replace")
     return []
 
 

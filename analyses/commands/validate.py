@@ -36,10 +36,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analyses.commands.preflight import output_file_problems
 from analyses.inference.provenance import code_version, now_utc, package_versions
 from analyses.progress import Progress
 from analyses.validation import SECTIONS, record_path
 from analyses.validation.cluster import task_seeds
+from models.evidence.problems import InputError, Problem
 from models.paths import ROOT
 
 DEFAULT_OUT = record_path()
@@ -534,6 +536,11 @@ def run_validation(
 ) -> dict:
     """Run the checks (all, or ``only`` some, kept beside the others) and write the record."""
     out = Path(out or DEFAULT_OUT)
+    problems = output_file_problems(out, "--out")
+    if problems:
+        raise InputError(problems)
+    if only:
+        _earlier_record(out)  # refused now, not after the sections have run
     started = time.monotonic()
     sizes = {
         "exact_cases": 4 if quick else 12,
@@ -542,7 +549,7 @@ def run_validation(
         "sbc_blockade_sims": 8 if quick else 200,
     }
     names = sections_run(only)
-    record = json.loads(out.read_text()) if only and out.exists() else {}
+    record = _earlier_record(out) if only else {}
     seeds = dict(zip(SECTIONS, task_seeds(SEED, len(SECTIONS)), strict=True))
     for k, name in enumerate(names, 1):
         print(f"[{k}/{len(names)}] {name.replace('_', ' ')}", flush=True)
@@ -570,6 +577,24 @@ def run_validation(
     tmp.replace(out)
     print(f"{verdict(record, names)[0]}; wrote {out} ({round(time.monotonic() - started, 1)} s)")
     return record
+
+
+def _earlier_record(out: Path) -> dict:
+    """The record that ``--only`` adds its sections to: {} if there is none yet."""
+    if not out.exists():
+        return {}
+    try:
+        record = json.loads(out.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        found = f"a file that is not a validation record ({type(err).__name__})"
+        raise InputError([Problem(str(out), "-", "--out", found, _RECORD)]) from None
+    if not isinstance(record, dict):
+        found = f"JSON holding {type(record).__name__}, not an object"
+        raise InputError([Problem(str(out), "-", "--out", found, _RECORD)])
+    return record
+
+
+_RECORD = "a validation record (JSON object) to add the sections to, or a new path"
 
 
 def sections_run(only: Sequence[str] = ()) -> list[str]:
