@@ -498,3 +498,21 @@ def test_validate_only_refuses_a_record_it_cannot_read_and_leaves_it_alone(tmp_p
         assert main(["validate", "--only", "union_log_density", "--out", str(record)]) == 2
         assert fragment in capsys.readouterr().err
         assert record.read_text() == text
+
+
+def test_a_scheduler_address_that_answers_nothing_is_bad_input(tmp_path, capsys):
+    """Refused before any section runs, as one line, not Dask's traceback."""
+    from analyses.validation.cluster import _connect
+
+    out = tmp_path / "record.json"
+    args = ["validate", "--only", "sbc_blockade", "--scheduler", "garbage", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "field '--scheduler'" in err and "garbage" in err and "Traceback" not in err
+    assert not out.exists()
+
+    def silent(address, timeout):  # what Dask raises after its timeout, without the wait
+        raise OSError(f"Timed out trying to connect to {address} after {timeout}")
+
+    with pytest.raises(InputError, match="no Dask scheduler answered there"):
+        _connect(silent, "tcp://10.0.0.1:8786")

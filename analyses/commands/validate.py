@@ -541,6 +541,11 @@ def run_validation(
         raise InputError(problems)
     if only:
         _earlier_record(out)  # refused now, not after the sections have run
+    if scheduler and "sbc_blockade" in sections_run(only):
+        from analyses.validation.cluster import dask_client
+
+        with dask_client(scheduler):  # a bad address is refused before any section runs
+            pass
     started = time.monotonic()
     sizes = {
         "exact_cases": 4 if quick else 12,

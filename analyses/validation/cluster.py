@@ -41,7 +41,7 @@ def dask_client(address: str | None = None, workers: int | None = None) -> Itera
     nanny.setLevel(logging.ERROR)
     try:
         if address:
-            with Client(address) as client:
+            with _connect(Client, address) as client:
                 yield client
             return
         n = workers or max(1, min(2, os.cpu_count() or 1))
@@ -54,6 +54,24 @@ def dask_client(address: str | None = None, workers: int | None = None) -> Itera
             yield client
     finally:
         nanny.setLevel(level)
+
+
+# How long to wait for a scheduler given by address: long enough for a busy one on a network,
+# short enough that a mistyped address is said within seconds (Dask's default is 30 s).
+CONNECT_TIMEOUT_S = 10
+
+
+def _connect(client_type, address: str):
+    """A client of the scheduler at ``address``; a bad or silent address is bad input."""
+    from models.evidence.problems import InputError, Problem
+
+    try:
+        return client_type(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        found = f"no Dask scheduler answered there ({reason})"
+        expected = "the address of a running Dask scheduler (tcp://host:8786), or no --scheduler"
+        raise InputError([Problem(address, "-", "--scheduler", found, expected)]) from None
 
 
 def map_tasks(
