@@ -536,16 +536,7 @@ def run_validation(
 ) -> dict:
     """Run the checks (all, or ``only`` some, kept beside the others) and write the record."""
     out = Path(out or DEFAULT_OUT)
-    problems = output_file_problems(out, "--out")
-    if problems:
-        raise InputError(problems)
-    if only:
-        _earlier_record(out)  # refused now, not after the sections have run
-    if scheduler and "sbc_blockade" in sections_run(only):
-        from analyses.validation.cluster import dask_client
-
-        with dask_client(scheduler):  # a bad address is refused before any section runs
-            pass
+    record = _checked_arguments(out, only, scheduler)
     started = time.monotonic()
     sizes = {
         "exact_cases": 4 if quick else 12,
@@ -554,7 +545,6 @@ def run_validation(
         "sbc_blockade_sims": 8 if quick else 200,
     }
     names = sections_run(only)
-    record = _earlier_record(out) if only else {}
     seeds = dict(zip(SECTIONS, task_seeds(SEED, len(SECTIONS)), strict=True))
     for k, name in enumerate(names, 1):
         print(f"[{k}/{len(names)}] {name.replace('_', ' ')}", flush=True)
@@ -581,6 +571,23 @@ def run_validation(
     tmp.write_text(json.dumps(record, indent=1, default=_plain))
     tmp.replace(out)
     print(f"{verdict(record, names)[0]}; wrote {out} ({round(time.monotonic() - started, 1)} s)")
+    return record
+
+
+def _checked_arguments(out: Path, only: Sequence[str], scheduler: str | None) -> dict:
+    """Refuse a bad ``--out`` or ``--scheduler`` before any section runs (they take minutes).
+
+    Returns the earlier record that ``--only`` adds its sections to ({} for a full run).
+    """
+    problems = output_file_problems(out, "--out")
+    if problems:
+        raise InputError(problems)
+    record = _earlier_record(out) if only else {}
+    if scheduler and "sbc_blockade" in sections_run(only):
+        from analyses.validation.cluster import dask_client
+
+        with dask_client(scheduler):  # only connects: a bad address is InputError
+            pass
     return record
 
 
