@@ -40,7 +40,14 @@ from models.evidence.load import Evidence
 from models.evidence.schema import Disputed, Quantity, StudyFile
 from models.evidence.validate import usable
 from models.forms import counts, form_of
-from models.forms.base import SEP, ItemContext, Need, is_course_outcome, response_slot
+from models.forms.base import (
+    SEP,
+    ItemContext,
+    Need,
+    is_course_outcome,
+    ketamine_effect_slot,
+    response_slot,
+)
 from models.likelihoods import RHO_MAX
 from models.priors import PriorSpec
 from models.switchboard import Board, VariantsDiffer, WeightedModel
@@ -510,7 +517,9 @@ def _ketamine_effect_study(plan: _Plan, board: Board):
     mean = board.rv("ketamine_effect", plan.specs("ketamine_effect"))
     spread = board.rv("tau_ketamine", plan.specs("tau_ketamine"))
     by_comparator = lambda v: v.options.ketamine_effect == "by_comparator"  # noqa: E731
-    midazolam = plan.flags(lambda v, s: by_comparator(v) and s.design.comparator == "midazolam")
+    midazolam = plan.flags(
+        lambda v, s: by_comparator(v) and ketamine_effect_slot(s) == "ketamine_effect_midazolam"
+    )
     if any(m.any() for m in midazolam):
         other = board.rv("ketamine_effect_midazolam", plan.specs("ketamine_effect_midazolam"))
         mean = pt.switch(board.value("midazolam_comparator", midazolam), other, mean)

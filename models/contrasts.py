@@ -41,13 +41,20 @@ def study_estimates(study: StudyFile, priors: PriorSpec) -> list[Estimate]:
 
 
 def beta_estimates(
-    evidence: Evidence, priors: PriorSpec, early_stopping_bias: bool = True
+    evidence: Evidence,
+    priors: PriorSpec,
+    early_stopping_bias: bool = True,
+    ketamine_effect: str = "by_comparator",
 ) -> pd.DataFrame:
     """One row per included study: study, estimate, se, acute (1/0), regimen, method.
 
     A study with several usable items contributes their inverse-variance average. Items whose
-    form has no closed form (IPD) are skipped.
+    form has no closed form (IPD) are skipped. Ketamine's own effect is the one the model
+    centres the study on: against midazolam for a midazolam-controlled study, unless
+    ``ketamine_effect = "pooled"`` (the model option of that name).
     """
+    if ketamine_effect == "pooled":
+        priors = priors.with_slots(priors.name, ketamine_effect_midazolam=priors["ketamine_effect"])
     log_k, _ = moments(priors["early_stop_log_exaggeration"])
     rows = []
     for s in evidence.included:

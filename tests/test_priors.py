@@ -146,6 +146,32 @@ def test_per_study_estimates_match_hand_arithmetic(evidence):
     assert with_bias.loc["jelen2025", "estimate"] == table.loc["jelen2025", "estimate"]
 
 
+def test_a_midazolam_controlled_study_is_divided_by_the_effect_against_midazolam(evidence):
+    """Yoon 2025's control arm got midazolam: the model centres its delta on the effect against
+    midazolam, and so does its closed-form estimate (unless the option pools every study)."""
+    from scipy.stats import norm
+
+    neutral = load_priors("neutral", evidence.literature)
+    against = neutral["ketamine_effect_midazolam"]["mu"]
+    assert against != neutral["ketamine_effect"]["mu"]  # else the test could not tell them apart
+    yoon = beta_estimates(evidence, neutral).set_index("study").loc["yoon2025"]
+    pooled = beta_estimates(evidence, neutral, ketamine_effect="pooled").set_index("study")
+    # Arm counts, each bound read at its lower end, as the row's method says.
+    study = next(s for s in evidence.included if s.id == "yoon2025")
+    arms = {a.condition: a for a in study.evidence[0].arms}
+    probit = {c: norm.ppf((a.events.lower + 0.5) / (a.n.value + 1)) for c, a in arms.items()}
+    contrast = probit["ketamine_placebo"] - probit["ketamine_naltrexone"]
+    assert yoon["estimate"] == pytest.approx(contrast / against, rel=1e-9)
+    assert "vs midazolam" in yoon["method"]
+    saline = neutral["ketamine_effect"]["mu"]
+    assert pooled.loc["yoon2025", "estimate"] == pytest.approx(contrast / saline, rel=1e-9)
+    assert "vs midazolam" not in pooled.loc["yoon2025", "method"]
+    # Saline-controlled studies are the same either way.
+    others = pooled.index != "yoon2025"
+    unpooled = beta_estimates(evidence, neutral).set_index("study")
+    assert (pooled.loc[others, "estimate"] == unpooled.loc[others, "estimate"]).all()
+
+
 # PyMC's Beta log-normaliser differs from scipy's betaln by 2.4e-8 (measured); every other
 # family agrees to 1e-12. A wrong parametrization is off by far more than this.
 LOGPDF_ATOL = 1e-6

@@ -170,8 +170,9 @@ def run(
             result = fit_primary(inputs, say, helper, studies_dir)
         signals.check()  # a library may have swallowed an interrupt during the fit
         say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
+        options = inputs.options
         estimates = beta_estimates(
-            inputs.evidence, inputs.priors, inputs.options.early_stopping_bias
+            inputs.evidence, inputs.priors, options.early_stopping_bias, options.ketamine_effect
         )
         cross = cross_check(estimates, inputs.priors, interval())
         # Everything is written into a staging folder, published only when complete. The

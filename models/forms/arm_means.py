@@ -29,7 +29,7 @@ from models.forms.base import (
     SimulatedItem,
     StudyDraw,
     describe,
-    moments,
+    ketamine_effect_moments,
     num,
     ratio,
     simulated,
@@ -98,7 +98,7 @@ def add_likelihood(ctx: ItemContext) -> None:
 
 def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:
     """Standardized contrast ``z_placebo - z_naltrexone`` over delta, SE from ``1 / n``."""
-    delta, sd_delta = moments(priors["ketamine_effect"])
+    delta, sd_delta, against = ketamine_effect_moments(study, priors)
     arms = {arm.condition: arm for arm in item.arms}
     sd = pooled_sd(item.arms)
     z = {c: value_or_lower(a.mean_change) / sd for c, a in arms.items()}
@@ -106,7 +106,7 @@ def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:
     c = z["ketamine_placebo"] - z["ketamine_naltrexone"]
     se_c = math.sqrt(1 / n["ketamine_placebo"] + 1 / n["ketamine_naltrexone"])
     est, se = ratio(c, se_c, delta, sd_delta)
-    return est, se, f"standardized contrast {c:.2f} / ketamine effect {delta:.2f}"
+    return est, se, f"standardized contrast {c:.2f} / ketamine effect {against}{delta:.2f}"
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

@@ -238,6 +238,28 @@ def response_slot(study: StudyFile, item: Any) -> str:
     return "ketamine_response_probit"
 
 
+def ketamine_effect_slot(study: StudyFile) -> str:
+    """The prior slot of the mean of ketamine's own effect in ``study``, as the model centres it.
+
+    Against midazolam (an active placebo, so a smaller effect than against saline) for a study
+    whose control arm got midazolam, ``ketamine_effect_midazolam``; otherwise
+    ``ketamine_effect``. (With the option ``ketamine_effect = "pooled"`` the model uses the
+    second for every study.)
+    """
+    if study.design.comparator == "midazolam":
+        return "ketamine_effect_midazolam"
+    return "ketamine_effect"
+
+
+def ketamine_effect_moments(study: StudyFile, priors: PriorSpec) -> tuple[float, float, str]:
+    """Mean and SD of the prior of ketamine's own effect in ``study``, and what it is against."""
+    slot = ketamine_effect_slot(study)
+    mean, sd = moments(priors[slot])
+    # Pooling sets the midazolam slot to the saline one: then nothing is against midazolam.
+    own = slot != "ketamine_effect" and priors[slot] != priors["ketamine_effect"]
+    return mean, sd, "vs midazolam " if own else ""
+
+
 # ---- closed-form estimates -------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from models.forms.base import (
     SimulatedItem,
     StudyDraw,
     describe,
+    ketamine_effect_moments,
     moments,
     num,
     ratio,
@@ -98,13 +99,13 @@ def estimate(study: StudyFile, item: ContrastStatistic, priors: PriorSpec) -> Es
         kappa, sd_kappa = moments(priors["specific_share"])
         est, se = ratio(a, abs(a / t), kappa, sd_kappa)
         return est, se, f"attenuation {a} / specific share {kappa:.3f}; SE_a = {a} / {t:.2f}"
-    delta, sd_delta = moments(priors["ketamine_effect"])
+    delta, sd_delta, against = ketamine_effect_moments(study, priors)
     n = value_or_lower(item.participants)
     # Standardized contrast from t: d = t * sqrt(2(1 - rho) / n) in a crossover.
     rho, _ = moments(priors["within_subject_correlation"])
     scale = math.sqrt(2 * (1 - rho) / n) if study.design.type == "crossover" else parallel_se(item)
     est, se = ratio(t * scale, scale, delta, sd_delta)
-    return est, se, f"t {t:.2f} x {scale:.3f} / ketamine effect {delta:.2f}"
+    return est, se, f"t {t:.2f} x {scale:.3f} / ketamine effect {against}{delta:.2f}"
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

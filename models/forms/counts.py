@@ -22,6 +22,7 @@ from models.forms.base import (
     SimulatedItem,
     StudyDraw,
     describe,
+    ketamine_effect_moments,
     moments,
     num,
     probit_and_se,
@@ -101,12 +102,13 @@ def estimate(study: StudyFile, item: ArmCounts | SingleArmBinary, priors: PriorS
 
     A single arm is contrasted with the external ketamine-alone response probit.
     """
-    delta, sd_delta = moments(priors["ketamine_effect"])
+    delta, sd_delta, against = ketamine_effect_moments(study, priors)
     if item.kind == "single_arm_binary":
         eta, sd_eta = moments(priors[response_slot(study, item)])
         zn, sn = probit_and_se(value_or_lower(item.events), value_or_lower(item.n))
         est, se = ratio(eta - zn, math.hypot(sn, sd_eta), delta, sd_delta)
-        return est, se, f"(external eta {eta:.2f} - probit {zn:.2f}) / ketamine effect {delta:.2f}"
+        how = f"(external eta {eta:.2f} - probit {zn:.2f}) / ketamine effect {against}{delta:.2f}"
+        return est, se, how
     arms = {arm.condition: arm for arm in item.arms}
     zp, sp = probit_and_se(
         value_or_lower(arms["ketamine_placebo"].events), value_or_lower(arms["ketamine_placebo"].n)
@@ -116,7 +118,8 @@ def estimate(study: StudyFile, item: ArmCounts | SingleArmBinary, priors: PriorS
         value_or_lower(arms["ketamine_naltrexone"].n),
     )
     est, se = ratio(zp - zn, math.hypot(sp, sn), delta, sd_delta)
-    return est, se, f"probit contrast {zp - zn:.2f} (lower bounds) / ketamine effect {delta:.2f}"
+    how = f"probit contrast {zp - zn:.2f} (lower bounds) / ketamine effect {against}{delta:.2f}"
+    return est, se, how
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

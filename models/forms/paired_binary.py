@@ -19,7 +19,7 @@ from models.forms.base import (
     SimulatedItem,
     StudyDraw,
     describe,
-    moments,
+    ketamine_effect_moments,
     num,
     probit_and_se,
     ratio,
@@ -72,12 +72,12 @@ def estimate(study: StudyFile, item: PairedBinary, priors: PriorSpec) -> Estimat
 
     Ignoring the pairing overstates the contrast's SE, which is the conservative direction.
     """
-    delta, sd_delta = moments(priors["ketamine_effect"])
+    delta, sd_delta, against = ketamine_effect_moments(study, priors)
     n = value_or_lower(item.pairs)
     zp, sp = probit_and_se(value_or_lower(item.responders_placebo), n)
     zn, sn = probit_and_se(value_or_lower(item.responders_naltrexone), n)
     est, se = ratio(zp - zn, math.hypot(sp, sn), delta, sd_delta)
-    return est, se, f"probit contrast {zp - zn:.2f} / ketamine effect {delta:.2f}"
+    return est, se, f"probit contrast {zp - zn:.2f} / ketamine effect {against}{delta:.2f}"
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:
