@@ -101,3 +101,15 @@ def _ignores_sigint(pid: int) -> bool:
         if line.startswith("SigIgn:"):
             return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
     return False
+
+
+def test_only_the_timing_moderator_compiles_a_model_of_its_own(inputs):
+    """Every shipped scenario is data of one model, but for the moderator switch (which adds
+    each study's place in its hours interval, a cost every refit would otherwise carry)."""
+    from analyses.suite.worker import model_groups
+
+    suite = SuiteRun(*inputs, say=quiet, one_model=True)
+    groups = model_groups(suite.fitted)
+    own = [[suite.fitted[i].name for i in members] for members in groups if len(members) == 1]
+    assert len(groups) == 2 and own == [["timing moderator: log_hours"]]
+    assert suite.unique is not None  # each group is one model: no fallback

@@ -1,7 +1,8 @@
-"""One model for every scenario: with a scenario's data it is that scenario's own model.
+"""One model for many scenarios: with a scenario's data it is that scenario's own model.
 
-The suite compiles one model whose data say which studies and readings are in, which prior
-parameters apply and which nuisances are fixed (``build_variants_model``). Two checks that it
+The suite compiles one model per timing-moderator form, whose data say which studies and
+readings are in, which prior parameters apply and which nuisances are fixed
+(``build_variants_model``). Two checks that it
 is the model each scenario claims to be: its log density equals the scenario's own model's at
 random points (exactly, up to the prior-only terms of parameters the scenario does not have),
 and a masked refit agrees with a rebuilt model to Monte Carlo error.

@@ -15,7 +15,7 @@ Eight checks, each against a named threshold:
 5. reweighted prior-only scenarios against their own refits;
 6. simulation-based calibration of the blockade model (Dask tasks);
 7. the design analysis's tables, identical with one and with two Dask workers;
-8. the suite's one model, given each scenario's data, has that scenario's own log density
+8. the suite's models, given each scenario's data, have that scenario's own log density
    (every scenario; `make test` checks one of each kind).
 
 The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply

@@ -1,14 +1,14 @@
 """Run the sensitivity suite and the cumulative analysis (see docs/science.md).
 
 Every scenario is one change from the primary analysis, refitted. All of them are data of one
-model (:func:`models.blockade.build_variants_model`: a study left out is a likelihood weighted
-0, a reading is a choice between terms, a prior's parameters and a fixed nuisance are data), so
-each worker process compiles that model once and samples its share of the scenarios with
-``with_data``. Scenarios whose data are equal are fitted once. If one model cannot hold them
-all (a study's regimen read two ways, different covariates), the suite falls back to one
-compile per model structure. Threshold scenarios need no refit: they re-read the primary
-posterior; a scenario that changes only a prior reweights it where PSIS is reliable
-(:mod:`analyses.suite.reweight`).
+model per timing-moderator form (:func:`models.blockade.build_variants_model`: a study left out
+is a likelihood weighted 0, a reading is a choice between terms, a prior's parameters and a
+fixed nuisance are data; :func:`~analyses.suite.worker.model_groups`), so each worker process
+compiles each model once and samples its share of the scenarios with ``with_data``. Scenarios
+whose data are equal are fitted once. If one model cannot hold them all (a study's regimen
+read two ways, different covariates), the suite falls back to one compile per model structure.
+Threshold scenarios need no refit: they re-read the primary posterior; a scenario that changes
+only a prior reweights it where PSIS is reliable (:mod:`analyses.suite.reweight`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from analyses.suite.table import (
     threshold_rows,
     with_agreement,
 )
-from analyses.suite.worker import fingerprint, model_for, serve, variant_for
+from analyses.suite.worker import fingerprint, model_for, model_groups, serve, variant_for
 from models.blockade import build_variants_model
 from models.evidence.load import Evidence
 from models.priors import PriorSpec
@@ -70,18 +70,23 @@ def group_scenarios(
 
 
 def one_model_plan(base: Evidence, scenarios: list[Scenario]) -> tuple[list[int], dict[str, str]]:
-    """Every scenario as data of one model: the scenarios to fit, and the twins.
+    """Every scenario as data of one model per moderator form: the scenarios to fit, the twins.
 
     Two scenarios whose data are equal are one fit (e.g. leaving out the only single-arm study
     and excluding single-arm evidence). Raises ``VariantsDiffer`` if one model cannot hold
-    them all.
+    the scenarios of its moderator form.
     """
-    _, data = build_variants_model([variant_for(base, sc) for sc in scenarios])
+    variants = [variant_for(base, sc) for sc in scenarios]
+    keys: dict[int, tuple] = {}
+    for g, members in enumerate(model_groups(scenarios)):
+        _, data = build_variants_model([variants[i] for i in members])
+        for i, d in zip(members, data, strict=True):
+            keys[i] = (g, *sorted((k, np.asarray(v).tobytes()) for k, v in d.items()))
     unique: list[int] = []
     duplicates: dict[str, str] = {}
     seen: dict[tuple, str] = {}
-    for i, (sc, d) in enumerate(zip(scenarios, data, strict=True)):
-        key = tuple(sorted((k, np.asarray(v).tobytes()) for k, v in d.items()))
+    for i, sc in enumerate(scenarios):
+        key = keys[i]
         if key in seen:
             duplicates[sc.name] = seen[key]
         else:
@@ -162,7 +167,7 @@ class SuiteRun:
         }
         self._spawn([payload] * self.workers)
         self.say(
-            f"      sensitivity suite: {self.workers} process(es) compiling its one model in the"
+            f"      sensitivity suite: {self.workers} process(es) compiling its model in the"
             f" background; {len(self._early)} refits queued"
         )
         return self
@@ -222,7 +227,7 @@ class SuiteRun:
         fits = len(self._early) + len(late)
         self.say(
             f"      {fits} refits ({len(self.duplicates)} identical to another) on "
-            f"{self.workers} process(es), one compile each"
+            f"{self.workers} process(es), one compile per timing-moderator form each"
         )
         return self._collect(fits)
 

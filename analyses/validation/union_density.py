@@ -1,7 +1,8 @@
-"""With a scenario's data, the suite's one model has that scenario's own log density.
+"""With a scenario's data, the suite's model has that scenario's own log density.
 
-The suite compiles one model whose data say which studies and readings are in, which prior
-parameters apply and which nuisances are fixed (``models.blockade.build_variants_model``).
+The suite compiles one model per timing-moderator form, whose data say which studies and
+readings are in, which prior parameters apply and which nuisances are fixed
+(``models.blockade.build_variants_model``, ``analyses.suite.worker.model_groups``).
 For each scenario this builds the scenario's own model and compares the two log densities at
 a random point: exactly, up to the prior-only terms of parameters the scenario does not have
 (the union's copy of a parameter that the scenario fixes).
@@ -28,6 +29,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from analyses.inference.log_density import UNREWRITTEN
+from analyses.suite.worker import model_groups
 from models.blockade import build_blockade_model, build_variants_model
 
 # Two evaluations of one log density in float64, one with data where the other has constants
@@ -59,14 +61,20 @@ def union_log_density(names: Sequence[str] | None = None) -> dict:
     if unknown:
         raise ValueError(f"not scenarios of the suite: {unknown}")
     chosen = range(len(scenarios)) if names is None else [known.index(n) for n in names]
-    # The union of every scenario, as the suite compiles it, however many are checked.
-    union, data = build_variants_model(variants)
-    terms, start = _union_terms(union), union.initial_point()
-    cases = []
-    for i in chosen:
-        want, got = _compare(union, terms, start, variants[i], data[i], scenarios[i].name)
-        diff = abs(got - want) if np.isfinite([got, want]).all() else float("inf")
-        cases.append({"scenario": scenarios[i].name, "own": want, "union": got, "abs_diff": diff})
+    found = {}
+    # Each scenario in the union of its group, as the suite compiles it, however many are checked.
+    for members in model_groups(scenarios):
+        todo = [k for k, i in enumerate(members) if i in chosen]
+        if not todo:
+            continue
+        union, data = build_variants_model([variants[i] for i in members])
+        terms, start = _union_terms(union), union.initial_point()
+        for k in todo:
+            sc, v = scenarios[members[k]], variants[members[k]]
+            want, got = _compare(union, terms, start, v, data[k], sc.name)
+            diff = abs(got - want) if np.isfinite([got, want]).all() else float("inf")
+            found[members[k]] = {"scenario": sc.name, "own": want, "union": got, "abs_diff": diff}
+    cases = [found[i] for i in chosen]
     worst = max(c["abs_diff"] for c in cases)
     return {
         "scenarios": len(cases),
