@@ -59,8 +59,5 @@ def forest_plot(inputs: RunInputs, result: FitResult) -> Figure:
     """The forest plot of the report: each study's β, the pooled values, the closed-form check."""
     from analyses.report.figures import forest
 
-    options = inputs.options
-    estimates = beta_estimates(
-        inputs.evidence, inputs.priors, options.early_stopping_bias, options.ketamine_effect
-    )
+    estimates = beta_estimates(inputs.evidence, inputs.priors, inputs.options)
     return forest(result.idata, inputs.evidence, estimates, inputs.config.hypotheses.thresholds)

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from models.blockade import ModelOptions, modelled_studies
 from models.evidence.load import Evidence
 from models.evidence.schema import StudyFile
 from models.evidence.validate import usable
@@ -41,23 +42,22 @@ def study_estimates(study: StudyFile, priors: PriorSpec) -> list[Estimate]:
 
 
 def beta_estimates(
-    evidence: Evidence,
-    priors: PriorSpec,
-    early_stopping_bias: bool = True,
-    ketamine_effect: str = "by_comparator",
+    evidence: Evidence, priors: PriorSpec, options: ModelOptions | None = None
 ) -> pd.DataFrame:
-    """One row per included study: study, estimate, se, acute (1/0), regimen, method.
+    """One row per study the model uses: study, estimate, se, acute (1/0), regimen, method.
 
     A study with several usable items contributes their inverse-variance average. Items whose
-    form has no closed form (IPD) are skipped. Ketamine's own effect is the one the model
-    centres the study on: against midazolam for a midazolam-controlled study, unless
-    ``ketamine_effect = "pooled"`` (the model option of that name).
+    form has no closed form (IPD) are skipped. The model's ``options`` (default: the defaults)
+    apply as in the model: the studies it uses (``include_single_arm``), the early-stopping
+    factor (``early_stopping_bias``), and ketamine's own effect (``ketamine_effect``: against
+    midazolam for a midazolam-controlled study, unless ``"pooled"``).
     """
-    if ketamine_effect == "pooled":
+    options = options or ModelOptions()
+    if options.ketamine_effect == "pooled":
         priors = priors.with_slots(priors.name, ketamine_effect_midazolam=priors["ketamine_effect"])
     log_k, _ = moments(priors["early_stop_log_exaggeration"])
     rows = []
-    for s in evidence.included:
+    for s in modelled_studies(evidence, options):
         found = study_estimates(s, priors)
         if not found:
             continue
@@ -65,7 +65,7 @@ def beta_estimates(
         est = float(np.sum(w * [e for e, _, _ in found]) / w.sum())
         se = float(w.sum() ** -0.5)
         how = "; ".join(h for _, _, h in found)
-        if early_stopping_bias and s.design.stopped_early:
+        if options.early_stopping_bias and s.design.stopped_early:
             k = math.exp(log_k)
             est, se = est / k, se / k
             how += f"; divided by early-stopping factor {k:.2f}"

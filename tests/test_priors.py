@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from analyses.inference.hypotheses import Thresholds, prior_probabilities
+from models.blockade import ModelOptions
 from models.contrasts import beta_estimates
 from models.distributions import FAMILIES, scipy_dist, spec_error
 from models.evidence import InputError, load_evidence
@@ -124,7 +125,8 @@ def test_bad_prior_files(tmp_path, evidence, text, fragments):
 def test_per_study_estimates_match_hand_arithmetic(evidence):
     """The cross-check table, recomputed by hand in the module docstring's formulas."""
     neutral = load_priors("neutral", evidence.literature)
-    table = beta_estimates(evidence, neutral, early_stopping_bias=False).set_index("study")
+    no_bias = ModelOptions(early_stopping_bias=False)
+    table = beta_estimates(evidence, neutral, no_bias).set_index("study")
     # Jelen: 0.28 / 0.467; SE^2 = (0.28/sqrt(5.39)/0.467)^2 + (0.28 * sd_kappa / 0.467^2)^2
     # Beta SD: sqrt(m (1 - m) / (concentration + 1))
     sd_kappa = math.sqrt(0.467 * 0.533 / (SPECIFIC_SHARE_CONCENTRATION + 1))
@@ -147,29 +149,40 @@ def test_per_study_estimates_match_hand_arithmetic(evidence):
 
 
 def test_a_midazolam_controlled_study_is_divided_by_the_effect_against_midazolam(evidence):
-    """Yoon 2025's control arm got midazolam: the model centres its delta on the effect against
-    midazolam, and so does its closed-form estimate (unless the option pools every study)."""
+    """A study whose control arm got midazolam (Yoon 2025 in the shipped evidence): the model
+    centres its delta on the effect against midazolam, and so does its closed-form estimate
+    (unless the option pools every study)."""
     from scipy.stats import norm
 
     neutral = load_priors("neutral", evidence.literature)
     against = neutral["ketamine_effect_midazolam"]["mu"]
-    assert against != neutral["ketamine_effect"]["mu"]  # else the test could not tell them apart
-    yoon = beta_estimates(evidence, neutral).set_index("study").loc["yoon2025"]
-    pooled = beta_estimates(evidence, neutral, ketamine_effect="pooled").set_index("study")
-    # Arm counts, each bound read at its lower end, as the row's method says.
-    study = next(s for s in evidence.included if s.id == "yoon2025")
-    arms = {a.condition: a for a in study.evidence[0].arms}
-    probit = {c: norm.ppf((a.events.lower + 0.5) / (a.n.value + 1)) for c, a in arms.items()}
-    contrast = probit["ketamine_placebo"] - probit["ketamine_naltrexone"]
-    assert yoon["estimate"] == pytest.approx(contrast / against, rel=1e-9)
-    assert "vs midazolam" in yoon["method"]
     saline = neutral["ketamine_effect"]["mu"]
-    assert pooled.loc["yoon2025", "estimate"] == pytest.approx(contrast / saline, rel=1e-9)
-    assert "vs midazolam" not in pooled.loc["yoon2025", "method"]
-    # Saline-controlled studies are the same either way.
-    others = pooled.index != "yoon2025"
+    assert against != saline  # else the test could not tell them apart
+    (study,) = [s for s in evidence.included if s.design.comparator == "midazolam"]
     unpooled = beta_estimates(evidence, neutral).set_index("study")
+    pooled = beta_estimates(evidence, neutral, ModelOptions(ketamine_effect="pooled"))
+    pooled = pooled.set_index("study")
+    # Its arm counts, each bound read at its lower end, as the row's method says.
+    arms = {a.condition: a for a in study.evidence[0].arms}
+    probit = {
+        c: norm.ppf((arms[c].events.lower + 0.5) / (arms[c].n.value + 1))
+        for c in ("ketamine_placebo", "ketamine_naltrexone")
+    }
+    contrast = probit["ketamine_placebo"] - probit["ketamine_naltrexone"]
+    assert unpooled.loc[study.id, "estimate"] == pytest.approx(contrast / against, rel=1e-9)
+    assert "vs midazolam" in unpooled.loc[study.id, "method"]
+    assert pooled.loc[study.id, "estimate"] == pytest.approx(contrast / saline, rel=1e-9)
+    assert "vs midazolam" not in pooled.loc[study.id, "method"]
+    others = pooled.index != study.id  # saline-controlled studies: the same either way
     assert (pooled.loc[others, "estimate"] == unpooled.loc[others, "estimate"]).all()
+
+
+def test_the_cross_check_leaves_out_what_the_model_leaves_out(evidence):
+    neutral = load_priors("neutral", evidence.literature)
+    without = beta_estimates(evidence, neutral, ModelOptions(include_single_arm=False))
+    single = {s.id for s in evidence.included if s.design.type == "single_arm"}
+    assert single and not single & set(without["study"])
+    assert set(beta_estimates(evidence, neutral)["study"]) == set(without["study"]) | single
 
 
 # PyMC's Beta log-normaliser differs from scipy's betaln by 2.4e-8 (measured); every other

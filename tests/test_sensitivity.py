@@ -159,7 +159,7 @@ def test_user_prior_files_become_scenarios(tmp_path):
     assert _spec(names["priors: mine"].priors)["tau_beta"] == {"dist": "halfnormal", "sigma": 0.05}
 
 
-# A few scenarios of each kind the suite's one model holds: a study left out, its twin (leaving
+# A few scenarios of each kind the suite's main model holds: a study left out, its twin (leaving
 # out the only single-arm study = excluding single-arm evidence), a prior set, and cumulative
 # steps (the last is the primary fit). The whole suite on the shipped data is run by
 # `make validate` and checked from its record in tests/test_validation_record.py.
@@ -226,7 +226,7 @@ def test_a_run_with_the_suite_writes_it(small_run):
 
 
 @pytest.mark.fit
-def test_the_suite_compiles_once_per_worker_and_fits_twins_once(small_run):
+def test_the_suite_compiles_each_model_once_and_fits_twins_once(small_run):
     table = pd.read_csv(small_run / "sensitivity.csv")
     cumulative = pd.read_csv(small_run / "cumulative.csv")
     refits = pd.concat([table[table.kind == "sensitivity"], cumulative])

@@ -113,3 +113,27 @@ def test_only_the_timing_moderator_compiles_a_model_of_its_own(inputs):
     own = [[suite.fitted[i].name for i in members] for members in groups if len(members) == 1]
     assert len(groups) == 2 and own == [["timing moderator: log_hours"]]
     assert suite.unique is not None  # each group is one model: no fallback
+
+
+def test_a_worker_compiles_each_model_once_when_first_needed(monkeypatch):
+    """Each scenario meets its own group's model and its own data; a model's first row says
+    it compiled, and no model compiles twice."""
+    from analyses.suite import worker
+
+    compiles = []
+    monkeypatch.setattr(
+        "models.blockade.build_variants_model",
+        lambda chosen: (tuple(chosen), [f"data of {v}" for v in chosen]),
+    )
+    monkeypatch.setattr(
+        "analyses.inference.sampling.compile_model",
+        lambda model: compiles.append(model) or ("compiled", model),
+    )
+    models = worker._Models(["a", "b", "c", "d"], [[0, 2, 3], [1]])
+    models.compile_largest()
+    assert compiles == [("a", "c", "d")]
+    assert models.of(1) == (("compiled", ("b",)), "data of b", True)
+    assert models.of(0) == (("compiled", ("a", "c", "d")), "data of a", True)
+    assert models.of(3) == (("compiled", ("a", "c", "d")), "data of d", False)
+    assert models.of(1)[2] is False
+    assert compiles == [("a", "c", "d"), ("b",)]

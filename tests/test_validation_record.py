@@ -147,7 +147,7 @@ def test_a_validations_verdict_and_exit_code():
     assert verdict(failed, sections_run(["sbc_blockade"])) == ("FAILED: sbc_blockade", 1)
 
 
-def test_every_scenario_had_its_own_log_density_in_the_one_model(record):
+def test_every_scenario_had_its_own_log_density_in_its_suite_model(record):
     """Every scenario the suite refits today was checked against its own model's log density."""
     from analyses.inference.config import load_config
     from analyses.suite.scenarios import build_scenarios, refitted

@@ -25,7 +25,8 @@ from models.switchboard import VariantsDiffer
 # 0.18 SD, and a masked term that failed to cancel moves beta_acute by more than 1 SD.
 MEAN_TOL_SDS = 0.18
 
-# One scenario of each kind of change the one model holds as data. `make validate` checks
+# One scenario of each kind of change the suite's models hold as data (the moderator in a model
+# of its own, the test below holds it as data too). `make validate` checks
 # every scenario (tests/test_validation_record.py reads its record).
 ONE_OF_EACH_KIND = (
     "priors: sceptical",  # a prior set: prior parameters
@@ -47,6 +48,21 @@ def test_each_kind_of_scenario_has_its_own_models_log_density():
     for case in record["cases"]:
         assert case["union"] == pytest.approx(case["own"], abs=LOGP_ATOL), case["scenario"]
     assert record["passed"]
+
+
+def test_one_model_can_still_hold_both_moderator_forms():
+    """The suite compiles each moderator form apart (``model_groups``), but the builder takes
+    both as data of one model, whose log density is then each variant's own."""
+    from analyses.validation.union_density import _compare, _suite, _union_terms
+
+    scenarios, variants = _suite()
+    names = [s.name for s in scenarios]
+    chosen = [names.index("priors: sceptical"), names.index("timing moderator: log_hours")]
+    union, data = build_variants_model([variants[i] for i in chosen])
+    terms, start = _union_terms(union), union.initial_point()
+    for k, i in enumerate(chosen):
+        want, got = _compare(union, terms, start, variants[i], data[k], names[i])
+        assert got == pytest.approx(want, abs=LOGP_ATOL), names[i]
 
 
 def test_an_unknown_scenario_name_is_refused():

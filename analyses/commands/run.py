@@ -170,10 +170,7 @@ def run(
             result = fit_primary(inputs, say, helper, studies_dir)
         signals.check()  # a library may have swallowed an interrupt during the fit
         say("[3/5] cross-check: closed-form per-study estimates and exact meta-regression")
-        options = inputs.options
-        estimates = beta_estimates(
-            inputs.evidence, inputs.priors, options.early_stopping_bias, options.ketamine_effect
-        )
+        estimates = beta_estimates(inputs.evidence, inputs.priors, inputs.options)
         cross = cross_check(estimates, inputs.priors, interval())
         # Everything is written into a staging folder, published only when complete. The
         # primary analysis's tables and figures go in while the suite's worker refits.

@@ -108,8 +108,8 @@ def _workers(config, one_model: bool) -> int:
 class SuiteRun:
     """The suite, started before the primary fit so that its compile overlaps the fit.
 
-    Use as a context manager: entering starts the worker processes, which compile the one
-    model at once and begin with the scenarios that need no primary posterior (studies left
+    Use as a context manager: entering starts the worker processes, which compile the model of
+    most scenarios at once and begin with the scenarios that need no primary posterior (studies left
     out, readings, structure, cumulative steps). :meth:`finish` takes the primary fit,
     reweights the prior-only scenarios it can, queues the rest and collects every row.
     Leaving the block stops any worker still running, so a failed or interrupted run leaves

@@ -74,7 +74,7 @@ def model_groups(scenarios: list[Scenario]) -> list[list[int]]:
     Everything else a scenario changes is data of one model. The moderator form changes which
     parameters exist (each study's place in its interval of hours), and one model holding both
     forms made every refit compute the log-hours line: 3.3 against 3.0 us per log density and
-    gradient, 5-7% of each refit (AMD EPYC, 2026-12-03), for the one scenario that uses it.
+    gradient, 3-7% of each refit (AMD EPYC, 2026-12-03), for the one scenario that uses it.
     """
     groups: dict[str, list[int]] = {}
     for i, scenario in enumerate(scenarios):
@@ -133,6 +133,7 @@ class _Models:
         self.reported: set[int] = set()
 
     def compile_largest(self) -> None:
+        """Compile the model of most scenarios now (it overlaps the primary fit)."""
         self._compiled(max(range(len(self.groups)), key=lambda g: len(self.groups[g])))
 
     def _compiled(self, group: int):

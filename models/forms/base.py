@@ -255,7 +255,8 @@ def ketamine_effect_moments(study: StudyFile, priors: PriorSpec) -> tuple[float,
     """Mean and SD of the prior of ketamine's own effect in ``study``, and what it is against."""
     slot = ketamine_effect_slot(study)
     mean, sd = moments(priors[slot])
-    # Pooling sets the midazolam slot to the saline one: then nothing is against midazolam.
+    # Pooling sets the midazolam slot to the saline one: then nothing is against midazolam
+    # (a prior file setting the two equal reads the same, and its numbers are the same too).
     own = slot != "ketamine_effect" and priors[slot] != priors["ketamine_effect"]
     return mean, sd, "vs midazolam " if own else ""
 
