@@ -86,11 +86,10 @@ def one_model_plan(base: Evidence, scenarios: list[Scenario]) -> tuple[list[int]
     duplicates: dict[str, str] = {}
     seen: dict[tuple, str] = {}
     for i, sc in enumerate(scenarios):
-        key = keys[i]
-        if key in seen:
-            duplicates[sc.name] = seen[key]
+        if keys[i] in seen:
+            duplicates[sc.name] = seen[keys[i]]
         else:
-            seen[key] = sc.name
+            seen[keys[i]] = sc.name
             unique.append(i)
     return unique, duplicates
 
@@ -227,7 +226,7 @@ class SuiteRun:
         fits = len(self._early) + len(late)
         self.say(
             f"      {fits} refits ({len(self.duplicates)} identical to another) on "
-            f"{self.workers} process(es), one compile per timing-moderator form each"
+            f"{self.workers} process(es), each compiling one model per timing-moderator form"
         )
         return self._collect(fits)
 
