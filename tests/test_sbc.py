@@ -67,6 +67,20 @@ def test_results_do_not_depend_on_the_number_of_workers():
     assert results[1] == results[2] == [_noisy_mean(i, s) for i, s in args]
 
 
+def test_the_local_workers_log_nothing_while_the_cluster_closes(monkeypatch):
+    """Their log is silenced once the tasks are done, before the scheduler closes."""
+    import logging
+
+    from analyses.validation import cluster
+
+    real, levels = cluster.quiet_workers, []
+    monkeypatch.setattr(cluster, "quiet_workers", lambda client: levels.append(real(client)))
+    with dask_client(workers=1) as client:
+        assert map_tasks(_noisy_mean, [(0, 1)], client, say=lambda _: None)
+        assert levels == []
+    assert levels == [[logging.CRITICAL]]
+
+
 def _records(n: int, seed: int, calibrated: bool) -> list[dict]:
     """Synthetic SBC records: uniform ranks and honest probabilities, or neither."""
     rng = np.random.default_rng(seed)

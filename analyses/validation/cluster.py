@@ -52,8 +52,28 @@ def dask_client(address: str | None = None, workers: int | None = None) -> Itera
             Client(cluster) as client,
         ):
             yield client
+            quiet_workers(client)
     finally:
         nanny.setLevel(level)
+
+
+def quiet_workers(client) -> list[int]:
+    """Silence the local workers' own log before the cluster closes; their new log levels.
+
+    The scheduler closes first, and a worker whose heartbeat is under way then logs the lost
+    connection as an error with a traceback (seen once in `make bench`, 2026-12-03). The tasks
+    are done by then, so it is noise on the user's terminal; a task's own error reaches the
+    client as an exception, not through this log.
+    """
+    return list(client.run(_silence_worker_log).values())
+
+
+def _silence_worker_log() -> int:
+    import logging
+
+    log = logging.getLogger("distributed.worker")
+    log.setLevel(logging.CRITICAL)
+    return log.level
 
 
 # How long to wait for a scheduler given by address: long enough for a busy one on a network,
