@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,8 @@ def dask_client(address: str | None = None, workers: int | None = None) -> Itera
             Client(cluster) as client,
         ):
             yield client
-            quiet_workers(client)
+            with suppress(Exception):  # best effort: a worker lost now must not fail the work
+                quiet_workers(client)
     finally:
         nanny.setLevel(level)
 
