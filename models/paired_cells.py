@@ -24,9 +24,7 @@ the cells against the quadrature and scipy, and the Jacobian against finite diff
 
 from __future__ import annotations
 
-import hashlib
 import math
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -35,6 +33,8 @@ from numpy.polynomial.hermite_e import hermegauss
 from pytensor.gradient import DisconnectedType
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+
+from models.numba_kernels import register_once, source_salt
 
 # Gauss-Hermite nodes for the bivariate normal orthant probability. Measured against scipy
 # on a grid of means in [-3, 2.5]: with 120 nodes the worst relative error is 2e-13 at
@@ -232,33 +232,18 @@ class PairedCells(Op):
 paired_cells = PairedCells()
 
 
-# PyTensor's numba cache keys an Op by its type and props, not its code: without this salt an
-# edited kernel would keep running its cached predecessor (seen while writing this module).
-_SOURCE_SALT = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:15], 16)
+# The kernel's cache key follows this file's code (models/numba_kernels.py).
+_SOURCE_SALT = source_salt(__file__)
 
 
 def _register_numba() -> None:
-    """Give PyTensor's numba backend this Op's kernel, once, when the Op first enters a graph.
-
-    Not at import: importing PyTensor's numba dispatch changes the warning filters, and
-    importing the toolkit must leave a session's state alone.
-    """
-    if _REGISTERED:
-        return
-    from pytensor.link.numba.dispatch.basic import (
-        numba_njit,
-        register_funcify_default_op_cache_key,
-    )
-
-    @register_funcify_default_op_cache_key(PairedCells)
-    def _numba_paired_cells(op, node=None, **kwargs):
-        @numba_njit
-        def paired_cells_numba(mu_placebo, mu_naltrexone, rho):
-            return cells_and_jacobian(mu_placebo.item(), mu_naltrexone.item(), rho.item())
-
-        return paired_cells_numba, _SOURCE_SALT
-
-    _REGISTERED.append(True)
+    """Give PyTensor's numba backend this Op's kernel, once, when the Op first enters a graph."""
+    register_once(PairedCells, _kernel, lambda: _SOURCE_SALT)
 
 
-_REGISTERED: list[bool] = []
+def _kernel(op, njit):
+    @njit
+    def paired_cells_numba(mu_placebo, mu_naltrexone, rho):
+        return cells_and_jacobian(mu_placebo.item(), mu_naltrexone.item(), rho.item())
+
+    return paired_cells_numba

@@ -129,3 +129,16 @@ def test_the_mode_is_a_copy_and_the_numba_mode_is_untouched():
     assert sampling_mode() is not plain
     f = _compiled(lambda x, v, i: pt.inc_subtensor(x[2], v), plain)
     assert ScalarIncSubtensor not in _ops(f)
+
+
+def test_the_numba_cache_key_follows_the_code(monkeypatch):
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    from analyses.inference import graph_rewrites
+
+    graph_rewrites.register_kernel()
+    node = ScalarIncSubtensor(1, False, False).make_node(pt.vector("x"), ps.float64("s"))
+    _, key = numba_funcify_and_cache_key(node.op, node=node)
+    monkeypatch.setattr(graph_rewrites, "_SOURCE_SALT", graph_rewrites._SOURCE_SALT + 1)
+    _, edited = numba_funcify_and_cache_key(node.op, node=node)
+    assert key != edited

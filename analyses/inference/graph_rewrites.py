@@ -24,22 +24,20 @@ changes nothing in a session, and any other compile is as PyTensor makes it.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from pytensor.graph.basic import Apply, Constant
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.tensor.basic import TensorFromScalar
 from pytensor.tensor.subtensor import IncSubtensor
 
+from models.numba_kernels import register_once, source_salt
+
 # After every rewrite of the numba mode (the last, "merge3", is at 100): the graph it sees has
 # its final Ops, inplace choices included.
 POSITION = 100.5
 
-# PyTensor's numba cache keys an Op by its type and props, not its code: the salt makes an
-# edited kernel compile anew (as models/paired_cells.py does).
-_SOURCE_SALT = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:15], 16)
+# The kernel's cache key follows this file's code (models/numba_kernels.py).
+_SOURCE_SALT = source_salt(__file__)
 
 
 class ScalarIncSubtensor(Op):
@@ -117,39 +115,25 @@ def sampling_mode():
 
 
 def register_kernel() -> None:
-    """Give PyTensor's numba backend the Op's kernel, once.
-
-    Not at import: importing PyTensor's numba dispatch changes the warning filters, and
-    importing the toolkit must leave a session's state alone. Also needed before a function
-    holding the Op is unpickled (the function cache).
-    """
-    if _REGISTERED:
-        return
-    from pytensor.link.numba.dispatch.basic import (
-        numba_njit,
-        register_funcify_default_op_cache_key,
-    )
-
-    @register_funcify_default_op_cache_key(ScalarIncSubtensor)
-    def _numba_scalar_inc_subtensor(op, node=None, **kwargs):
-        index, setting, inplace = op.index, op.set_instead_of_inc, op.inplace
-
-        @numba_njit(fastmath=False)
-        def scalar_inc_subtensor_numba(x, s):
-            # Numba does not check bounds: an index past the end must fail here, as
-            # IncSubtensor would, not write past the vector.
-            if index >= x.shape[0]:
-                raise IndexError("ScalarIncSubtensor: index out of bounds")
-            y = x if inplace else x.copy()
-            if setting:
-                y[index] = s
-            else:
-                y[index] += s
-            return y
-
-        return scalar_inc_subtensor_numba, _SOURCE_SALT
-
-    _REGISTERED.append(True)
+    """Give PyTensor's numba backend the Op's kernel, once (also needed before a function
+    holding the Op is unpickled, by the function cache)."""
+    register_once(ScalarIncSubtensor, _kernel, lambda: _SOURCE_SALT)
 
 
-_REGISTERED: list[bool] = []
+def _kernel(op: ScalarIncSubtensor, njit):
+    index, setting, inplace = op.index, op.set_instead_of_inc, op.inplace
+
+    @njit(fastmath=False)
+    def scalar_inc_subtensor_numba(x, s):
+        # Numba does not check bounds: an index past the end must fail here, as
+        # IncSubtensor would, not write past the vector.
+        if index >= x.shape[0]:
+            raise IndexError("ScalarIncSubtensor: index out of bounds")
+        y = x if inplace else x.copy()
+        if setting:
+            y[index] = s
+        else:
+            y[index] += s
+        return y
+
+    return scalar_inc_subtensor_numba
