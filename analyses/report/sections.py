@@ -671,6 +671,13 @@ def _likelihood_lines(ctx: ReportContext) -> list[str]:
     return lines
 
 
+def risk_of_bias_section(ctx: ReportContext) -> str:
+    """The facts a risk-of-bias rating would start from, by study (:mod:`analyses.report.bias`)."""
+    from analyses.report.bias import bias_section  # it builds on this module's table helper
+
+    return bias_section(ctx.run.evidence, ctx.run.numbers, ctx.run.manifest.get("options", {}))
+
+
 def equations_section(ctx: ReportContext) -> str:
     """The model as equations, beside the plain-words section that follows."""
     options = ctx.run.manifest["options"]
@@ -1027,6 +1034,7 @@ SECTIONS = (
     priors_section,
     evidence_section,
     assay_section,
+    risk_of_bias_section,
     equations_section,
     model_section,
     cross_check_section,

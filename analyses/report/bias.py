@@ -1,0 +1,93 @@
+"""The report's risk-of-bias table: what the study files record, domain by domain, unrated.
+
+A rating (RoB 2's "low", "some concerns", "high") is a reviewer's judgement on signalling
+questions the reachable sources mostly do not answer (two of the four included studies are
+known from their abstracts alone). So the table gives the facts a rater would start from, and
+says which of them the model acts on and which it does not.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analyses.report.sections import markdown_table
+
+# How the study files' statuses of a number read in the table, in this order.
+NUMBER_STATUSES = ("reported", "secondary", "derived", "not_reported")
+
+
+def bias_table(evidence: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
+    """One row per included study: design, randomisation and blinding, completeness, sources.
+
+    ``evidence`` and ``numbers`` are a run's ``evidence.csv`` and ``numbers.csv``.
+    """
+    included = evidence[evidence["status"] == "included"]
+    counts = numbers.groupby(["study", "status"]).size()
+    rows = []
+    for _, s in included.iterrows():
+        rows.append(
+            {
+                "study": s["label"],
+                "design": _design(s),
+                "randomisation and blinding": s["blinding"],
+                "analysed of enrolled": _completeness(s),
+                "stopped early": "yes" if s["stopped_early"] in (True, "yes") else "no",
+                "sources": s["sources"],
+                "numbers: " + " / ".join(x.replace("_", " ") for x in NUMBER_STATUSES): " / ".join(
+                    str(counts.get((s["study"], status), 0)) for status in NUMBER_STATUSES
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _design(s: pd.Series) -> str:
+    comparator = s.get("comparator", "none")
+    if s["design"] == "single_arm":
+        return "single arm, no control"
+    if comparator in ("saline", "midazolam"):
+        return f"{s['design']}, {comparator} control arm"
+    return f"{s['design']}, no arm without ketamine"
+
+
+def _completeness(s: pd.Series) -> str:
+    analysed, enrolled, planned = (s.get(k) for k in ("analysed", "enrolled", "planned"))
+    if pd.isna(analysed):
+        return "not reported"
+    text = f"{analysed:.0f}"
+    if not pd.isna(enrolled):
+        text += f" of {enrolled:.0f} ({analysed / enrolled:.0%})"
+    if not pd.isna(planned):
+        text += f"; {planned:.0f} planned"
+    return text
+
+
+def bias_section(evidence: pd.DataFrame, numbers: pd.DataFrame, options: dict) -> str:
+    """The subsection, or nothing for a run made before ``evidence.csv`` had the columns."""
+    if not {"blinding", "enrolled", "planned", "sources"} <= set(evidence.columns):
+        return ""
+    table = bias_table(evidence, numbers)
+    if table.empty:
+        return ""
+    bias = (
+        "a bias term for a trial stopped early, whose size is borrowed from trials of other "
+        "questions"
+        if options.get("early_stopping_bias")
+        else "nothing for a trial stopped early (this run's `early_stopping_bias` is off)"
+    )
+    return (
+        "### Risk of bias: what the study files record\n\n"
+        + markdown_table(table)
+        + "\n\nThe toolkit does not rate risk of bias. RoB 2 [@sterne2019rob2] asks about five "
+        "domains: the randomisation, deviations from the intended interventions, missing "
+        "outcome data, the measurement of the outcome and the selection of the reported "
+        "result. Most of its signalling questions need a study's full paper or protocol; the "
+        "sources column names what each study file draws on (its `[sources]` say what each "
+        "is). The table gives the facts a rater would start from. The "
+        f"model acts on some of them: {bias}; the study's own design in its likelihood (a "
+        "crossover's paired outcomes, a single arm's external prior for ketamine alone); and a "
+        "disputed number's readings, each a scenario of the robustness suite. It does not act "
+        "on the others: participants enrolled but not analysed are assumed missing at random, "
+        "an open-label rating is taken at face value, and an analysis chosen after the fact "
+        "(the study notes above say where one may have been) is not corrected for.\n"
+    )

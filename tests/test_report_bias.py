@@ -1,0 +1,71 @@
+"""The report's risk-of-bias table: facts from the study files, unrated."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analyses.report.bias import bias_section, bias_table
+from models.evidence import load_evidence
+from models.evidence.tables import quantities_table, studies_table
+
+
+@pytest.fixture(scope="module")
+def tables():
+    evidence = load_evidence()
+    return studies_table(evidence), quantities_table(evidence)
+
+
+def test_one_row_per_included_study_with_its_facts(tables):
+    studies, numbers = tables
+    table = bias_table(studies, numbers).set_index("study")
+    included = studies.loc[studies["status"] == "included", "label"]
+    assert list(table.index) == list(included)
+    williams = table.loc["Williams 2018"]
+    assert williams["analysed of enrolled"] == "12 of 14 (86%); 30 planned"
+    assert williams["stopped early"] == "yes"
+    assert williams["randomisation and blinding"] == "double-blind, randomized order"
+    assert table.loc["Yoon 2019", "design"] == "single arm, no control"
+    assert table.loc["Yoon 2025", "design"] == "parallel, midazolam control arm"
+    assert table.loc["Jelen 2025", "design"] == "crossover, no arm without ketamine"
+    assert "abstract" in table.loc["Yoon 2025", "sources"]
+
+
+def test_the_number_counts_are_the_study_files_own(tables):
+    studies, numbers = tables
+    table = bias_table(studies, numbers).set_index("study")
+    column = next(c for c in table.columns if c.startswith("numbers:"))
+    for sid, label in studies.loc[studies["status"] == "included", ["study", "label"]].values:
+        counts = [int(x) for x in table.loc[label, column].split(" / ")]
+        assert sum(counts) == int((numbers["study"] == sid).sum()), sid
+        assert counts[0] == int(((numbers["study"] == sid) & (numbers.status == "reported")).sum())
+
+
+def test_completeness_without_enrolment_or_analysed(tables):
+    studies, numbers = tables
+    edited = studies.copy()
+    row = edited.index[edited["study"] == "jelen2025"][0]
+    edited.loc[row, ["enrolled", "planned"]] = float("nan")
+    table = bias_table(edited, numbers).set_index("study")
+    assert table.loc["Jelen 2025", "analysed of enrolled"] == "26"
+    edited.loc[row, "analysed"] = float("nan")
+    table = bias_table(edited, numbers).set_index("study")
+    assert table.loc["Jelen 2025", "analysed of enrolled"] == "not reported"
+
+
+def test_the_section_says_what_the_model_does_not_correct(tables):
+    studies, numbers = tables
+    text = bias_section(studies, numbers, {"early_stopping_bias": True})
+    assert text.startswith("### Risk of bias")
+    assert "[@sterne2019rob2]" in text and "does not rate" in text
+    assert "missing at random" in text and "bias term for a trial stopped early" in text
+    off = bias_section(studies, numbers, {"early_stopping_bias": False})
+    assert "`early_stopping_bias` is off" in off
+
+
+def test_a_run_made_before_the_columns_gets_no_section(tables):
+    studies, numbers = tables
+    old = studies.drop(columns=["blinding", "enrolled", "planned", "sources", "comparator"])
+    assert bias_section(old, numbers, {}) == ""
+    assert bias_section(studies.iloc[:0], numbers, {}) == ""
+    assert isinstance(bias_table(studies, numbers), pd.DataFrame)
