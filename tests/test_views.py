@@ -117,3 +117,41 @@ def test_a_heavy_tailed_prior_widens_the_axis_by_at_most_two_posterior_widths():
     width = np.subtract(*np.quantile(post, [0.995, 0.005]))
     lo, hi = _shown_range(post, stats.cauchy(0.5, 0.5), None)
     assert hi - lo == pytest.approx((1 + 2 * MAX_PRIOR_WIDENING) * width)
+
+
+def test_the_main_analysis_is_never_labelled_with_a_hypothesis_name():
+    """The scenario named "primary" reads "main analysis" beside the hypothesis 'primary'."""
+    import pandas as pd
+
+    from analyses.report import robustness
+
+    base = {
+        "p_primary": 0.25,
+        "p_permissive": 0.7,
+        "p_none": 0.03,
+        "p_other": 0.02,
+        "bf_permissive_vs_primary": 1.5,
+        "agrees": True,
+        "agrees_bf": True,
+        "certified": True,
+        "same_fit_as": "",
+        "method": "refit",
+        **{
+            f"{b}_{s}": 0.5
+            for b in ("beta_acute", "beta_sustained")
+            for s in ("median", "eti95_lb", "eti95_ub")
+        },
+    }
+    table = pd.DataFrame(
+        [
+            base | {"scenario": "primary", "kind": "primary"},
+            base | {"scenario": "leave out a", "kind": "sensitivity"},
+            base | {"scenario": "twin of main", "kind": "sensitivity", "same_fit_as": "primary"},
+        ]
+    )
+    text = robustness._scenario_table(table, table[table.kind == "sensitivity"])
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()[2:]]
+    assert rows == ["main analysis", "leave out a", "twin of main"]
+    assert "same fit as main analysis" in text
+    labels = [robustness._scenario_label(r) for r in table.itertuples()]
+    assert labels[0] == "main analysis" and "(= main analysis: the same fit)" in labels[2]

@@ -15,6 +15,9 @@ from analyses.report.figures import COLOURS, REGION_COLOURS
 from analyses.report.sections import format_bf, markdown_table
 from analyses.suite.reweight import K_HAT_MAX
 
+# What the report calls the analysis it leads with: never "primary", which names a hypothesis.
+MAIN = "main analysis"
+
 # Why each kind of change can move the answer: generic mechanisms, not findings.
 # Matched in order, so a name that contains another's key (nonspecific_share contains
 # specific_share) is listed first.
@@ -48,11 +51,21 @@ def _mechanism(name: str) -> str:
     return ""
 
 
+def shown(scenario: str) -> str:
+    """A scenario's name as the report shows it.
+
+    The main analysis's scenario is named "primary" in the tables (``sensitivity.csv``), but
+    beside the hypotheses' 'primary' that read as the hypothesis; the report says "main
+    analysis".
+    """
+    return MAIN if scenario == "primary" else scenario
+
+
 def _scenario_label(row) -> str:
     """The scenario's name, with what a reader must know about its fit."""
-    label = str(row.scenario)
+    label = shown(str(row.scenario))
     if isinstance(row.same_fit_as, str) and row.same_fit_as:
-        label += f"  (= {row.same_fit_as}: the same fit)"
+        label += f"  (= {shown(row.same_fit_as)}: the same fit)"
     if not row.certified:
         label += " (NOT CERTIFIED)"
     return label
@@ -179,12 +192,12 @@ def sensitivity_forest(table: pd.DataFrame) -> Figure:
                 float(primary[f"{name}_median"].iloc[0]), color=COLOURS[regimen], lw=0.8, ls="--"
             )
     labels = [
-        f"{s}{'' if c else ' (NOT CERTIFIED)'}"
+        f"{shown(s)}{'' if c else ' (NOT CERTIFIED)'}"
         for s, c in zip(rows["scenario"], rows["certified"], strict=True)
     ]
     axes[0].set_yticks(np.arange(len(rows))[::-1], labels=labels, fontsize=8)
     fig.suptitle(
-        "The pooled blockade fractions under each scenario (dashed: the primary analysis)",
+        f"The pooled blockade fractions under each scenario (dashed: the {MAIN})",
         fontsize=11,
     )
     fig.tight_layout()
@@ -228,7 +241,7 @@ def robustness_section(suite) -> str:
     lines = [
         "## Robustness\n",
         f"**Headline:** BF permissive vs primary "
-        f"{format_bf(primary['bf_permissive_vs_primary'])} in the primary analysis ('{leader}' "
+        f"{format_bf(primary['bf_permissive_vs_primary'])} in the {MAIN} ('{leader}' "
         f"the most probable reading, P = {primary[f'p_{leader}']:.2f}). Below, each scenario "
         "changes one thing.\n",
         *_agreement_lines(refits),
@@ -268,7 +281,7 @@ def _agreement_lines(refits: pd.DataFrame) -> list[str]:
             f"Robustness is judged by what the run leads with: of {len(refits)} "
             f"distinct scenario fits (a twin of another fit counted once), **{same_band} keep "
             "the Bayes factor permissive vs primary in the same "
-            f"Kass–Raftery band and direction** as the primary run, and "
+            f"Kass–Raftery band and direction** as the {MAIN}, and "
             f"**{len(refits) - same_band}** move it to another band."
         )
     lines.append(
@@ -349,7 +362,7 @@ def _how(row: pd.Series) -> str:
     if method == "reweighted":
         return f"reweighted{k_text}"
     if method == "twin" or (isinstance(row.get("same_fit_as"), str) and row["same_fit_as"]):
-        return f"same fit as {row['same_fit_as']}"
+        return f"same fit as {shown(row['same_fit_as'])}"
     return f"refit{k_text}"
 
 
@@ -367,9 +380,9 @@ def _method_lines(refits: pd.DataFrame) -> list[str]:
         return ", ".join(f"{r.scenario} (k̂ {r.pareto_k:.2f})" for r in rows.itertuples())
 
     lines = [
-        f"{len(candidates)} scenarios change only a prior. Their posterior is the primary's "
+        f"{len(candidates)} scenarios change only a prior. Their posterior is the {MAIN}'s "
         "reweighted by new prior / old prior, so where Pareto-smoothed importance sampling "
-        f"is reliable (k̂ < {K_HAT_MAX}) [@vehtari2024psis] the primary draws are reweighted "
+        f"is reliable (k̂ < {K_HAT_MAX}) [@vehtari2024psis] the {MAIN}'s draws are reweighted "
         "instead of "
         "refitted; a reweighted row's Monte Carlo error is that of the weights' effective "
         "sample size."
@@ -390,7 +403,7 @@ def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
         show[f"p_{h}"] = show[f"p_{h}"].map("{:.2f}".format)
     show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(format_bf)
     show["scenario"] = [
-        s if c else f"{s} (NOT CERTIFIED)"
+        shown(s) if c else f"{shown(s)} (NOT CERTIFIED)"
         for s, c in zip(rows["scenario"], rows["certified"].astype(bool), strict=True)
     ]
     show["β acute"] = [_interval(r, "beta_acute") for _, r in rows.iterrows()]

@@ -227,7 +227,9 @@ def question_section(ctx: ReportContext) -> str:
         "ketamine's effect, and β > 1 that ketamine plus naltrexone did worse than no ketamine "
         "(implausible, but left to the data rather than forbidden). "
         "Acute blockade (one oral dose shortly before the infusion) and sustained blockade (a "
-        "depot injection days before) each have their own pooled β.\n"
+        "depot injection days before) each have their own pooled β. In this report "
+        "'primary' always names that role; the analysis the report leads with is the **main "
+        "analysis**, and each scenario of the robustness section changes one thing of it.\n"
     )
 
 
