@@ -148,11 +148,17 @@ def format_bf(value) -> str:
     return v
 
 
+def _cell(value) -> str:
+    """A table cell: a study file's free text may hold a '|' or a line break, either of which
+    would end the cell or the row."""
+    return " ".join(str(value).replace("|", "/").split())
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(str(row[c]).replace("|", "/") for c in cols) + " |")
+        lines.append("| " + " | ".join(_cell(row[c]) for c in cols) + " |")
     return "\n".join(lines)
 
 
