@@ -307,3 +307,23 @@ def test_prior_slot_scenarios_change_only_their_slot(scenarios, prefix, slot):
     for sc in found:
         changed = {k for k, v in sc.priors["slots"].items() if v != primary[k]}
         assert changed == {slot}, (sc.name, changed)
+
+
+@pytest.mark.fit
+def test_each_left_out_study_is_checked_against_the_others_prediction(small_run):
+    """conflict.csv: one row per single study left out, its prediction from that refit."""
+    table = pd.read_csv(small_run / "sensitivity.csv").set_index("scenario")
+    conflict = pd.read_csv(small_run / "conflict.csv").set_index("study")
+    estimates = pd.read_csv(small_run / "beta_estimates.csv").set_index("study")
+    assert sorted(conflict.index) == ["jelen2025", "yoon2019"]
+    for study in conflict.index:
+        row = table.loc[f"leave out {study}"]
+        assert row["left_out"] == study
+        assert conflict.loc[study, "predicted_mean"] == pytest.approx(row["left_out_beta_mean"])
+        assert conflict.loc[study, "estimate"] == pytest.approx(estimates.loc[study, "estimate"])
+    # Only a scenario leaving out one study carries a prediction (the twin shares its row's).
+    assert table["left_out"].fillna("").astype(str).ne("").sum() == 3
+    # The acute prediction (from williams2018's regimen) and the sustained one differ.
+    assert conflict.loc["jelen2025", "predicted_mean"] != conflict.loc["yoon2019", "predicted_mean"]
+    report = (small_run / "report.md").read_text()
+    assert "## Does any study disagree with the others?" in report

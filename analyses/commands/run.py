@@ -49,6 +49,7 @@ from analyses.report import figures as plots
 from analyses.report.drawing import FigureHelper, FigureInputs, draw, drawers
 from analyses.report.folder import RunFolder
 from analyses.report.render import write_report
+from analyses.suite.conflict import conflict_table
 from analyses.validation import record_path, record_summary
 from models.blockade import bounded_observations, controlled_studies
 from models.contrasts import beta_estimates
@@ -192,6 +193,7 @@ def run(
         say("[5/5] writing results")
         if sensitivity is not None:
             sensitivity.write(stage, folder.figures_dir)
+            conflict_table(sensitivity.table, estimates).to_csv(folder.conflict_file, index=False)
         manifest = _manifest(inputs, result, run_id, quick, time.monotonic() - started)
         manifest["skipped_earlier_runs"] = skipped
         folder.manifest_file.write_text(json.dumps(manifest, indent=2, default=str))

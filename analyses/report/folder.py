@@ -68,6 +68,11 @@ class RunFolder:
         return self.path / "cross_check.csv"
 
     @property
+    def conflict_file(self) -> Path:
+        """Each left-out study against the others' prediction (absent in quick runs)."""
+        return self.path / "conflict.csv"
+
+    @property
     def posterior_file(self) -> Path:
         return self.path / "posterior.nc"
 
@@ -165,6 +170,12 @@ class RunFolder:
     def sensitivity(self) -> pd.DataFrame:
         """The sensitivity suite's table; empty in a quick run."""
         path = self.path / "sensitivity.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    @cached_property
+    def conflict(self) -> pd.DataFrame:
+        """The per-study conflict check; empty in a quick run or a run made before it."""
+        path = self.conflict_file
         return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
     @cached_property

@@ -969,6 +969,13 @@ def robustness_section(ctx: ReportContext) -> str:
     return ctx.run.robustness
 
 
+def conflict_section(ctx: ReportContext) -> str:
+    """Each left-out study against the others' prediction (:mod:`analyses.report.conflict`)."""
+    from analyses.report.conflict import conflict_section as section  # builds on this module
+
+    return section(ctx.run.conflict)
+
+
 def caveats_section(ctx: ReportContext) -> str:
     lines = caveats(ctx.included, ctx.run.numbers, ctx.run.summary)
     return "## Caveats\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
@@ -1015,6 +1022,7 @@ RUN_FILES = {
     "sensitivity.csv": "every sensitivity scenario",
     "cumulative.csv": "the analysis as each year's studies arrived",
     "psense.csv": "power-scaling sensitivity",
+    "conflict.csv": "each left-out study against the other studies' prediction for it",
     "posterior.nc": "every draw (one DataTree; open with xarray.open_datatree); each observed"
     " variable's `datum` attribute says what its number is",
     "manifest.json": "provenance: inputs and their hashes, versions, seed, diagnostics",
@@ -1050,6 +1058,7 @@ SECTIONS = (
     diagnostics_section,
     validation_section,
     robustness_section,
+    conflict_section,
     caveats_section,
     changes_section,
     files_section,

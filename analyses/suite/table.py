@@ -19,6 +19,7 @@ from analyses.inference.hypotheses import (
     hypothesis_table,
 )
 from analyses.inference.intervals import interval, weighted_quantile
+from analyses.suite.conflict import left_out_prediction
 from analyses.suite.scenarios import THRESHOLD_GRID, Scenario
 from models.priors import PriorSpec
 
@@ -86,7 +87,10 @@ def posterior_row(
     )
     draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
     normalised = None if weights is None else weights.normalised
-    return scenario_row(scenario, table, draws, certified, attempts, normalised)
+    row = scenario_row(scenario, table, draws, certified, attempts, normalised)
+    if weights is None and scenario.kind == "sensitivity":
+        row |= left_out_prediction(post, scenario.studies)
+    return row
 
 
 def primary_studies(primary) -> str:

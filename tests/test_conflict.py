@@ -1,0 +1,71 @@
+"""The per-study conflict check: the left-out study's prediction, z and p."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from analyses.report.conflict import conflict_section
+from analyses.suite.conflict import conflict_table, left_out_prediction
+
+
+def _posterior(draws: dict[str, np.ndarray]) -> xr.Dataset:
+    studies = list(draws)
+    values = np.stack([draws[s] for s in studies], axis=-1).reshape(4, -1, len(studies))
+    return xr.Dataset({"beta_study": (("chain", "draw", "study"), values)}, {"study": studies})
+
+
+def test_the_left_out_study_is_the_one_missing_from_the_scenario():
+    rng = np.random.default_rng(1)
+    post = _posterior({"a": rng.normal(0.5, 0.4, 4000), "b": rng.normal(0, 1, 4000)})
+    found = left_out_prediction(post, ("b",))
+    assert found["left_out"] == "a"
+    assert found["left_out_beta_mean"] == pytest.approx(0.5, abs=0.03)
+    assert found["left_out_beta_sd"] == pytest.approx(0.4, abs=0.02)
+    assert found["left_out_beta_eti95_lb"] < found["left_out_beta_median"]
+    assert left_out_prediction(post, None) == {}  # every study in
+    assert left_out_prediction(post, ("a", "b")) == {}  # none left out
+    assert left_out_prediction(post, ()) == {}  # two left out: not a leave-one-out
+    assert left_out_prediction(xr.Dataset(), ("b",)) == {}  # a model without beta_study
+
+
+def _tables(estimate: float, se: float, mean: float, sd: float):
+    sensitivity = pd.DataFrame(
+        {
+            "scenario": ["primary", "leave out a", "twin"],
+            "left_out": [np.nan, "a", "a"],
+            "left_out_beta_mean": [np.nan, mean, mean],
+            "left_out_beta_sd": [np.nan, sd, sd],
+            "left_out_beta_median": [np.nan, mean, mean],
+            "left_out_beta_eti95_lb": [np.nan, mean - 2 * sd, mean - 2 * sd],
+            "left_out_beta_eti95_ub": [np.nan, mean + 2 * sd, mean + 2 * sd],
+        }
+    )
+    estimates = pd.DataFrame({"study": ["a", "c"], "estimate": [estimate, 0.1], "se": [se, 0.2]})
+    return sensitivity, estimates
+
+
+def test_z_and_p_combine_both_uncertainties():
+    table = conflict_table(*_tables(estimate=1.6, se=0.72, mean=0.56, sd=0.41))
+    assert list(table["study"]) == ["a"]  # c was never left out; the twin counted once
+    z = (1.6 - 0.56) / np.sqrt(0.72**2 + 0.41**2)
+    assert table["z"].iloc[0] == pytest.approx(z)
+    assert table["p"].iloc[0] == pytest.approx(2 * stats.norm.sf(z))
+
+
+def test_a_run_without_leave_one_out_rows_has_an_empty_table_and_no_section():
+    sensitivity, estimates = _tables(1.0, 0.5, 0.5, 0.3)
+    empty = conflict_table(sensitivity.drop(columns=["left_out"]), estimates)
+    assert empty.empty and "p" in empty.columns
+    assert conflict_section(empty) == ""
+
+
+def test_the_section_names_a_study_that_disagrees_and_only_then():
+    far = conflict_section(conflict_table(*_tables(3.0, 0.3, 0.0, 0.3)))
+    assert "**a** (p = " in far and "lie further" in far
+    near = conflict_section(conflict_table(*_tables(0.6, 0.5, 0.5, 0.3)))
+    assert "No study of the 1" in near and "**a**" not in near
+    assert "[@marshall2007]" in near
