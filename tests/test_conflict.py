@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from analyses.report.conflict import conflict_section
+from analyses.report.conflict import conflict_text
 from analyses.suite.conflict import conflict_table, left_out_prediction
 
 
@@ -32,11 +32,12 @@ def test_the_left_out_study_is_the_one_missing_from_the_scenario():
     assert left_out_prediction(xr.Dataset(), ("b",)) == {}  # a model without beta_study
 
 
-def _tables(estimate: float, se: float, mean: float, sd: float):
+def _tables(estimate: float, se: float, mean: float, sd: float, certified: bool = True):
     sensitivity = pd.DataFrame(
         {
             "scenario": ["primary", "leave out a", "twin"],
             "left_out": [np.nan, "a", "a"],
+            "certified": [True, certified, certified],
             "left_out_beta_mean": [np.nan, mean, mean],
             "left_out_beta_sd": [np.nan, sd, sd],
             "left_out_beta_median": [np.nan, mean, mean],
@@ -44,28 +45,60 @@ def _tables(estimate: float, se: float, mean: float, sd: float):
             "left_out_beta_eti95_ub": [np.nan, mean + 2 * sd, mean + 2 * sd],
         }
     )
-    estimates = pd.DataFrame({"study": ["a", "c"], "estimate": [estimate, 0.1], "se": [se, 0.2]})
+    estimates = pd.DataFrame(
+        {
+            "study": ["a", "c"],
+            "estimate": [estimate, 0.1],
+            "se": [se, 0.2],
+            "method": ["probit contrast (lower bounds)", "x"],
+        }
+    )
     return sensitivity, estimates
 
 
-def test_z_and_p_combine_both_uncertainties():
-    table = conflict_table(*_tables(estimate=1.6, se=0.72, mean=0.56, sd=0.41))
+@pytest.mark.parametrize("estimate", [1.6, -0.5])  # above and below the prediction
+def test_z_and_p_combine_both_uncertainties(estimate):
+    table = conflict_table(*_tables(estimate=estimate, se=0.72, mean=0.56, sd=0.41))
     assert list(table["study"]) == ["a"]  # c was never left out; the twin counted once
-    z = (1.6 - 0.56) / np.sqrt(0.72**2 + 0.41**2)
+    z = (estimate - 0.56) / np.sqrt(0.72**2 + 0.41**2)
     assert table["z"].iloc[0] == pytest.approx(z)
-    assert table["p"].iloc[0] == pytest.approx(2 * stats.norm.sf(z))
+    assert table["p"].iloc[0] == pytest.approx(2 * stats.norm.sf(abs(z)))
+    assert 0 < table["p"].iloc[0] < 1
 
 
 def test_a_run_without_leave_one_out_rows_has_an_empty_table_and_no_section():
     sensitivity, estimates = _tables(1.0, 0.5, 0.5, 0.3)
     empty = conflict_table(sensitivity.drop(columns=["left_out"]), estimates)
     assert empty.empty and "p" in empty.columns
-    assert conflict_section(empty) == ""
+    assert conflict_text(empty, pd.DataFrame()) == ""  # a quick run: no suite
+    no_loo = sensitivity[~sensitivity.scenario.str.startswith("leave out")]
+    assert conflict_text(empty, no_loo) == ""  # a suite without leave-one-out scenarios
+    # A run made before the check: no conflict.csv, so no columns at all.
+    assert conflict_text(pd.DataFrame(), sensitivity.drop(columns=["left_out"])) == ""
+
+
+def test_leave_out_refits_without_a_prediction_say_so():
+    """The suite's fallback fits each scenario's own model, which lacks the left-out study."""
+    sensitivity, estimates = _tables(1.0, 0.5, 0.5, 0.3)
+    sensitivity = sensitivity.drop(columns=[c for c in sensitivity if c.startswith("left_out")])
+    text = conflict_text(conflict_table(sensitivity, estimates), sensitivity)
+    assert "Not available in this run" in text
 
 
 def test_the_section_names_a_study_that_disagrees_and_only_then():
-    far = conflict_section(conflict_table(*_tables(3.0, 0.3, 0.0, 0.3)))
-    assert "**a** (p = " in far and "lie further" in far
-    near = conflict_section(conflict_table(*_tables(0.6, 0.5, 0.5, 0.3)))
-    assert "No study of the 1" in near and "**a**" not in near
+    far = conflict_text(conflict_table(*_tables(3.0, 0.3, 0.0, 0.3)), pd.DataFrame())
+    assert "**a** (p = " in far and "lies further" in far
+    near = conflict_text(conflict_table(*_tables(0.6, 0.5, 0.5, 0.3)), pd.DataFrame())
+    assert "No study of the 1 checked" in near and "**a**" not in near
     assert "[@marshall2007]" in near
+    assert "For a the closed form reads reported bounds" in near
+
+
+def test_an_uncertified_leave_out_refit_is_marked():
+    text = conflict_text(conflict_table(*_tables(0.6, 0.5, 0.5, 0.3, False)), pd.DataFrame())
+    assert "| a (NOT CERTIFIED) |" in text
+
+
+def test_a_study_without_a_finite_p_is_not_a_verdict():
+    table = conflict_table(*_tables(0.6, float("nan"), 0.5, 0.3))
+    assert "No study could be checked" in conflict_text(table, pd.DataFrame())

@@ -1,9 +1,9 @@
 """The report's risk-of-bias table: what the study files record, domain by domain, unrated.
 
 A rating (RoB 2's "low", "some concerns", "high") is a reviewer's judgement on signalling
-questions the reachable sources mostly do not answer (two of the four included studies are
-known from their abstracts alone). So the table gives the facts a rater would start from, and
-says which of them the model acts on and which it does not.
+questions the reachable sources mostly do not answer (no included study's full paper was
+reachable). So the table gives the facts a rater would start from, and says which of them the
+model acts on and which it does not.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ def bias_table(evidence: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     ``evidence`` and ``numbers`` are a run's ``evidence.csv`` and ``numbers.csv``.
     """
     included = evidence[evidence["status"] == "included"]
-    counts = numbers.groupby(["study", "status"]).size()
+    # A disputed number counts once, as the reading the study file makes its default.
+    default = numbers.get("default", pd.Series(index=numbers.index, dtype=object))
+    counted = numbers[~default.astype(str).isin(["False", "false"])]
+    counts = counted.groupby(["study", "status"]).size()
     rows = []
     for _, s in included.iterrows():
         rows.append(
@@ -81,7 +84,9 @@ def bias_section(evidence: pd.DataFrame, numbers: pd.DataFrame, options: dict) -
         + "\n\nThe toolkit does not rate risk of bias. RoB 2 [@sterne2019rob2] asks about five "
         "domains: the randomisation, deviations from the intended interventions, missing "
         "outcome data, the measurement of the outcome and the selection of the reported "
-        "result. Most of its signalling questions need a study's full paper or protocol; the "
+        "result (a crossover adds a domain for period and carry-over effects, and a "
+        "non-randomised study such as a single arm needs ROBINS-I instead). Most of the "
+        "signalling questions need a study's full paper or protocol; the "
         "sources column names what each study file draws on (its `[sources]` say what each "
         "is). The table gives the facts a rater would start from. The "
         f"model acts on some of them: {bias}; the study's own design in its likelihood (a "

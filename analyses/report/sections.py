@@ -971,9 +971,9 @@ def robustness_section(ctx: ReportContext) -> str:
 
 def conflict_section(ctx: ReportContext) -> str:
     """Each left-out study against the others' prediction (:mod:`analyses.report.conflict`)."""
-    from analyses.report.conflict import conflict_section as section  # builds on this module
+    from analyses.report.conflict import conflict_text  # it builds on this module's tables
 
-    return section(ctx.run.conflict)
+    return conflict_text(ctx.run.conflict, ctx.run.sensitivity)
 
 
 def caveats_section(ctx: ReportContext) -> str:

@@ -8,7 +8,10 @@ own likelihood. Here the parameter is the study's blockade fraction β_s:
   but its β_s stays in the model, drawn from its regimen's pooled β and the between-study
   spread, so its posterior is exactly the prediction from the other studies and the prior;
 - the study's own evidence is its closed-form estimate and standard error (the cross-check's
-  ``beta_estimates.csv``), a normal approximation to its likelihood for β_s.
+  ``beta_estimates.csv``), a normal approximation to its likelihood for β_s. That SE leaves out
+  some of what the model carries (the study-level spread of ketamine's effect, the non-specific
+  share, the early-stopping factor's own uncertainty), so it is too small and the check errs
+  towards flagging.
 
 Both are summarised by a mean and an SD, and the two-sided p-value is that of
 ``z = (estimate - predicted mean) / sqrt(predicted SD^2 + SE^2)``. A small p flags a study the
@@ -58,12 +61,13 @@ def conflict_table(sensitivity: pd.DataFrame, estimates: pd.DataFrame) -> pd.Dat
     ``sensitivity`` is the suite's table, ``estimates`` the cross-check's per-study estimates.
     Empty when the suite left no single study out.
     """
-    columns = ["study", "estimate", "se", "predicted_mean", "predicted_sd", "z", "p"]
     lb, ub = interval().columns
-    columns[5:5] = ["predicted_median", f"predicted_{lb}", f"predicted_{ub}"]
+    columns = ["study", "estimate", "se", "method", "predicted_mean", "predicted_sd"]
+    columns += ["predicted_median", f"predicted_{lb}", f"predicted_{ub}", "certified", "z", "p"]
     if "left_out" not in sensitivity or estimates.empty:
         return pd.DataFrame(columns=columns)
-    rows = sensitivity[sensitivity["left_out"].fillna("").astype(str) != ""]
+    left = sensitivity["left_out"]
+    rows = sensitivity[left.notna() & (left.astype(str) != "")]
     rows = rows.drop_duplicates("left_out").set_index("left_out")
     found = estimates.set_index("study")
     out = []
@@ -75,11 +79,13 @@ def conflict_table(sensitivity: pd.DataFrame, estimates: pd.DataFrame) -> pd.Dat
                 "study": study,
                 "estimate": e["estimate"],
                 "se": e["se"],
+                "method": e.get("method", ""),
                 "predicted_mean": r[f"{PREFIX}_mean"],
                 "predicted_sd": r[f"{PREFIX}_sd"],
                 "predicted_median": r[f"{PREFIX}_median"],
                 f"predicted_{lb}": r[f"{PREFIX}_{lb}"],
                 f"predicted_{ub}": r[f"{PREFIX}_{ub}"],
+                "certified": bool(r.get("certified", True)),
                 "z": z,
                 "p": 2 * stats.norm.sf(abs(z)),
             }
