@@ -75,7 +75,7 @@ def test_a_run_made_before_the_columns_gets_no_section(tables):
 
 
 def test_free_text_with_bars_or_line_breaks_stays_in_its_cell():
-    from analyses.report.sections import markdown_table
+    from analyses.report.markdown import markdown_table
 
     text = markdown_table(pd.DataFrame({"a": ["double-blind |\nrandomized"], "b": [1]}))
     _, _, row = text.splitlines()

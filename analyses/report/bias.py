@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analyses.report.sections import markdown_table
+from analyses.report.markdown import markdown_table
 
 # How the study files' statuses of a number read in the table, in this order.
 NUMBER_STATUSES = ("reported", "secondary", "derived", "not_reported")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analyses.inference.intervals import interval
-from analyses.report.sections import markdown_table
+from analyses.report.markdown import markdown_table
 
 # Below this two-sided p the report names a study as disagreeing with the others: the usual
 # 5%, with the number of studies checked stated beside it (one p-value each, no correction).

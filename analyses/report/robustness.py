@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import interval
 from analyses.report.figures import COLOURS, REGION_COLOURS
-from analyses.report.sections import format_bf, markdown_table
+from analyses.report.markdown import markdown_table
+from analyses.report.sections import format_bf
 from analyses.suite.reweight import K_HAT_MAX
 
 # What the report calls the analysis it leads with: never "primary", which names a hypothesis.

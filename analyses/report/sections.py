@@ -18,7 +18,10 @@ from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import Interval, interval
 from analyses.inference.sampling import ESS_MIN, RHAT_MAX, TAIL_ESS_PROBS
+from analyses.report.bias import bias_section
+from analyses.report.conflict import conflict_text
 from analyses.report.folder import RunFolder
+from analyses.report.markdown import markdown_table
 from analyses.report.references import read_bib
 from models.distributions import describe_spec, scipy_dist
 
@@ -146,20 +149,6 @@ def format_bf(value) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if np.isfinite(v) else "not estimable"
     return v
-
-
-def _cell(value) -> str:
-    """A table cell: a study file's free text may hold a '|' or a line break, either of which
-    would end the cell or the row."""
-    return " ".join(str(value).replace("|", "/").split())
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(_cell(row[c]) for c in cols) + " |")
-    return "\n".join(lines)
 
 
 def _interval(summary: pd.DataFrame, name: str) -> str:
@@ -681,8 +670,6 @@ def _likelihood_lines(ctx: ReportContext) -> list[str]:
 
 def risk_of_bias_section(ctx: ReportContext) -> str:
     """The facts a risk-of-bias rating would start from, by study (:mod:`analyses.report.bias`)."""
-    from analyses.report.bias import bias_section  # it builds on this module's table helper
-
     return bias_section(ctx.run.evidence, ctx.run.numbers, ctx.run.manifest.get("options", {}))
 
 
@@ -971,8 +958,6 @@ def robustness_section(ctx: ReportContext) -> str:
 
 def conflict_section(ctx: ReportContext) -> str:
     """Each left-out study against the others' prediction (:mod:`analyses.report.conflict`)."""
-    from analyses.report.conflict import conflict_text  # it builds on this module's tables
-
     return conflict_text(ctx.run.conflict, ctx.run.sensitivity)
 
 
