@@ -80,3 +80,14 @@ def test_free_text_with_bars_or_line_breaks_stays_in_its_cell():
     text = markdown_table(pd.DataFrame({"a": ["double-blind |\nrandomized"], "b": [1]}))
     _, _, row = text.splitlines()
     assert row == "| double-blind / randomized | 1 |"
+
+
+def test_each_studys_sources_are_listed_as_its_file_describes_them(tables):
+    studies, numbers = tables
+    text = bias_section(studies, numbers, {"early_stopping_bias": True})
+    line = next(x for x in text.splitlines() if x.startswith("- Williams 2018: "))
+    assert "abstract: Publisher's abstract (full text not reachable)" in line
+    assert "carlat: Carlat Psychiatry Report review" in line
+    assert "- Marton 2019" not in text  # excluded studies are not in the table
+    old = studies.drop(columns=["source_descriptions"])
+    assert "**Sources**" not in bias_section(old, numbers, {})

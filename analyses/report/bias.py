@@ -65,6 +65,18 @@ def _completeness(s: pd.Series) -> str:
     return text
 
 
+def _source_list(evidence: pd.DataFrame) -> str:
+    """Each included study's sources as its file describes them (empty for older runs)."""
+    if "source_descriptions" not in evidence:
+        return ""
+    included = evidence[evidence["status"] == "included"]
+    lines = [
+        f"- {r['label']}: " + "; ".join(str(r["source_descriptions"]).split(" | "))
+        for _, r in included.iterrows()
+    ]
+    return "**Sources**, as each study file describes them:\n\n" + "\n".join(lines) + "\n\n"
+
+
 def bias_section(evidence: pd.DataFrame, numbers: pd.DataFrame, options: dict) -> str:
     """The subsection, or nothing for a run made before ``evidence.csv`` had the columns."""
     if not {"blinding", "enrolled", "planned", "sources"} <= set(evidence.columns):
@@ -81,14 +93,16 @@ def bias_section(evidence: pd.DataFrame, numbers: pd.DataFrame, options: dict) -
     return (
         "### Risk of bias: what the study files record\n\n"
         + markdown_table(table)
-        + "\n\nThe toolkit does not rate risk of bias. RoB 2 [@sterne2019rob2] asks about five "
+        + "\n\n"
+        + _source_list(evidence)
+        + "The toolkit does not rate risk of bias. RoB 2 [@sterne2019rob2] asks about five "
         "domains: the randomisation, deviations from the intended interventions, missing "
         "outcome data, the measurement of the outcome and the selection of the reported "
         "result (a crossover adds a domain for period and carry-over effects, and a "
-        "non-randomised study such as a single arm needs ROBINS-I instead). Most of the "
-        "signalling questions need a study's full paper or protocol; the "
-        "sources column names what each study file draws on (its `[sources]` say what each "
-        "is). The table gives the facts a rater would start from. The "
+        "non-randomised study such as a single arm needs ROBINS-I [@sterne2016robinsi] "
+        "instead). Most of the signalling questions need a study's full paper or protocol, and "
+        "the sources listed "
+        "above are what was reachable. The table gives the facts a rater would start from. The "
         f"model acts on some of them: {bias}; the study's own design in its likelihood (a "
         "crossover's paired outcomes, a single arm's external prior for ketamine alone); and a "
         "disputed number's readings, each a scenario of the robustness suite. It does not act "

@@ -42,6 +42,10 @@ def studies_table(evidence: Evidence) -> pd.DataFrame:
                 "comparator": s.design.comparator,
                 "stopped_early": s.design.stopped_early,
                 "sources": ", ".join(s.sources),
+                # " | " between entries: a description may hold commas or semicolons.
+                "source_descriptions": " | ".join(
+                    f"{key}: {source.description}" for key, source in s.sources.items()
+                ),
                 "status": s.status,
                 "reason": s.exclusion_reason or "",
                 "evidence": ", ".join(item.kind for item in s.evidence if usable(item)),
