@@ -44,14 +44,14 @@ def left_out_prediction(post, studies: tuple[str, ...] | None) -> dict:
     if len(left) != 1:
         return {}
     draws = beta.sel(study=left[0]).values.ravel()
-    lb, ub = interval().bounds(draws)
+    ci = interval()
+    bounds = ci.bounds(draws)
     return {
         "left_out": str(left[0]),
         f"{PREFIX}_mean": float(np.mean(draws)),
         f"{PREFIX}_sd": float(np.std(draws)),
         f"{PREFIX}_median": float(np.median(draws)),
-        f"{PREFIX}_{interval().columns[0]}": float(lb),
-        f"{PREFIX}_{interval().columns[1]}": float(ub),
+        **{f"{PREFIX}_{c}": float(b) for c, b in zip(ci.columns, bounds, strict=True)},
     }
 
 
