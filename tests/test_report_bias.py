@@ -28,6 +28,9 @@ def test_one_row_per_included_study_with_its_facts(tables):
     assert table.loc["Yoon 2019", "design"] == "single arm, no control"
     assert table.loc["Yoon 2025", "design"] == "parallel, midazolam control arm"
     assert table.loc["Jelen 2025", "design"] == "crossover, no arm without ketamine"
+    assert table.loc["Williams 2018", "between periods"] == "30 days"
+    assert table.loc["Jelen 2025", "between periods"] == "19 days"
+    assert table.loc["Yoon 2025", "between periods"] == "not a crossover"
     assert "abstract" in table.loc["Yoon 2025", "sources"]
 
 
@@ -41,8 +44,9 @@ def test_the_number_counts_are_the_study_files_own(tables):
         counts = [int(x) for x in table.loc[label, column].split(" / ")]
         assert sum(counts) == int((once["study"] == sid).sum()), sid
         assert counts[0] == int(((once["study"] == sid) & (once.status == "reported")).sum())
-    # Williams 2018 has 12 numbers; its responder count is disputed (two secondary readings).
-    assert table.loc["Williams 2018", column] == "10 / 2 / 0 / 0"
+    # Williams 2018 has 13 numbers, 3 secondary (its washout, its starting time, and its
+    # responder count, disputed between two secondary readings: counted once).
+    assert table.loc["Williams 2018", column] == "10 / 3 / 0 / 0"
 
 
 def test_completeness_without_enrolment_or_analysed(tables):

@@ -32,6 +32,7 @@ def bias_table(evidence: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
             {
                 "study": s["label"],
                 "design": _design(s),
+                "between periods": _washout(s),
                 "randomisation and blinding": s["blinding"],
                 "analysed of enrolled": _completeness(s),
                 "stopped early": "yes" if s["stopped_early"] in (True, "yes") else "no",
@@ -51,6 +52,14 @@ def _design(s: pd.Series) -> str:
     if comparator in ("saline", "midazolam"):
         return f"{s['design']}, {comparator} control arm"
     return f"{s['design']}, no arm without ketamine"
+
+
+def _washout(s: pd.Series) -> str:
+    """A crossover's interval between its periods (carry-over is the bias it guards against)."""
+    if s["design"] != "crossover":
+        return "not a crossover"
+    days = s.get("washout_days")
+    return "not reported" if days is None or pd.isna(days) else f"{days:.0f} days"
 
 
 def _completeness(s: pd.Series) -> str:
@@ -80,6 +89,7 @@ def _source_list(evidence: pd.DataFrame) -> str:
 def bias_section(evidence: pd.DataFrame, numbers: pd.DataFrame, options: dict) -> str:
     """The subsection, or nothing for a run made before ``evidence.csv`` had the columns."""
     if not {"blinding", "enrolled", "planned", "sources"} <= set(evidence.columns):
+        # A run made before these columns (its folder re-rendered).
         return ""
     table = bias_table(evidence, numbers)
     if table.empty:

@@ -119,6 +119,8 @@ class Design(StrictModel):
     # What the no-ketamine control arm received, if there is one: ketamine's effect against
     # an active placebo (midazolam) is smaller than against saline.
     comparator: Literal["saline", "midazolam", "none"] = "none"
+    # A crossover's interval between its periods, in days (carry-over is its own bias).
+    washout_days: Real | None = None
     note: str | None = None
 
 

@@ -40,6 +40,7 @@ def studies_table(evidence: Evidence) -> pd.DataFrame:
                 "planned": _value(s.sample.planned),
                 "blinding": s.design.blinding,
                 "comparator": s.design.comparator,
+                "washout_days": _value(s.design.washout_days),
                 "stopped_early": s.design.stopped_early,
                 "sources": ", ".join(s.sources),
                 # " | " between entries: a description may hold commas or semicolons.
