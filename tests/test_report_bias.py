@@ -28,8 +28,8 @@ def test_one_row_per_included_study_with_its_facts(tables):
     assert table.loc["Yoon 2019", "design"] == "single arm, no control"
     assert table.loc["Yoon 2025", "design"] == "parallel, midazolam control arm"
     assert table.loc["Jelen 2025", "design"] == "crossover, no arm without ketamine"
-    assert table.loc["Williams 2018", "between periods"] == "30 days"
-    assert table.loc["Jelen 2025", "between periods"] == "19 days"
+    assert table.loc["Williams 2018", "between periods"] == "30 days (secondary)"
+    assert table.loc["Jelen 2025", "between periods"] == "19 days (secondary)"
     assert table.loc["Yoon 2025", "between periods"] == "not a crossover"
     assert "abstract" in table.loc["Yoon 2025", "sources"]
 

@@ -32,7 +32,7 @@ def bias_table(evidence: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
             {
                 "study": s["label"],
                 "design": _design(s),
-                "between periods": _washout(s),
+                "between periods": _washout(s, numbers),
                 "randomisation and blinding": s["blinding"],
                 "analysed of enrolled": _completeness(s),
                 "stopped early": "yes" if s["stopped_early"] in (True, "yes") else "no",
@@ -54,12 +54,17 @@ def _design(s: pd.Series) -> str:
     return f"{s['design']}, no arm without ketamine"
 
 
-def _washout(s: pd.Series) -> str:
-    """A crossover's interval between its periods (carry-over is the bias it guards against)."""
+def _washout(s: pd.Series, numbers: pd.DataFrame) -> str:
+    """A crossover's interval between its periods (carry-over is the bias it guards against),
+    with the status of the number where it is not the paper's own."""
     if s["design"] != "crossover":
         return "not a crossover"
     days = s.get("washout_days")
-    return "not reported" if days is None or pd.isna(days) else f"{days:.0f} days"
+    if days is None or pd.isna(days):
+        return "not reported"
+    row = numbers[(numbers["study"] == s["study"]) & (numbers["field"] == "design.washout_days")]
+    status = row["status"].iloc[0] if len(row) else "reported"
+    return f"{days:.0f} days" + ("" if status == "reported" else f" ({status})")
 
 
 def _completeness(s: pd.Series) -> str:
