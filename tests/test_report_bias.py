@@ -56,6 +56,9 @@ def test_completeness_without_enrolment_or_analysed(tables):
     edited.loc[row, ["enrolled", "planned"]] = float("nan")
     table = bias_table(edited, numbers).set_index("study")
     assert table.loc["Jelen 2025", "analysed of enrolled"] == "26"
+    edited.loc[row, ["analysed", "enrolled"]] = [0.0, 0.0]  # a file at its limit: no share
+    table = bias_table(edited, numbers).set_index("study")
+    assert table.loc["Jelen 2025", "analysed of enrolled"] == "0 of 0"
     edited.loc[row, "analysed"] = float("nan")
     table = bias_table(edited, numbers).set_index("study")
     assert table.loc["Jelen 2025", "analysed of enrolled"] == "not reported"

@@ -73,7 +73,8 @@ def _completeness(s: pd.Series) -> str:
         return "not reported"
     text = f"{analysed:.0f}"
     if not pd.isna(enrolled):
-        text += f" of {enrolled:.0f} ({analysed / enrolled:.0%})"
+        share = f" ({analysed / enrolled:.0%})" if enrolled > 0 else ""
+        text += f" of {enrolled:.0f}{share}"
     if not pd.isna(planned):
         text += f"; {planned:.0f} planned"
     return text
