@@ -21,7 +21,7 @@ from models.forms.base import datum_of
 from models.priors import load_priors
 from models.simulate import Truth, simulate_study, write_study
 
-PARTS = ("essential", "needs", "add_likelihood", "estimate", "simulate")
+PARTS = ("essential", "needs", "add_likelihood", "estimate", "simulate", "attenuation_statistic")
 # Read off the union itself, so the check does not depend on anything derived from it.
 SCHEMA_KINDS = tuple(
     get_args(cls.model_fields["kind"].annotation)[0] for cls in get_args(get_args(EvidenceItem)[0])

@@ -325,5 +325,12 @@ def test_each_left_out_study_is_checked_against_the_others_prediction(small_run)
     assert table["left_out"].fillna("").astype(str).ne("").sum() == 3
     # The acute prediction (from williams2018's regimen) and the sustained one differ.
     assert conflict.loc["jelen2025", "predicted_mean"] != conflict.loc["yoon2019", "predicted_mean"]
+    # Each study's data replicated from its refit: a p-value, and the study's observed
+    # statistic (Jelen's reported attenuation, Yoon 2019's 3 responders of 5).
+    assert ((conflict["p"] >= 0) & (conflict["p"] <= conflict["p_high"])).all()
+    assert (conflict["p_high"] <= 1).all()
+    assert conflict.loc["jelen2025", "observed_low"] == pytest.approx(0.28)
+    assert conflict.loc["yoon2019", "observed_high"] == pytest.approx(-3 / 5)
+    assert conflict.loc["yoon2019", "statistic"] == "minus the response rate under naltrexone"
     report = (small_run / "report.md").read_text()
     assert "## Does any study disagree with the others?" in report

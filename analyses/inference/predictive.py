@@ -55,13 +55,46 @@ def add_posterior_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> 
     The observed variables' graph is vectorised over the posterior's (chain, draw), where
     ``pm.sample_posterior_predictive`` would evaluate it a draw at a time.
     """
+    posterior = idata["posterior"].to_dataset()
+    values = replicate(model, posterior, list(model.observed_RVs), seed)
+    group = pm.to_inference_data(posterior_predictive=values, model=model)
+    idata["posterior_predictive"] = group["posterior_predictive"]
+
+
+class NotInPosterior(ValueError):
+    """A free variable of the model that the posterior does not hold, or holds elsewhere."""
+
+
+def replicate(model: pm.Model, posterior: xr.Dataset, rvs: list, seed: int) -> dict:
+    """Draws of ``rvs`` (variables of ``model``) at each of the posterior's (chain, draw).
+
+    The posterior may come from another model that holds every free variable of this one
+    under the same name, with dims of the same names over more coordinates (the suite's model
+    of several variants): each is taken at this model's coordinates.
+
+    Raises
+    ------
+    NotInPosterior
+        If a free variable, or one of its coordinates, is not in the posterior.
+    """
     from pymc.pytensorf import compile
     from pymc.sampling.forward import vectorize_over_posterior
 
-    observed = list(model.observed_RVs)
-    posterior = idata["posterior"].to_dataset()
-    outputs = vectorize_over_posterior(observed, posterior, list(model.free_RVs))
+    free = list(model.free_RVs)
+    aligned = {}
+    for rv in free:
+        if rv.name not in posterior:
+            raise NotInPosterior(f"the posterior has no variable {rv.name!r}")
+        draws = posterior[rv.name]
+        for dim in draws.dims[2:]:
+            if model.coords.get(dim) is None:
+                continue  # a dim without coordinates: its length must match as it is
+            wanted = list(model.coords[dim])
+            missing = sorted(set(wanted) - set(draws.coords[dim].values.tolist()))
+            if missing:
+                raise NotInPosterior(f"{rv.name}: the posterior's {dim!r} lacks {missing}")
+            draws = draws.sel({dim: wanted})
+        aligned[rv.name] = draws
+    outputs = vectorize_over_posterior(rvs, xr.Dataset(aligned), free)
     draws = compile([], outputs, random_seed=seed, **FORWARD_COMPILE)()
-    values = {rv.name: value for rv, value in zip(observed, draws, strict=True)}
-    group = pm.to_inference_data(posterior_predictive=values, model=model)
-    idata["posterior_predictive"] = group["posterior_predictive"]
+    return {rv.name: value for rv, value in zip(rvs, draws, strict=True)}

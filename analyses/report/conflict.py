@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
 import pandas as pd
 
 from analyses.inference.intervals import interval
@@ -26,76 +29,159 @@ def conflict_text(conflict: pd.DataFrame, sensitivity: pd.DataFrame) -> str:
             return ""
         return TITLE + (
             "Not available in this run: its leave-one-out scenarios were fitted as models "
-            "without the left-out study, so no prediction of that study's β was recorded.\n"
+            "without the left-out study, so no prediction of that study was recorded.\n"
         )
+    conflict = _current(conflict)
     return TITLE + markdown_table(_table(conflict)) + "\n\n" + _words(conflict) + "\n"
 
 
+def _current(conflict: pd.DataFrame) -> pd.DataFrame:
+    """A run made before the replicated-data check had only the normal approximation's p."""
+    if "p_normal" in conflict:
+        return conflict
+    old = conflict.rename(columns={"p": "p_normal"})
+    return old.assign(p=np.nan, p_high=np.nan, statistic="", check_note="")
+
+
 def _table(conflict: pd.DataFrame) -> pd.DataFrame:
-    ci = interval()
-    lb, ub = (f"predicted_{c}" for c in ci.columns)
     certified = conflict.get("certified", pd.Series(True, conflict.index)).astype(bool)
-    return pd.DataFrame(
-        {
-            "study": [
-                s if c else f"{s} (NOT CERTIFIED)"
-                for s, c in zip(conflict["study"], certified, strict=True)
-            ],
-            "its own estimate ± SE (closed form)": [
-                f"{e:+.2f} ± {s:.2f}" for e, s in zip(conflict.estimate, conflict.se, strict=True)
-            ],
-            "predicted by the others": [
-                ci.describe("median", r["predicted_median"], r[lb], r[ub])
-                for _, r in conflict.iterrows()
-            ],
-            "z": conflict["z"].map("{:+.2f}".format),
-            "p": conflict["p"].map("{:.2f}".format),
-        }
+    rows = [_row(r, c) for (_, r), c in zip(conflict.iterrows(), certified, strict=True)]
+    return pd.DataFrame(rows)
+
+
+def _row(r: pd.Series, certified: bool) -> dict:
+    ci = interval()
+    lb, ub = ci.columns
+    predicted = (r["predicted_median"], r[f"predicted_{lb}"], r[f"predicted_{ub}"])
+    return {
+        "study": r["study"] if certified else f"{r['study']} (NOT CERTIFIED)",
+        "statistic (larger: more removed)": _statistic(r),
+        "observed": _span(
+            r.get("observed_low"), r.get("observed_high"), partial(_number, whole=_whole(r, lb, ub))
+        ),
+        "replicated from the others": _replicated(r, lb, ub),
+        "p": _span(r["p"], r.get("p_high"), "{:.2f}".format),
+        "β predicted by the others": ci.describe("median", *predicted),
+        "its own β (closed form)": (
+            "—" if pd.isna(r["estimate"]) else f"{r['estimate']:+.2f} ± {r['se']:.2f}"
+        ),
+        "p, normal approximation": _p(r["p_normal"]),
+    }
+
+
+def _statistic(row: pd.Series) -> str:
+    label = row.get("statistic")
+    if isinstance(label, str) and label:
+        return label
+    note = row.get("check_note")
+    return f"not checked: {note}" if isinstance(note, str) and note else "not checked"
+
+
+def _number(x: float, whole: bool = False) -> str:
+    return f"{x:+.0f}" if whole else f"{x:+.2f}"
+
+
+def _p(x: float) -> str:
+    return "—" if pd.isna(x) else f"{x:.2f}"
+
+
+def _span(low, high, fmt) -> str:
+    """One value, or 'a to b' for a range; a dash for none."""
+    if low is None or pd.isna(low):
+        return "—"
+    if high is None or pd.isna(high) or fmt(high) == fmt(low):
+        return fmt(low)
+    return f"{fmt(low)} to {fmt(high)}"
+
+
+def _replicated(row: pd.Series, lb: str, ub: str) -> str:
+    median = row.get("replicated_median")
+    if median is None or pd.isna(median):
+        return "—"
+    ci = interval()
+    low, high = row[f"replicated_{lb}"], row[f"replicated_{ub}"]
+    whole = _whole(row, lb, ub)
+    return (
+        ci.describe("median", median, low, high)
+        if not whole
+        else (
+            f"median {_number(median, True)} ({ci.percent} interval {_number(low, True)} to "
+            f"{_number(high, True)})"
+        )
     )
 
 
+def _whole(row: pd.Series, lb: str, ub: str) -> bool:
+    """Whether the statistic is a count: every number of the row's check a whole number."""
+    names = ["observed_low", "observed_high", "replicated_median"]
+    values = [row.get(n) for n in [*names, f"replicated_{lb}", f"replicated_{ub}"]]
+    return all(v is not None and pd.notna(v) and float(v).is_integer() for v in values)
+
+
 def _words(conflict: pd.DataFrame) -> str:
-    method = conflict.get("method", pd.Series("", index=conflict.index)).astype(str)
-    bounds = conflict.loc[method.str.contains("bounds"), "study"]
     return (
-        "Each study's blockade fraction as the other studies and the model predict it (its "
-        "leave-one-out refit, where the study's own term is off: its regimen's pooled β plus "
-        "the between-study spread) against the study's own closed-form estimate (the "
-        "cross-check's, a normal approximation to its likelihood). p is two-sided, from z = "
-        "(estimate − predicted mean) / √(predicted SD² + SE²), a cross-validatory conflict "
-        "check [@marshall2007]; the table shows the prediction's median and interval, z uses "
-        "its mean and SD. The closed form's SE leaves out some of what the model carries (the "
-        "study-level spread of ketamine's effect, the non-specific share, the early-stopping "
-        "factor's own uncertainty), so it is too small and the check errs towards flagging. "
-        + (
-            f"For {', '.join(bounds)} the closed form reads reported bounds at their lower ends, "
-            "a rough stand-in for the likelihood. "
-            if len(bounds)
-            else ""
-        )
-        + _verdict(conflict)
+        "Each left-out study's data against the data it would have if it agreed with the others "
+        "and the model. In the study's leave-one-out refit its own term is off, so its β and "
+        "ketamine effect are drawn from their pooled values and between-study spreads, its "
+        "nuisances from their priors, and the rest from the posterior given the other studies; "
+        "at each draw its data are replicated from its own likelihood and summarised by one "
+        "statistic, oriented so that larger means naltrexone removed more. p is the two-sided "
+        "mid-p of the observed statistic among the replicates (one per posterior draw), a "
+        "mixed-predictive cross-validatory check [@marshall2007]; where a number is known only "
+        "as a range, p runs over every reading the range allows. The last three columns make "
+        "the same comparison on the β scale with the study's closed-form estimate, a normal "
+        "approximation that leaves out some of what the model carries (the study-level spread "
+        "of ketamine's effect, the non-specific share, the early-stopping factor's "
+        "uncertainty) and, for a crossover, the pairing: where the two differ, the replicated "
+        "check is the model's own. " + _lower_ends(conflict) + _verdict(conflict)
+    )
+
+
+def _lower_ends(conflict: pd.DataFrame) -> str:
+    method = conflict.get("method", pd.Series("", index=conflict.index)).fillna("").astype(str)
+    bounds = conflict.loc[method.str.contains("bounds"), "study"]
+    if not len(bounds):
+        return ""
+    return (
+        f"For {', '.join(bounds)} the closed form reads reported bounds at their lower ends, "
+        "a rough stand-in for the likelihood. "
     )
 
 
 def _verdict(conflict: pd.DataFrame) -> str:
-    checked = conflict.dropna(subset=["p"])
-    if checked.empty:
+    on_data = conflict.dropna(subset=["p"])
+    normal_only = conflict[conflict["p"].isna() & conflict["p_normal"].notna()]
+    if on_data.empty and normal_only.empty:
         return "No study could be checked (no p-value was finite)."
-    flagged = checked[checked["p"] < FLAG_P]
-    n = len(checked)
-    if len(flagged):
-        names = ", ".join(f"**{r.study}** (p = {r.p:.2g})" for r in flagged.itertuples())
-        verb = "lies" if len(flagged) == 1 else "lie"
+    high = on_data["p_high"].fillna(on_data["p"])
+    every = on_data[high < FLAG_P]
+    some = on_data[(on_data["p"] < FLAG_P) & (high >= FLAG_P)]
+    words = [_flags(every, some, len(on_data))] if len(on_data) else []
+    if len(normal_only):
+        names = ", ".join(f"{r.study} (p = {r.p_normal:.2g})" for r in normal_only.itertuples())
+        words.append(f"Checked on the β scale only, with no replicated data: {names}.")
+    return " ".join(words)
+
+
+def _flags(every: pd.DataFrame, some: pd.DataFrame, n: int) -> str:
+    if len(every) or len(some):
+        parts = []
+        if len(every):
+            names = ", ".join(f"**{r.study}** (p = {r.p_high:.2g})" for r in every.itertuples())
+            parts.append(f"{names} at every reading of its numbers")
+        if len(some):
+            names = ", ".join(
+                f"**{r.study}** (p = {r.p:.2g} to {r.p_high:.2g})" for r in some.itertuples()
+            )
+            parts.append(f"{names} at some readings only")
         return (
-            f"Of {n} studies checked, {names} {verb} further from the others' prediction than "
-            "their uncertainty allows at the 5% level (one test per study, no correction): "
-            "read the pooled β of that regimen with it in mind, and its leave-out scenario in "
-            "the robustness table above."
+            f"Of {n} studies checked, {'; '.join(parts)} lie further from the others' "
+            "prediction than the model allows at the 5% level (one test per study, no "
+            "correction): read the pooled β of that regimen with it in mind, and its leave-out "
+            "scenario in the robustness table above."
         )
-    low = checked.loc[checked["p"].idxmin()]
     return (
-        f"No study of the {n} checked lies further from the others' prediction than their "
-        f"combined uncertainty allows at the 5% level (the smallest p is {low.p:.2f}, "
-        f"{low.study}). A study whose regimen has few other studies is predicted mostly by the "
-        "prior, so the check can find only a gross disagreement."
+        f"No study of the {n} checked lies further from the others' prediction than the model "
+        "allows at the 5% level. A study whose regimen has few other studies is predicted "
+        "mostly by the prior, so the check can find only a gross disagreement."
     )

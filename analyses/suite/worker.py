@@ -5,6 +5,7 @@ Runs in a spawned process (nutpie and numba threads do not survive a fork).
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from analyses.inference.hypotheses import Thresholds
 from analyses.inference.sampling import GatedFit
 from analyses.inference.signals import Orphaned, get_while_parent_lives
+from analyses.suite.conflict_replicates import check_seed, left_out_check
 from analyses.suite.scenarios import Scenario, _options, _spec
 from analyses.suite.table import posterior_row
 from models.evidence.load import Evidence
@@ -49,9 +51,23 @@ def _scenario(raw: dict) -> Scenario:
     return Scenario(**{**raw, "studies": tuple(raw["studies"]) if raw["studies"] else None})
 
 
-def _row(scenario: Scenario, fit: GatedFit, thresholds) -> dict:
+def _row(base: Evidence, scenario: Scenario, fit: GatedFit, thresholds, seed: int) -> dict:
     post = fit.idata["posterior"]
-    return posterior_row(scenario, post, thresholds, fit.certified, fit.attempts)
+    row = posterior_row(scenario, post, thresholds, fit.certified, fit.attempts)
+    if row.get("left_out"):
+        row |= _replicated_check(base, scenario, post.to_dataset(), row["left_out"], seed)
+    return row
+
+
+def _replicated_check(base: Evidence, scenario: Scenario, post, study: str, seed: int) -> dict:
+    """The left-out study's data replicated from the refit, in the analysis with it back in."""
+    from models.blockade import build_blockade_model
+
+    restored = variant_for(base, dataclasses.replace(scenario, studies=None))
+    model = build_blockade_model(restored.evidence, restored.priors, restored.options)
+    return left_out_check(
+        model, restored.evidence, restored.options, post, study, check_seed(seed, study)
+    )
 
 
 def _indices(todo) -> Iterator[int]:
@@ -110,7 +126,7 @@ def fit_group(payload: dict) -> list[dict]:
         started = time.monotonic()
         compiled, data, fresh = models.of(i)
         fit = gated(partial(sample_compiled, compiled, data), settings)
-        row = _row(scenarios[i], fit, thresholds)
+        row = _row(base, scenarios[i], fit, thresholds, settings.seed)
         seconds = round(time.monotonic() - started, 2)
         modelled = modelled_studies(variants[i].evidence, variants[i].options)
         studies = " ".join(s.id for s in modelled)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
@@ -27,6 +28,7 @@ from models.forms.base import (
     ItemContext,
     Need,
     SimulatedItem,
+    Statistic,
     StudyDraw,
     describe,
     ketamine_effect_moments,
@@ -37,6 +39,8 @@ from models.forms.base import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from models.evidence.schema import ArmMeans, Quantity, StudyFile
     from models.priors import PriorSpec
 
@@ -107,6 +111,21 @@ def estimate(study: StudyFile, item: ArmMeans, priors: PriorSpec) -> Estimate:
     se_c = math.sqrt(1 / n["ketamine_placebo"] + 1 / n["ketamine_naltrexone"])
     est, se = ratio(c, se_c, delta, sd_delta)
     return est, se, f"standardized contrast {c:.2f} / ketamine effect {against}{delta:.2f}"
+
+
+def attenuation_statistic(
+    name: str, item: ArmMeans, values: Mapping[str, np.ndarray]
+) -> Statistic | None:
+    """Standardized mean change under ketamine + placebo minus under ketamine + naltrexone."""
+    label = "standardized improvement lost under naltrexone"
+    if item.paired:
+        pair = np.asarray(values[name], dtype=float)
+        return Statistic(pair[..., 0] - pair[..., 1], label)
+    arms = {f"{name}{SEP}{c}" for c in PAIR}
+    if not arms <= set(values):
+        return None
+    placebo, naltrexone = (np.asarray(values[f"{name}{SEP}{c}"], dtype=float) for c in PAIR)
+    return Statistic(placebo - naltrexone, label)
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

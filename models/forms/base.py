@@ -8,7 +8,10 @@ A form module (one per form of evidence, registered in :mod:`models.forms`) prov
 - ``add_likelihood(ctx)``: adds the item's observed variables to the model being built,
   each with what it holds (:func:`describe`);
 - ``estimate(study, item, priors)``: a closed-form per-study blockade-fraction estimate;
-- ``simulate(draw)``: the item as a simulated study would report it.
+- ``simulate(draw)``: the item as a simulated study would report it;
+- ``attenuation_statistic(name, item, values)``: one number per draw of the item's observed
+  variables, larger where naltrexone removed more (:class:`Statistic`), or None where the form
+  has none. The per-study conflict check compares the observed value with replicates.
 
 This module holds their inputs (:class:`ItemContext`, :class:`StudyDraw`), their outputs
 (:class:`SimulatedItem`) and the small helpers several forms use. It imports no form, so the
@@ -27,7 +30,7 @@ from scipy import stats
 from models.distributions import scipy_dist
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     import pandas as pd
 
@@ -64,6 +67,22 @@ class Form(Protocol):
     def estimate(self, study: StudyFile, item: Any, priors: PriorSpec) -> Estimate | None: ...
 
     def simulate(self, draw: StudyDraw) -> SimulatedItem: ...
+
+    def attenuation_statistic(
+        self, name: str, item: Any, values: Mapping[str, np.ndarray]
+    ) -> Statistic | None: ...
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """A summary of an item's observed variables, oriented so that larger means more removed.
+
+    ``values`` has the leading shape of the arrays it was computed from (one per draw, or per
+    reading of a number known only as a range); ``label`` says what it is, for the report.
+    """
+
+    values: np.ndarray
+    label: str
 
 
 # ---- the likelihood's input ----------------------------------------------------------------

@@ -23,6 +23,7 @@ from models.forms.base import (
     ItemContext,
     Need,
     SimulatedItem,
+    Statistic,
     StudyDraw,
     describe,
     ketamine_effect_moments,
@@ -36,6 +37,8 @@ from models.forms.base import (
 from models.likelihoods import noncentral_t_moments
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from models.evidence.schema import ContrastStatistic, Quantity, StudyFile
     from models.priors import PriorSpec
 
@@ -106,6 +109,14 @@ def estimate(study: StudyFile, item: ContrastStatistic, priors: PriorSpec) -> Es
     scale = math.sqrt(2 * (1 - rho) / n) if study.design.type == "crossover" else parallel_se(item)
     est, se = ratio(t * scale, scale, delta, sd_delta)
     return est, se, f"t {t:.2f} x {scale:.3f} / ketamine effect {against}{delta:.2f}"
+
+
+def attenuation_statistic(
+    name: str, item: ContrastStatistic, values: Mapping[str, np.ndarray]
+) -> Statistic:
+    """The observed number itself: the reported attenuation, or the signed t statistic."""
+    what = "reported attenuation" if item.attenuation is not None else "t statistic"
+    return Statistic(np.asarray(values[name], dtype=float), what)
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pymc as pm
 
 from models.forms.base import (
@@ -20,6 +21,7 @@ from models.forms.base import (
     ItemContext,
     Need,
     SimulatedItem,
+    Statistic,
     StudyDraw,
     describe,
     ketamine_effect_moments,
@@ -34,6 +36,8 @@ from models.forms.base import (
 from models.likelihoods import binomial_random, bounded_binomial_logp, normal_cdf
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from models.evidence.schema import ArmCounts, CountArm, Quantity, SingleArmBinary, StudyFile
     from models.priors import PriorSpec
 
@@ -120,6 +124,26 @@ def estimate(study: StudyFile, item: ArmCounts | SingleArmBinary, priors: PriorS
     est, se = ratio(zp - zn, math.hypot(sp, sn), delta, sd_delta)
     how = f"probit contrast {zp - zn:.2f} (lower bounds) / ketamine effect {against}{delta:.2f}"
     return est, se, how
+
+
+def attenuation_statistic(
+    name: str, item: ArmCounts | SingleArmBinary, values: Mapping[str, np.ndarray]
+) -> Statistic | None:
+    """The response rate under ketamine + placebo minus that under ketamine + naltrexone.
+
+    A single arm has only the second: its statistic is minus its rate. None for parallel arms
+    without both of those conditions.
+    """
+    rate = {
+        arm.condition: np.asarray(values[name + suffix], dtype=float) / num(arm.n)
+        for suffix, arm in _arms(item)
+    }
+    if item.kind == "single_arm_binary":
+        return Statistic(-rate[item.condition], "minus the response rate under naltrexone")
+    if not {"ketamine_placebo", "ketamine_naltrexone"} <= set(rate):
+        return None
+    difference = rate["ketamine_placebo"] - rate["ketamine_naltrexone"]
+    return Statistic(difference, "response rate lost under naltrexone")
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

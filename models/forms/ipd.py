@@ -21,11 +21,14 @@ from models.forms.base import (
     ItemContext,
     Need,
     SimulatedItem,
+    Statistic,
     StudyDraw,
     describe,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from models.evidence.schema import IndividualData, Quantity, StudyFile
     from models.priors import PriorSpec
 
@@ -73,6 +76,17 @@ def add_likelihood(ctx: ItemContext) -> None:
 def estimate(study: StudyFile, item: IndividualData, priors: PriorSpec) -> None:
     """None: the closed-form table leaves IPD out (its summary would be an arm-means item)."""
     return None
+
+
+def attenuation_statistic(
+    name: str, item: IndividualData, values: Mapping[str, np.ndarray]
+) -> Statistic | None:
+    """Paired rows: the mean over participants of the change under ketamine + placebo minus
+    under ketamine + naltrexone. None for unpaired rows (their conditions are in the rows)."""
+    if not item.paired:
+        return None
+    rows = np.asarray(values[name], dtype=float)
+    return Statistic((rows[..., 0] - rows[..., 1]).mean(axis=-1), "mean change lost (raw scale)")
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

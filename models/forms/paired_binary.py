@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pymc as pm
 
 from models.forms.base import (
@@ -17,6 +18,7 @@ from models.forms.base import (
     ItemContext,
     Need,
     SimulatedItem,
+    Statistic,
     StudyDraw,
     describe,
     ketamine_effect_moments,
@@ -29,6 +31,8 @@ from models.forms.base import (
 from models.likelihoods import paired_binary_logp, paired_binary_random
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from models.evidence.schema import PairedBinary, Quantity, StudyFile
     from models.priors import PriorSpec
 
@@ -78,6 +82,14 @@ def estimate(study: StudyFile, item: PairedBinary, priors: PriorSpec) -> Estimat
     zn, sn = probit_and_se(value_or_lower(item.responders_naltrexone), n)
     est, se = ratio(zp - zn, math.hypot(sp, sn), delta, sd_delta)
     return est, se, f"probit contrast {zp - zn:.2f} / ketamine effect {against}{delta:.2f}"
+
+
+def attenuation_statistic(
+    name: str, item: PairedBinary, values: Mapping[str, np.ndarray]
+) -> Statistic:
+    """Responders under ketamine + placebo minus those under ketamine + naltrexone."""
+    pairs = np.asarray(values[name], dtype=float)
+    return Statistic(pairs[..., 0] - pairs[..., 1], "responders lost under naltrexone (of pairs)")
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

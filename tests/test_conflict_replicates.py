@@ -1,0 +1,161 @@
+"""The conflict check on replicated data: its p-value, its readings, its statistics, its draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analyses.inference.predictive import NotInPosterior, prior_predictive, replicate
+from analyses.suite.conflict_replicates import (
+    check_seed,
+    left_out_check,
+    mid_p,
+    observed_readings,
+)
+from models.blockade import ModelOptions, build_blockade_model
+from models.evidence import load_evidence
+from models.forms import form_of
+from models.priors import load_priors
+from models.simulate import Truth, simulate_study, write_study
+from tests.test_forms import SCHEMA_KINDS, SIM_N
+
+# Prior draws standing in for a posterior. The medians compared below differ by chance by
+# about 1.25 sqrt(2) / (2 f sqrt(N)) statistic units (f the density at the median); the
+# tolerances are a few of those, from the spread of the statistics printed in the tests.
+DRAWS = 4000
+
+
+def test_mid_p_counts_ties_half_and_is_two_sided():
+    rep = np.array([0, 1, 2, 3] * 10)
+    assert mid_p(rep, [0.0])[0] == pytest.approx(0.25)  # below 0, ties 1/4: 2 x 1/8
+    assert mid_p(rep, [3.0])[0] == pytest.approx(0.25)  # the same from above
+    assert mid_p(rep, [1.5])[0] == 1.0  # the middle: capped at 1
+    assert mid_p(rep, [-1.0])[0] == 0.0 and mid_p(rep, [9.0])[0] == 0.0
+    assert mid_p(rep, [1.0])[0] == pytest.approx(2 * (0.25 + 0.125))
+    continuous = np.random.default_rng(0).normal(size=100_000)
+    assert mid_p(continuous, [1.959964])[0] == pytest.approx(0.05, abs=0.003)
+
+
+def test_the_seed_depends_on_the_study_and_not_on_the_process():
+    assert check_seed(7, "a") == check_seed(7, "a") != check_seed(7, "b") != check_seed(8, "b")
+    assert check_seed(7, "williams2018") == 1820178346  # crc32, not Python's salted hash()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    evidence = load_evidence().resolve()
+    priors = load_priors("neutral", evidence.literature)
+    model = build_blockade_model(evidence, priors)
+    prior = prior_predictive(model, DRAWS, seed=1)
+    return evidence, model, prior
+
+
+def test_a_count_known_as_a_range_is_read_at_every_value_it_allows(shipped):
+    evidence, model, _ = shipped
+    from models.blockade import bounded_observations
+
+    rvs = [rv for rv in model.observed_RVs if rv.name.startswith("yoon2025__")]
+    readings = observed_readings(model, rvs, bounded_observations(evidence))
+    assert {len(v) for v in readings.values()} == {4 * 4 * 4}  # 17-20, 16-19, 16-19
+    naltrexone = readings["yoon2025__remission_madrs__ketamine_naltrexone"]
+    assert sorted(set(naltrexone)) == [17, 18, 19, 20]
+    single = observed_readings(model, [model["jelen2025__madrs_day1"]], {})
+    assert single["jelen2025__madrs_day1"].tolist() == [0.28]
+
+
+def test_with_prior_draws_the_replicates_are_the_prior_predictive(shipped):
+    """Two code paths for one distribution: replicates at prior draws, and prior predictive
+    draws; and the observed statistic's range from the study file's bounds."""
+    evidence, model, prior = shipped
+    post = prior["prior"].to_dataset()
+    found = left_out_check(model, evidence, ModelOptions(), post, "yoon2025", seed=5)
+    assert found["left_out_check_statistic"] == "response rate lost under naltrexone"
+    assert found["left_out_check_observed_low"] == pytest.approx(16 / 19 - 20 / 20)
+    assert found["left_out_check_observed_high"] == pytest.approx(19 / 19 - 17 / 20)
+    assert 0 <= found["left_out_check_p"] <= found["left_out_check_p_high"] <= 1
+    pp = prior["prior_predictive"]
+    direct = (
+        pp["yoon2025__remission_madrs__ketamine_placebo"].values / 19
+        - pp["yoon2025__remission_madrs__ketamine_naltrexone"].values / 20
+    )
+    # Both medians of a difference of two rates out of about 20: a step is 0.05.
+    assert found["left_out_check_replicated_median"] == pytest.approx(np.median(direct), abs=0.06)
+    lo, hi = np.quantile(direct, [0.025, 0.975])
+    assert found["left_out_check_replicated_eti95_lb"] == pytest.approx(lo, abs=0.06)
+    assert found["left_out_check_replicated_eti95_ub"] == pytest.approx(hi, abs=0.06)
+
+
+def test_a_posterior_over_more_studies_is_read_at_the_models_own(shipped):
+    evidence, model, prior = shipped
+    post = prior["prior"].to_dataset()
+    rvs = [model["jelen2025__madrs_day1"]]
+    aligned = replicate(model, post, rvs, seed=3)
+    # The same draws with a study the model lacks, and the studies in another order.
+    studies = list(post["study"].values)
+    wider = post.reindex(study=[*reversed(studies), "elsewhere2030"])
+    again = replicate(model, wider, rvs, seed=3)
+    assert np.array_equal(again["jelen2025__madrs_day1"], aligned["jelen2025__madrs_day1"])
+    with pytest.raises(NotInPosterior, match="beta_acute"):
+        replicate(model, post.drop_vars("beta_acute"), rvs, seed=3)
+    lost = post.drop_vars("beta_acute")
+    note = left_out_check(model, evidence, ModelOptions(), lost, "jelen2025", seed=3)
+    assert note == {"left_out_check_note": "the posterior has no variable 'beta_acute'"}
+    lacking = post.isel(study=[0, 1])
+    with pytest.raises(NotInPosterior, match="lacks"):
+        replicate(model, lacking, rvs, seed=3)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("statistics")
+    for i, kind in enumerate(SCHEMA_KINDS):
+        study, ipd, _ = simulate_study(kind, f"form{i}", "acute", Truth(), SIM_N, seed=i)
+        write_study(study, folder, ipd)
+    evidence = load_evidence(folder).resolve()
+    return evidence, load_priors("neutral", evidence.literature)
+
+
+# With naltrexone removing all of ketamine's effect, every form's statistic must come out
+# larger on average than with it removing none. The gap is several replicate SDs for these
+# simulated sizes (SIM_N per arm); the test asks only for its sign, on 2000 replicates.
+ORIENTATION_DRAWS = 2000
+
+
+def test_every_forms_statistic_grows_as_naltrexone_removes_more(simulated):
+    evidence, priors = simulated
+    model = build_blockade_model(evidence, priors)
+    prior = prior_predictive(model, ORIENTATION_DRAWS, seed=2)["prior"].to_dataset()
+    means = {}
+    for beta in (0.0, 1.0):
+        post = prior.assign(
+            beta_acute=prior["beta_acute"] * 0 + beta, tau_beta=prior["tau_beta"] * 0 + 1e-9
+        )
+        for study in evidence.studies:
+            (item,) = study.evidence
+            rvs = [rv for rv in model.observed_RVs if rv.name.startswith(f"{study.id}__")]
+            values = replicate(model, post, rvs, seed=4)
+            stat = form_of(item.kind).attenuation_statistic(f"{study.id}__{item.id}", item, values)
+            observed = observed_readings(model, rvs, {})
+            on_data = form_of(item.kind).attenuation_statistic(
+                f"{study.id}__{item.id}", item, observed
+            )
+            if stat is None:
+                assert on_data is None and item.kind == "ipd" and not item.paired
+                continue
+            assert np.isfinite(on_data.values).all() and on_data.values.shape == (1,)
+            means.setdefault(item.kind, []).append(float(np.mean(stat.values)))
+    assert means, "no form had a statistic"
+    for kind, (none_removed, all_removed) in means.items():
+        assert all_removed > none_removed, kind
+
+
+def test_paired_individual_rows_give_the_mean_change_lost():
+    """The simulator makes no paired IPD study, so the paired branch is checked by hand."""
+    from types import SimpleNamespace
+
+    from models.forms import ipd
+
+    rows = np.array([[[10.0, 4.0], [6.0, 6.0], [8.0, 2.0]]])  # one draw, 3 participants
+    found = ipd.attenuation_statistic("s__i", SimpleNamespace(paired=True), {"s__i": rows})
+    assert found.values.tolist() == [4.0]  # (6 + 0 + 6) / 3
+    assert ipd.attenuation_statistic("s__i", SimpleNamespace(paired=False), {}) is None
