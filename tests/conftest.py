@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from analyses.inference import compile_flags
 
 # The flags the command line uses, so tests compile (and sample) as a user's run does.
@@ -72,3 +74,19 @@ def private_project(base: Path) -> tuple[Path, Path, Path]:
         + f'\n[output]\nresults_dir = "{results}"\n'
     )
     return studies, results, config
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """One simulated study per form of evidence, through the loader; and the neutral priors."""
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+    from models.simulate import Truth, simulate_study, write_study
+    from tests.test_forms import SCHEMA_KINDS, SIM_N
+
+    folder = tmp_path_factory.mktemp("forms")
+    for i, kind in enumerate(SCHEMA_KINDS):
+        study, ipd, _ = simulate_study(kind, f"form{i}", "acute", Truth(), SIM_N, seed=i)
+        write_study(study, folder, ipd)
+    evidence = load_evidence(folder).resolve()
+    return evidence, load_priors("neutral", evidence.literature)

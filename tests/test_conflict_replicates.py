@@ -16,8 +16,6 @@ from models.blockade import ModelOptions, build_blockade_model
 from models.evidence import load_evidence
 from models.forms import form_of
 from models.priors import load_priors
-from models.simulate import Truth, simulate_study, write_study
-from tests.test_forms import SCHEMA_KINDS, SIM_N
 
 # Prior draws standing in for a posterior. The medians compared below differ by chance by
 # about 1.25 sqrt(2) / (2 f sqrt(N)) statistic units (f the density at the median); the
@@ -103,16 +101,6 @@ def test_a_posterior_over_more_studies_is_read_at_the_models_own(shipped):
     lacking = post.isel(study=[0, 1])
     with pytest.raises(NotInPosterior, match="lacks"):
         replicate(model, lacking, rvs, seed=3)
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("statistics")
-    for i, kind in enumerate(SCHEMA_KINDS):
-        study, ipd, _ = simulate_study(kind, f"form{i}", "acute", Truth(), SIM_N, seed=i)
-        write_study(study, folder, ipd)
-    evidence = load_evidence(folder).resolve()
-    return evidence, load_priors("neutral", evidence.literature)
 
 
 # With naltrexone removing all of ketamine's effect, every form's statistic must come out

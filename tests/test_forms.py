@@ -19,7 +19,6 @@ from models.evidence.validate import usable
 from models.forms import FORMS, form_of
 from models.forms.base import datum_of
 from models.priors import load_priors
-from models.simulate import Truth, simulate_study, write_study
 
 PARTS = ("essential", "needs", "add_likelihood", "estimate", "simulate", "attenuation_statistic")
 # Read off the union itself, so the check does not depend on anything derived from it.
@@ -41,17 +40,6 @@ def test_every_schema_kind_has_a_complete_form_module(kind):
 
 def test_no_form_module_for_a_kind_the_schema_lacks():
     assert set(FORMS) == set(SCHEMA_KINDS)
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
-    """One simulated study per kind, through the loader; and the neutral priors."""
-    folder = tmp_path_factory.mktemp("forms")
-    for i, kind in enumerate(SCHEMA_KINDS):
-        study, ipd, _ = simulate_study(kind, f"form{i}", "acute", Truth(), SIM_N, seed=i)
-        write_study(study, folder, ipd)
-    evidence = load_evidence(folder).resolve()
-    return evidence, load_priors("neutral", evidence.literature)
 
 
 def test_every_form_simulates_a_usable_item_with_an_estimate(simulated):
@@ -94,8 +82,6 @@ def test_gamma_enters_every_form_through_the_removed_improvement():
 
 def test_gamma_fixed_at_zero_leaves_it_out_and_equal_beta_adds_no_parameter():
     from models.blockade import ModelOptions, build_blockade_model
-    from models.evidence import load_evidence
-    from models.priors import load_priors
 
     evidence = load_evidence().resolve()
     priors = load_priors("neutral", evidence.literature)
