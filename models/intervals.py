@@ -33,13 +33,16 @@ class Interval:
         tag = f"eti{100 * self.prob:g}".replace(".", "_")
         return f"{tag}_lb", f"{tag}_ub"
 
-    def describe(self, point: str, value: float, lower: float, upper: float) -> str:
+    def describe(
+        self, point: str, value: float, lower: float, upper: float, digits: int = 2
+    ) -> str:
         """``"mean +0.90 (95% interval +0.38 to +1.56)"``: the one way an interval is printed.
 
         ``point`` names the point estimate ("mean" or "median"), so no number is ever printed
-        without saying which it is.
+        without saying which it is; ``digits`` after the point (0 for a count).
         """
-        return f"{point} {value:+.2f} ({self.percent} interval {lower:+.2f} to {upper:+.2f})"
+        f = f"+.{digits}f"
+        return f"{point} {value:{f}} ({self.percent} interval {lower:{f}} to {upper:{f}})"
 
     def bounds(self, values: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
         """The interval's bounds over draws (importance-weighted if ``weights`` is given)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 
@@ -53,13 +51,14 @@ def _row(r: pd.Series, certified: bool) -> dict:
     ci = interval()
     lb, ub = ci.columns
     predicted = (r["predicted_median"], r[f"predicted_{lb}"], r[f"predicted_{ub}"])
+    digits = 0 if _whole(r, lb, ub) else 2
     return {
         "study": r["study"] if certified else f"{r['study']} (NOT CERTIFIED)",
         "statistic (larger: more removed)": _statistic(r),
         "observed": _span(
-            r.get("observed_low"), r.get("observed_high"), partial(_number, whole=_whole(r, lb, ub))
+            r.get("observed_low"), r.get("observed_high"), f"{{:+.{digits}f}}".format
         ),
-        "replicated from the others": _replicated(r, lb, ub),
+        "replicated from the others": _replicated(r, lb, ub, digits),
         "p": _span(r["p"], r.get("p_high"), "{:.2f}".format),
         "β predicted by the others": ci.describe("median", *predicted),
         "its own β (closed form)": (
@@ -77,10 +76,6 @@ def _statistic(row: pd.Series) -> str:
     return f"not checked: {note}" if isinstance(note, str) and note else "not checked"
 
 
-def _number(x: float, whole: bool = False) -> str:
-    return f"{x:+.0f}" if whole else f"{x:+.2f}"
-
-
 def _p(x: float) -> str:
     return "—" if pd.isna(x) else f"{x:.2f}"
 
@@ -94,21 +89,12 @@ def _span(low, high, fmt) -> str:
     return f"{fmt(low)} to {fmt(high)}"
 
 
-def _replicated(row: pd.Series, lb: str, ub: str) -> str:
+def _replicated(row: pd.Series, lb: str, ub: str, digits: int) -> str:
     median = row.get("replicated_median")
     if median is None or pd.isna(median):
         return "—"
-    ci = interval()
-    low, high = row[f"replicated_{lb}"], row[f"replicated_{ub}"]
-    whole = _whole(row, lb, ub)
-    return (
-        ci.describe("median", median, low, high)
-        if not whole
-        else (
-            f"median {_number(median, True)} ({ci.percent} interval {_number(low, True)} to "
-            f"{_number(high, True)})"
-        )
-    )
+    bounds = row[f"replicated_{lb}"], row[f"replicated_{ub}"]
+    return interval().describe("median", median, *bounds, digits=digits)
 
 
 def _whole(row: pd.Series, lb: str, ub: str) -> bool:
@@ -156,14 +142,15 @@ def _verdict(conflict: pd.DataFrame) -> str:
     high = on_data["p_high"].fillna(on_data["p"])
     every = on_data[high < FLAG_P]
     some = on_data[(on_data["p"] < FLAG_P) & (high >= FLAG_P)]
-    words = [_flags(every, some, len(on_data))] if len(on_data) else []
+    words = [_flags(on_data, every, some)] if len(on_data) else []
     if len(normal_only):
         names = ", ".join(f"{r.study} (p = {r.p_normal:.2g})" for r in normal_only.itertuples())
         words.append(f"Checked on the β scale only, with no replicated data: {names}.")
     return " ".join(words)
 
 
-def _flags(every: pd.DataFrame, some: pd.DataFrame, n: int) -> str:
+def _flags(on_data: pd.DataFrame, every: pd.DataFrame, some: pd.DataFrame) -> str:
+    n = len(on_data)
     if len(every) or len(some):
         parts = []
         if len(every):
@@ -175,13 +162,16 @@ def _flags(every: pd.DataFrame, some: pd.DataFrame, n: int) -> str:
             )
             parts.append(f"{names} at some readings only")
         return (
-            f"Of {n} studies checked, {'; '.join(parts)} lie further from the others' "
-            "prediction than the model allows at the 5% level (one test per study, no "
-            "correction): read the pooled β of that regimen with it in mind, and its leave-out "
+            f"Of {n} studies checked, these lie further from the others' prediction than the "
+            "model allows at the 5% level (one test per study, no correction): "
+            f"{'; '.join(parts)}. "
+            "Read the pooled β of that regimen with it in mind, and the study's leave-out "
             "scenario in the robustness table above."
         )
+    low = on_data.loc[on_data["p"].idxmin()]
     return (
         f"No study of the {n} checked lies further from the others' prediction than the model "
-        "allows at the 5% level. A study whose regimen has few other studies is predicted "
-        "mostly by the prior, so the check can find only a gross disagreement."
+        f"allows at the 5% level (the smallest p is {low.p:.2f}, {low.study}). A study whose "
+        "regimen has few other studies is predicted mostly by the prior, so the check can find "
+        "only a gross disagreement."
     )
