@@ -167,3 +167,23 @@ def test_every_scenario_had_its_own_log_density_in_its_suite_model(record):
         assert case["abs_diff"] < LOGP_ATOL, case
         assert abs(case["union"] - case["own"]) == case["abs_diff"], case
     assert result["threshold"] == LOGP_ATOL and result["passed"]
+
+
+def test_the_conflict_check_is_calibrated_under_the_model(record):
+    """Each left-out study's PIT among its replicates was uniform for data from the model."""
+    from analyses.validation import conflict_calibration
+
+    result = record["conflict_calibration"]
+    assert result["simulations"] >= 200
+    assert len(result["records"]) == result["simulations"]
+    assert set(result["studies"]) == {e.study_id for e in sbc.DESIGN}
+    for name, study in result["studies"].items():
+        assert study["ks_p"] > conflict_calibration.SBC_MIN_P, name
+        assert sum(study["bins"]) == result["simulations"], name
+        assert study["mid_p_outside_range"] == 0, name
+    # The banded trial's p is a range whenever a band holds more than one count.
+    banded = [r["studies"]["banded3arm"] for r in result["records"]]
+    assert any(r["p_high"] > r["p_low"] for r in banded)
+    for figure in result["figures"]:
+        assert (RECORD.parent / figure).stat().st_size > 0
+    assert result["passed"]

@@ -1,6 +1,6 @@
 """`python -m analyses validate`: slow statistical validation, recorded in a results file.
 
-Eight checks, each against a named threshold:
+Nine checks, each against a named threshold:
 
 1. exact vs MCMC: the meta-regression's MCMC posterior against the quadrature oracle, on a
    grid of simulated tables and priors (discrepancy in posterior-SD units);
@@ -16,7 +16,9 @@ Eight checks, each against a named threshold:
 6. simulation-based calibration of the blockade model (Dask tasks);
 7. the design analysis's tables, identical with one and with two Dask workers;
 8. the suite's models, given each scenario's data, have that scenario's own log density
-   (every scenario; `make test` checks one of each kind).
+   (every scenario; `make test` checks one of each kind);
+9. the conflict check on replicated data: for data simulated from the model, each left-out
+   study's PIT among its replicates is uniform (Dask tasks).
 
 The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply
 on every `make test`.
@@ -417,6 +419,34 @@ def _sbc_blockade(n_sims: int, seed: int, scheduler: str | None, folder: Path) -
     }
 
 
+def _conflict_calibration(n_sims: int, seed: int, scheduler: str | None, folder: Path) -> dict:
+    """The replicated-data conflict check's PIT, under data simulated from the model."""
+    from analyses.report.figures import save_figure
+    from analyses.validation import conflict_calibration, sbc
+    from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+
+    seeds = task_seeds(seed, n_sims + 1)
+    draws = sbc.prior_draws(n_sims, seeds[0])
+    args = [(i, draw, seeds[i + 1]) for i, draw in enumerate(draws)]
+    with dask_client(scheduler) as client:
+        records = map_tasks(
+            conflict_calibration.fit_one, args, client, label=lambda i: f"conflict check {i + 1}"
+        )
+    studies = conflict_calibration.summarise(records)
+    folder.mkdir(parents=True, exist_ok=True)
+    figure = "conflict_calibration.png"
+    save_figure(conflict_calibration.pit_figure(records, seed), folder / figure)
+    return {
+        "simulations": n_sims,
+        "studies": studies,
+        "threshold_p": conflict_calibration.SBC_MIN_P,
+        "uncertified": sum(s["uncertified"] for s in studies.values()),
+        "figures": [figure],
+        "records": records,
+        "passed": all(s["passed"] for s in studies.values()),
+    }
+
+
 def _reweighting() -> dict:
     """Reweighted prior-only scenarios against their own refits, on the shipped data.
 
@@ -497,6 +527,8 @@ def _run_section(name: str, sizes: dict, seed: int, scheduler: str | None, out: 
         from analyses.validation.union_density import union_log_density
 
         return union_log_density()
+    if name == "conflict_calibration":
+        return _conflict_calibration(sizes["conflict_sims"], seed, scheduler, out.parent)
     return _sbc_blockade(sizes["sbc_blockade_sims"], seed, scheduler, out.parent)
 
 
@@ -517,6 +549,9 @@ def _summary(name: str, result: dict) -> str:
     if name == "union_log_density":
         worst, limit = result["max_abs_diff"], result["threshold"]
         return f"{result['scenarios']} scenarios; worst |difference| {worst:.1e} (< {limit:g})"
+    if name == "conflict_calibration":
+        ks = ", ".join(f"{k} {v['ks_p']:.3f}" for k, v in result["studies"].items())
+        return f"KS p of the left-out studies' PITs: {ks}"
     if name == "shipped_analysis":
         bad = [f["scenario"] for f in result["fits"] if not f["certified"]] or "none"
         return f"{result['refits']} refits from {result['compiles']} compiles; uncertified: {bad}"
@@ -543,6 +578,7 @@ def run_validation(
         "sbc_sims": 40 if quick else 300,
         "replications": 1 if quick else 3,
         "sbc_blockade_sims": 8 if quick else 200,
+        "conflict_sims": 8 if quick else 200,
     }
     names = sections_run(only)
     seeds = dict(zip(SECTIONS, task_seeds(SEED, len(SECTIONS)), strict=True))
@@ -583,7 +619,7 @@ def _checked_arguments(out: Path, only: Sequence[str], scheduler: str | None) ->
     if problems:
         raise InputError(problems)
     record = _earlier_record(out) if only else {}
-    if scheduler and "sbc_blockade" in sections_run(only):
+    if scheduler and {"sbc_blockade", "conflict_calibration"} & set(sections_run(only)):
         from analyses.validation.cluster import dask_client
 
         with dask_client(scheduler):  # only connects: a bad address is InputError

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from analyses.inference.predictive import NotInPosterior, replicate
 from models.blockade import bounded_observations, observed_items
 from models.evidence.validate import usable
 from models.forms import form_of
+from models.forms.base import Statistic
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -86,6 +88,60 @@ def left_out_check(
 
 
 def _check(model, evidence, options, posterior, study, seed) -> dict:
+    found = replicated_statistic(model, evidence, options, posterior, study, seed)
+    replicated, observed = found.statistic.values, found.observed
+    p = mid_p(replicated, observed)
+    ci = interval()
+    lb, ub = ci.bounds(replicated.ravel())
+    more = f" (the first of {found.items} items)" if found.items > 1 else ""
+    return {
+        f"{PREFIX}_item": found.item.id,
+        f"{PREFIX}_statistic": found.statistic.label + more,
+        f"{PREFIX}_observed_low": float(np.min(observed)),
+        f"{PREFIX}_observed_high": float(np.max(observed)),
+        f"{PREFIX}_replicated_median": float(np.median(replicated)),
+        f"{PREFIX}_replicated_{ci.columns[0]}": float(lb),
+        f"{PREFIX}_replicated_{ci.columns[1]}": float(ub),
+        f"{PREFIX}_p": float(np.min(p)),
+        f"{PREFIX}_p_high": float(np.max(p)),
+    }
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """A left-out study's statistic: replicated at each posterior draw, and as observed.
+
+    ``observed`` has one value per reading its reported ranges allow (:func:`observed_readings`);
+    ``rvs`` are the item's observed variables in the model that was replicated; ``items`` how
+    many of the study's items have observed variables (the first with a statistic is used).
+    """
+
+    item: Any
+    rvs: list
+    statistic: Statistic
+    observed: np.ndarray
+    items: int
+
+
+def replicated_statistic(
+    model: pm.Model,
+    evidence: Evidence,
+    options: ModelOptions,
+    posterior: xr.Dataset,
+    study: str,
+    seed: int,
+) -> Replicated:
+    """The left-out study's first item with a statistic, replicated from ``posterior``.
+
+    The arguments are :func:`left_out_check`'s. The calibration of the check in
+    `make validate` calls this too, so that it checks the code the suite runs.
+
+    Raises
+    ------
+    CheckUnavailable, NotInPosterior
+        If the study is not in the analysis, has no item with a statistic, or the posterior
+        lacks one of the model's free variables.
+    """
     found = {s.id: s for s in evidence.studies}
     if study not in found:
         raise CheckUnavailable(f"{study} is not among the analysis's studies")
@@ -97,27 +153,13 @@ def _check(model, evidence, options, posterior, study, seed) -> dict:
             candidates.append((item, rvs))
     for item, rvs in candidates:
         name = f"{study}__{item.id}"
-        replicated = replicate(model, posterior, rvs, seed)
-        statistic = form_of(item.kind).attenuation_statistic(name, item, replicated)
+        form = form_of(item.kind)
+        statistic = form.attenuation_statistic(name, item, replicate(model, posterior, rvs, seed))
         if statistic is None:
             continue
         readings = observed_readings(model, rvs, bounded_observations(evidence, options))
-        observed = form_of(item.kind).attenuation_statistic(name, item, readings).values
-        p = mid_p(statistic.values, observed)
-        ci = interval()
-        lb, ub = ci.bounds(statistic.values.ravel())
-        more = f" (the first of {len(candidates)} items)" if len(candidates) > 1 else ""
-        return {
-            f"{PREFIX}_item": item.id,
-            f"{PREFIX}_statistic": statistic.label + more,
-            f"{PREFIX}_observed_low": float(np.min(observed)),
-            f"{PREFIX}_observed_high": float(np.max(observed)),
-            f"{PREFIX}_replicated_median": float(np.median(statistic.values)),
-            f"{PREFIX}_replicated_{ci.columns[0]}": float(lb),
-            f"{PREFIX}_replicated_{ci.columns[1]}": float(ub),
-            f"{PREFIX}_p": float(np.min(p)),
-            f"{PREFIX}_p_high": float(np.max(p)),
-        }
+        observed = form.attenuation_statistic(name, item, readings).values
+        return Replicated(item, rvs, statistic, observed, len(candidates))
     raise CheckUnavailable(f"no item of {study} has a statistic to replicate")
 
 

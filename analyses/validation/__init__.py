@@ -12,6 +12,7 @@ SECTIONS = (
     # Last, so the sections before them keep their seeds (task i always gets seed i).
     "design_determinism",
     "union_log_density",
+    "conflict_calibration",
 )
 
 
