@@ -187,3 +187,37 @@ def test_the_conflict_check_is_calibrated_under_the_model(record):
     for figure in result["figures"]:
         assert (RECORD.parent / figure).stat().st_size > 0
     assert result["passed"]
+
+
+def test_the_report_states_the_conflict_checks_calibration(tmp_path, monkeypatch):
+    """The record's headline for the conflict check reaches the report's validation section."""
+    from types import SimpleNamespace
+
+    import analyses.validation as validation
+    from analyses.report.sections import validation_section
+
+    studies = {
+        "a": {"ks_p": 0.31, "rejection_rate": {"0.05": 0.04}},
+        "b": {"ks_p": 0.12, "rejection_rate": {"0.05": 0.065}},
+    }
+    saved = {
+        "created": "2026-12-04T00:00:00Z",
+        "passed": True,
+        "conflict_calibration": {"simulations": 200, "studies": studies, "passed": True},
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(saved))
+    monkeypatch.setattr(validation, "record_path", lambda: path)
+    summary = validation.record_summary()
+    assert summary["conflict_calibration"] == {
+        "simulations": 200,
+        "min_ks_p": 0.12,
+        "rejection_rate_05": 0.065,
+        "passed": True,
+    }
+    run = SimpleNamespace(manifest={"validation": summary}, figure=lambda name: tmp_path / name)
+    text = validation_section(SimpleNamespace(run=run))
+    assert "was uniform (smallest p-value 0.12)" in text
+    assert "at most 6.5% of the simulations" in text
+    summary["conflict_calibration"]["passed"] = False
+    assert "was NOT uniform" in validation_section(SimpleNamespace(run=run))

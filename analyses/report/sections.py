@@ -939,6 +939,17 @@ def validation_section(ctx: ReportContext) -> str:
             f"{sbc['brier_prior']:.3f} for stating the prior probabilities every time (lower is "
             "better)."
         )
+    conflict = v.get("conflict_calibration")
+    if conflict:
+        verdict = "uniform" if conflict["passed"] else "NOT uniform"
+        text += (
+            " The conflict check on replicated data was calibrated the same way: for data "
+            f"simulated from the model ({conflict['simulations']} simulations, each of four "
+            "studies left out in turn), where the left-out study's data fell among its "
+            f"replicates was {verdict} (smallest p-value {conflict['min_ks_p']:.2f}), and its "
+            "two-sided p fell below 0.05 in at most "
+            f"{conflict['rejection_rate_05']:.1%} of the simulations for any one study."
+        )
     return (
         head
         + text

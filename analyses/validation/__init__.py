@@ -54,4 +54,13 @@ def record_summary() -> dict | None:
             "refits": shipped.get("refits"),
             "uncertified": [f["scenario"] for f in shipped["fits"] if not f["certified"]],
         }
+    conflict = record.get("conflict_calibration")
+    if isinstance(conflict, dict) and "studies" in conflict:
+        studies = conflict["studies"].values()
+        out["conflict_calibration"] = {
+            "simulations": conflict.get("simulations"),
+            "min_ks_p": min(s["ks_p"] for s in studies),
+            "rejection_rate_05": max(s["rejection_rate"]["0.05"] for s in studies),
+            "passed": conflict.get("passed"),
+        }
     return out
