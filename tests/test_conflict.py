@@ -160,3 +160,16 @@ def test_an_uncertified_leave_out_refit_is_marked():
 def test_a_study_without_a_finite_p_is_not_a_verdict():
     table = conflict_table(*_tables(0.6, float("nan"), 0.5, 0.3, p=(np.nan, np.nan)))
     assert "No study could be checked" in conflict_text(table, pd.DataFrame())
+
+
+def test_a_studys_other_readings_are_stated_beside_the_verdict():
+    sensitivity, estimates = _tables(0.5, 0.5, 0.5, 0.3, p=(0.08, 0.08))
+    sensitivity["left_out_check_other_readings"] = ["", "responders = one: p 0.16", ""]
+    table = conflict_table(sensitivity, estimates)
+    assert table["other_readings"].iloc[0] == "responders = one: p 0.16"
+    text = conflict_text(table, pd.DataFrame())
+    assert "at their other readings, against the same replicates" in text
+    assert "a: responders = one: p 0.16." in text
+    # A run made before the column: no such sentence.
+    older = conflict_table(*_tables(0.5, 0.5, 0.5, 0.3))
+    assert "other readings" not in conflict_text(older, pd.DataFrame())

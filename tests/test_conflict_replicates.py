@@ -147,3 +147,42 @@ def test_paired_individual_rows_give_the_mean_change_lost():
     found = ipd.attenuation_statistic("s__i", SimpleNamespace(paired=True), {"s__i": rows})
     assert found.values.tolist() == [4.0]  # (6 + 0 + 6) / 3
     assert ipd.attenuation_statistic("s__i", SimpleNamespace(paired=False), {}) is None
+
+
+def test_a_studys_other_readings_are_checked_against_the_same_replicates(shipped):
+    """Williams 2018's 0/12 and 1/12 under naltrexone: one row, its p at each reading."""
+    from analyses.suite.scenarios import Scenario
+    from analyses.suite.worker import _replicated_check
+
+    evidence, _, prior = shipped
+    post = prior["prior"].to_dataset()
+    priors = load_priors("neutral", evidence.literature)
+    others = tuple(s.id for s in evidence.studies if s.id != "williams2018")
+    scenario = Scenario(
+        "leave out williams2018", "", priors.to_dict(), ModelOptions().to_dict(), {}, others
+    )
+    base = load_evidence()
+    row = _replicated_check(base, scenario, post, "williams2018", seed=9)
+    seed = check_seed(9, "williams2018")
+    one = base.resolve({"williams2018": {"naltrexone_responders": "one"}})
+    direct = left_out_check(
+        build_blockade_model(one, priors), one, ModelOptions(), post, "williams2018", seed
+    )
+    assert direct["left_out_check_observed_low"] == row["left_out_check_observed_low"] - 1
+    p_one = f"p {direct['left_out_check_p']:.2f}"
+    assert row["left_out_check_other_readings"] == f"naltrexone_responders = one: {p_one}"
+    assert direct["left_out_check_p"] != row["left_out_check_p"]
+    # A scenario that reads the study the other way lists the default as its other reading.
+    flipped = Scenario(
+        **{**scenario.__dict__, "readings": {"williams2018": {"naltrexone_responders": "one"}}}
+    )
+    again = _replicated_check(base, flipped, post, "williams2018", seed=9)
+    assert again["left_out_check_p"] == direct["left_out_check_p"]
+    assert again["left_out_check_other_readings"].startswith("naltrexone_responders = zero: p ")
+    # A study without disputes has none.
+    kept = tuple(s.id for s in evidence.studies if s.id != "yoon2025")
+    plain = Scenario("leave out yoon2025", "", priors.to_dict(), ModelOptions().to_dict(), {}, kept)
+    assert (
+        _replicated_check(base, plain, post, "yoon2025", seed=9)["left_out_check_other_readings"]
+        == ""
+    )

@@ -184,3 +184,25 @@ def test_vectorised_prior_predictive_matches_pymcs_loop(simulated):
             se = np.sqrt(pooled * (1 - pooled) * 2 / PRIOR_DRAWS)
             gap = np.abs(below_a - below_b)
             assert ((gap < PP_Z * se) | (gap == 0)).all(), name
+
+
+def test_an_attenuation_set_aside_by_a_reading_leaves_the_t_statistic_everywhere():
+    """Jelen 2025 read through its F alone: the likelihood, the closed form and the conflict
+    check's statistic all read the t statistic (the closed form had divided None by t)."""
+    from models.blockade import build_blockade_model
+    from models.evidence import load_evidence
+    from models.forms import contrast_statistic
+    from models.priors import load_priors
+
+    for reading, want in (("news_28pct", "reported attenuation"), ("f_only", "t statistic")):
+        evidence = load_evidence().resolve({"jelen2025": {"attenuation_source": reading}})
+        priors = load_priors("neutral", evidence.literature)
+        study = evidence.study("jelen2025")
+        (item,) = study.evidence
+        label = contrast_statistic.attenuation_statistic("x", item, {"x": [1.0]}).label
+        assert label == want
+        _, _, method = contrast_statistic.estimate(study, item, priors)
+        assert method.startswith("attenuation" if reading == "news_28pct" else "t 2.32")
+        model = build_blockade_model(evidence, priors)
+        datum = model["jelen2025__madrs_day1"].tag.datum
+        assert datum.startswith("attenuation" if reading == "news_28pct" else "t statistic")

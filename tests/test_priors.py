@@ -273,3 +273,14 @@ def test_a_literature_input_a_rule_cannot_use_is_refused(evidence, name, change,
         load_priors("neutral", broken)
     lines = [str(p) for p in info.value.problems]
     assert any(name in line and all(f in line for f in fragments) for line in lines), lines
+
+
+def test_every_reading_of_every_dispute_has_finite_closed_form_estimates():
+    """A run may read any dispute any way (primary.toml's ``readings``): the cross-check's
+    closed forms must take each (Jelen 2025 read through its F alone had crashed them)."""
+    base = load_evidence()
+    for study, dispute, readings, _ in base.disputes():
+        for reading in readings:
+            evidence = base.resolve({study: {dispute: reading}})
+            table = beta_estimates(evidence, load_priors("neutral", evidence.literature))
+            assert np.isfinite(table[["estimate", "se"]].to_numpy()).all(), (study, reading)

@@ -119,7 +119,28 @@ def _words(conflict: pd.DataFrame) -> str:
         "approximation that leaves out some of what the model carries (the study-level spread "
         "of ketamine's effect, the non-specific share, the early-stopping factor's "
         "uncertainty) and, for a crossover, the pairing: where the two differ, the replicated "
-        "check is the model's own. " + _lower_ends(conflict) + _verdict(conflict)
+        "check is the model's own. "
+        + _lower_ends(conflict)
+        + _verdict(conflict)
+        + _other_readings(conflict)
+    )
+
+
+def _other_readings(conflict: pd.DataFrame) -> str:
+    """The p of each study at the other readings of its disputed numbers, if it has any."""
+    column = conflict.get("other_readings", pd.Series("", index=conflict.index))
+    listed = [
+        f"{study}: {text}"
+        for study, text in zip(conflict["study"], column.fillna("").astype(str), strict=True)
+        if text
+    ]
+    if not listed:
+        return ""
+    return (
+        " The table reads each study's disputed numbers as the analysis does; at their other "
+        "readings, against the same replicates (the left-out refit does not see them), "
+        + "; ".join(listed)
+        + "."
     )
 
 

@@ -46,6 +46,7 @@ COLUMNS = [
     "p",
     "p_high",
     "check_note",
+    "other_readings",
     "estimate",
     "se",
     "method",
@@ -104,6 +105,7 @@ def conflict_table(sensitivity: pd.DataFrame, estimates: pd.DataFrame) -> pd.Dat
         row |= {c: r.get(f"{CHECK}_{c}", np.nan) for c in _CHECK_COLUMNS}
         row["p"], row["p_high"] = r.get(f"{CHECK}_p", np.nan), r.get(f"{CHECK}_p_high", np.nan)
         row["check_note"] = r.get(f"{CHECK}_note", "")
+        row["other_readings"] = r.get(f"{CHECK}_other_readings", "")
         row |= {f"predicted_{c}": r[f"{PREFIX}_{c}"] for c in ("mean", "sd", "median", lb, ub)}
         e = found.loc[study] if study in found.index else pd.Series(dtype=object)
         row |= {c: e.get(c, np.nan) for c in ("estimate", "se", "method")}

@@ -15,7 +15,7 @@ from pathlib import Path
 from analyses.inference.hypotheses import Thresholds
 from analyses.inference.sampling import GatedFit
 from analyses.inference.signals import Orphaned, get_while_parent_lives
-from analyses.suite.conflict_replicates import check_seed, left_out_check
+from analyses.suite.conflict_replicates import PREFIX, check_seed, left_out_check
 from analyses.suite.scenarios import Scenario, _options, _spec
 from analyses.suite.table import posterior_row
 from models.evidence.load import Evidence
@@ -60,14 +60,42 @@ def _row(base: Evidence, scenario: Scenario, fit: GatedFit, thresholds, seed: in
 
 
 def _replicated_check(base: Evidence, scenario: Scenario, post, study: str, seed: int) -> dict:
-    """The left-out study's data replicated from the refit, in the analysis with it back in."""
+    """The left-out study's data replicated from the refit, in the analysis with it back in.
+
+    At the scenario's readings; then at each other reading of the study's own disputed
+    numbers (the refit does not depend on them: the study's data are switched off), whose p
+    goes in ``left_out_check_other_readings``.
+    """
+    row = _check_at(base, scenario, scenario.readings, post, study, seed)
+    chosen = scenario.readings.get(study, {})
+    others = []
+    for sid, dispute, readings, default in base.disputes():
+        current = chosen.get(dispute, default)
+        for reading in (r for r in readings if sid == study and r != current):
+            picks = {**scenario.readings, study: {**chosen, dispute: reading}}
+            found = _check_at(base, scenario, picks, post, study, seed)
+            label = found.get(f"{PREFIX}_statistic")
+            other = f" ({label})" if label and label != row.get(f"{PREFIX}_statistic") else ""
+            others.append(f"{dispute} = {reading}: {_p_text(found)}{other}")
+    return row | {f"{PREFIX}_other_readings": "; ".join(others)}
+
+
+def _check_at(base: Evidence, scenario: Scenario, readings: dict, post, study: str, seed: int):
     from models.blockade import build_blockade_model
 
-    restored = variant_for(base, dataclasses.replace(scenario, studies=None))
+    restored = variant_for(base, dataclasses.replace(scenario, studies=None, readings=readings))
     model = build_blockade_model(restored.evidence, restored.priors, restored.options)
     return left_out_check(
         model, restored.evidence, restored.options, post, study, check_seed(seed, study)
     )
+
+
+def _p_text(found: dict) -> str:
+    """A check's p (or its range) in a few characters; why not, if it could not be made."""
+    if f"{PREFIX}_p" not in found:
+        return f"not checked ({found.get(f'{PREFIX}_note', 'no reason given')})"
+    low, high = (f"{found[f'{PREFIX}_{k}']:.2f}" for k in ("p", "p_high"))
+    return f"p {low}" if low == high else f"p {low} to {high}"
 
 
 def _indices(todo) -> Iterator[int]:

@@ -97,8 +97,8 @@ def parallel_se(item: ContrastStatistic) -> float:
 def estimate(study: StudyFile, item: ContrastStatistic, priors: PriorSpec) -> Estimate:
     """Attenuation over the specific share, or the standardized contrast over delta."""
     t = signed_t(item) if item.value.value is not None else value_or_lower(item.value)
-    if item.attenuation is not None:
-        a = value_or_lower(item.attenuation)
+    a = num(item.attenuation)
+    if a is not None:  # as the likelihood reads it (add_likelihood)
         kappa, sd_kappa = moments(priors["specific_share"])
         est, se = ratio(a, abs(a / t), kappa, sd_kappa)
         return est, se, f"attenuation {a} / specific share {kappa:.3f}; SE_a = {a} / {t:.2f}"
@@ -115,7 +115,9 @@ def attenuation_statistic(
     name: str, item: ContrastStatistic, values: Mapping[str, np.ndarray]
 ) -> Statistic:
     """The observed number itself: the reported attenuation, or the signed t statistic."""
-    what = "reported attenuation" if item.attenuation is not None else "t statistic"
+    # As the likelihood reads the item: an attenuation without a value (a reading that sets
+    # it aside, or a bound alone) leaves the t statistic as the datum.
+    what = "reported attenuation" if num(item.attenuation) is not None else "t statistic"
     return Statistic(np.asarray(values[name], dtype=float), what)
 
 
