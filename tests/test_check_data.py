@@ -350,6 +350,7 @@ def test_an_f_statistic_must_state_its_direction(capsys, tmp_path):
         ),
         ("jelen2025", "value = 27", "value = 20", "sample.analysed", "at most enrolled = 20"),
         ("williams2018", "value = 12", "value = 10", "pairs", "at most sample.analysed = 10"),
+        ("williams2018", "value = 16\n", "value = -3\n", "sample.registry_enrolled", "at least 1"),
     ],
 )
 def test_impossible_numbers_are_refused(capsys, tmp_path, study, old, new, field, expected):

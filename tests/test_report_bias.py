@@ -22,7 +22,11 @@ def test_one_row_per_included_study_with_its_facts(tables):
     included = studies.loc[studies["status"] == "included", "label"]
     assert list(table.index) == list(included)
     williams = table.loc["Williams 2018"]
-    assert williams["analysed of enrolled"] == "12 of 14 (86%); 30 planned"
+    # The registry's 16 against the abstract's 14 studied: a gap a rater needs to see.
+    expected = "12 of 14 (86%); 30 planned; the registry: 16 enrolled"
+    assert williams["analysed of enrolled"] == expected
+    # Where the registry is the source of the enrolled count itself, nothing is repeated.
+    assert table.loc["Jelen 2025", "analysed of enrolled"] == "26 of 27 (96%)"
     assert williams["stopped early"] == "yes"
     assert williams["randomisation and blinding"] == "double-blind, randomized order"
     assert table.loc["Yoon 2019", "design"] == "single arm, no control"
@@ -44,9 +48,9 @@ def test_the_number_counts_are_the_study_files_own(tables):
         counts = [int(x) for x in table.loc[label, column].split(" / ")]
         assert sum(counts) == int((once["study"] == sid).sum()), sid
         assert counts[0] == int(((once["study"] == sid) & (once.status == "reported")).sum())
-    # Williams 2018 has 13 numbers, 3 secondary (its washout, its starting time, and its
-    # responder count, disputed between two secondary readings: counted once).
-    assert table.loc["Williams 2018", column] == "10 / 3 / 0 / 0"
+    # Williams 2018 has 14 numbers, 4 secondary (its washout, its starting time, the registry's
+    # enrolment, and its responder count, disputed between two secondary readings: counted once).
+    assert table.loc["Williams 2018", column] == "10 / 4 / 0 / 0"
 
 
 def test_completeness_without_enrolment_or_analysed(tables):

@@ -77,6 +77,9 @@ def _completeness(s: pd.Series) -> str:
         text += f" of {enrolled:.0f}{share}"
     if not pd.isna(planned):
         text += f"; {planned:.0f} planned"
+    registry = s.get("registry_enrolled")  # absent from runs made before the column
+    if registry is not None and not pd.isna(registry) and registry != enrolled:
+        text += f"; the registry: {registry:.0f} enrolled"
     return text
 
 

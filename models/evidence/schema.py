@@ -151,6 +151,9 @@ class Sample(StrictModel):
     planned: Count | None = None
     enrolled: Count | None = None
     analysed: Count | None = None
+    # The trial registry's actual enrolment, where a source gives it: a gap between it and the
+    # paper's count is a fact a risk-of-bias rater needs (participants enrolled, never reported).
+    registry_enrolled: Count | None = None
 
 
 # ---- evidence items: one class per form of evidence (SCIENCE.md section 4) ----------------

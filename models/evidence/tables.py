@@ -38,6 +38,7 @@ def studies_table(evidence: Evidence) -> pd.DataFrame:
                 "analysed": _value(s.sample.analysed),
                 "enrolled": _value(s.sample.enrolled),
                 "planned": _value(s.sample.planned),
+                "registry_enrolled": _value(s.sample.registry_enrolled),
                 "blinding": s.design.blinding,
                 "comparator": s.design.comparator,
                 "washout_days": _value(s.design.washout_days),

@@ -17,7 +17,16 @@ from models.evidence.schema import Disputed, LiteratureFile, Quantity, StudyFile
 
 # Field names by the rule their values obey. The names are the schema's own field names, so a
 # new evidence form inherits the rules by reusing them.
-DENOMINATORS = {"pairs", "n", "participants", "planned", "enrolled", "analysed", "infusions"}
+DENOMINATORS = {
+    "pairs",
+    "n",
+    "participants",
+    "planned",
+    "enrolled",
+    "registry_enrolled",
+    "analysed",
+    "infusions",
+}
 DEGREES_OF_FREEDOM = {"df", "df_numerator"}
 # numerator field -> the sibling field that is its denominator
 NUMERATORS = {
