@@ -186,3 +186,98 @@ def test_a_studys_other_readings_are_checked_against_the_same_replicates(shipped
         _replicated_check(base, plain, post, "yoon2025", seed=9)["left_out_check_other_readings"]
         == ""
     )
+
+
+# Trials of the study p under its null (observed data drawn as the replicates are), and the
+# KS threshold they must pass: with 600 trials a KS test of a uniform p rejects at 0.001 with
+# probability 0.001, while a p that ignores the second item (the naive minimum) fails it
+# (KS p below 1e-25 over four seeds tried). With a count among the items the p is discrete
+# and mid-p is uniform only on average: its mean must be 0.5 within 4 standard errors
+# (sqrt(1/12 / 600) = 0.012 each).
+NULL_TRIALS = 600
+NULL_REPLICATES = 2000
+KS_THRESHOLD = 0.001
+MEAN_TOLERANCE = 4 * (1 / 12 / NULL_TRIALS) ** 0.5
+
+
+def _joint(rng, size: int, count: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Two dependent items sharing a mean: two continuous statistics, or one and a count."""
+    shared = rng.normal(size=size)
+    second = (
+        rng.binomial(12, 1 / (1 + np.exp(-shared))) if count else shared + rng.normal(size=size)
+    )
+    return shared + rng.normal(size=size), second
+
+
+def _null_trials(count: bool) -> tuple[np.ndarray, np.ndarray]:
+    from analyses.suite.conflict_replicates import study_p
+
+    rng = np.random.default_rng(11)
+    replicated = [a.reshape(4, -1) for a in _joint(rng, NULL_REPLICATES, count)]
+    calibrated, naive = [], []
+    for _ in range(NULL_TRIALS):
+        observed = _joint(rng, 1, count)
+        item_p = [mid_p(r, o) for r, o in zip(replicated, observed, strict=True)]
+        low, high = study_p(replicated, item_p)
+        assert low == high  # one reading per item
+        calibrated.append(low)
+        naive.append(min(float(p[0]) for p in item_p))
+    return np.array(calibrated), np.array(naive)
+
+
+def test_a_studys_p_over_several_items_is_uniform_when_its_data_agree():
+    from scipy import stats
+
+    calibrated, naive = _null_trials(count=False)
+    assert stats.kstest(calibrated, "uniform").pvalue > KS_THRESHOLD
+    assert stats.kstest(naive, "uniform").pvalue < KS_THRESHOLD  # the test can fail
+    assert np.all(calibrated >= naive - 1e-12)  # never below the naive minimum
+    calibrated, naive = _null_trials(count=True)
+    assert abs(np.mean(calibrated) - 0.5) < MEAN_TOLERANCE
+    assert abs(np.mean(naive) - 0.5) > MEAN_TOLERANCE  # the naive minimum is too small
+
+
+def test_a_studys_p_over_readings_runs_from_its_smallest_to_its_largest_minimum():
+    from analyses.suite.conflict_replicates import study_p
+
+    joint = _joint(np.random.default_rng(3), NULL_REPLICATES, count=True)
+    replicated = [a.reshape(4, -1) for a in joint]
+    one = study_p(replicated, [np.array([0.2]), np.array([0.5])])
+    assert one[0] == one[1]
+    # The second item read two ways (0.01 or 0.9): the minimum runs from 0.01 to 0.2.
+    both = study_p(replicated, [np.array([0.2]), np.array([0.01, 0.9])])
+    assert both[0] < both[1] == one[0]
+    assert both[0] == study_p(replicated, [np.array([0.2]), np.array([0.01])])[0]
+
+
+def test_a_study_with_two_items_is_checked_on_both(tmp_path):
+    """Both items replicated together, each item's own p listed, the study's p calibrated."""
+    from analyses.suite.conflict_replicates import replicated_statistics, study_p
+    from models.simulate import Truth, load_simulated, simulate_study
+
+    first, _, _ = simulate_study("arm_counts", "twoitems", "acute", Truth(), 40, seed=1)
+    second, _, _ = simulate_study("arm_counts", "twoitems", "acute", Truth(), 40, seed=2)
+    first["evidence"].append({**second["evidence"][0], "id": "second"})
+    other, _, _ = simulate_study("contrast_statistic", "other", "acute", Truth(), 40, seed=3)
+    evidence = load_simulated([first, other])
+    priors = load_priors("neutral", evidence.literature)
+    model = build_blockade_model(evidence, priors)
+    post = prior_predictive(model, DRAWS, seed=1)["prior"].to_dataset()
+    row = left_out_check(model, evidence, ModelOptions(), post, "twoitems", seed=5)
+    found = replicated_statistics(model, evidence, ModelOptions(), post, "twoitems", seed=5)
+    assert [f.item.id for f in found] == ["outcome", "second"]
+    item_p = [mid_p(f.statistic.values, f.observed) for f in found]
+    assert row["left_out_check_p"] == study_p([f.statistic.values for f in found], item_p)[0]
+    assert row["left_out_check_p"] >= min(float(p[0]) for p in item_p)
+    shown = found[int(np.argmin([p[0] for p in item_p]))]
+    assert row["left_out_check_item"] == shown.item.id
+    assert row["left_out_check_statistic"].endswith(
+        f"({shown.item.id}, the most discrepant of 2 items)"
+    )
+    listed = row["left_out_check_items"].split("; ")
+    assert [x.split(" ")[0] for x in listed] == ["outcome", "second"]
+    assert listed[1].endswith(f"p {item_p[1][0]:.2f}")
+    # Replicated together: at each draw both items come from the same study parameters, so
+    # their statistics are correlated (both follow the study's beta and ketamine effect).
+    a, b = (f.statistic.values.ravel() for f in found)
+    assert np.corrcoef(a, b)[0, 1] > 0.2

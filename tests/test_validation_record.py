@@ -101,9 +101,14 @@ def test_reweighted_scenarios_agree_with_their_refits(record):
         assert case["pareto_k"] < K_HAT_MAX, case["scenario"]
         assert case["refit_certified"], case["scenario"]
         assert abs(case["z"]) < REWEIGHT_MAX_Z, case
-    shipped = {f["scenario"]: f for f in record["shipped_analysis"]["fits"]}
-    for name in {c["scenario"] for c in result["cases"]}:
-        assert shipped[name]["method"] == "reweighted", name  # the run reweights it too
+    # Every scenario the shipped run reweighted has been checked against its refit. Not the
+    # converse: a k-hat near 0.7 moves across it between runs on different CPUs (0.60 in the
+    # reweighting record, 0.70 in a shipped run of 2026-12-04, which then refitted it).
+    validated = {c["scenario"] for c in result["cases"]}
+    fits = record["shipped_analysis"]["fits"]
+    reweighted = {f["scenario"] for f in fits if f["method"] == "reweighted"}
+    assert reweighted, "the shipped run reweighted nothing"
+    assert reweighted <= validated, reweighted - validated
 
 
 def test_the_blockade_model_is_calibrated(record):

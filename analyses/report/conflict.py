@@ -123,17 +123,37 @@ def _words(conflict: pd.DataFrame) -> str:
         + _lower_ends(conflict)
         + _verdict(conflict)
         + _other_readings(conflict)
+        + _items(conflict)
     )
+
+
+def _items(conflict: pd.DataFrame) -> str:
+    """Each item's own p, for the studies checked on several items."""
+    listed = _texts(conflict, "items")
+    if not listed:
+        return ""
+    return (
+        " A study with several items is checked on all of them, replicated together: its p is "
+        "that of its smallest item p among the smallest item p of each replicated draw, and "
+        "the table shows the item whose own p is smallest. Each item's own p: "
+        + "; ".join(listed)
+        + "."
+    )
+
+
+def _texts(conflict: pd.DataFrame, column: str) -> list[str]:
+    """``study: text`` for each study whose text column is not empty.
+
+    A column of conflict.csv that is empty in every row reads back as floats (NaN).
+    """
+    found = conflict.get(column, pd.Series("", index=conflict.index)).astype(object)
+    texts = found.where(found.notna(), "").astype(str)
+    return [f"{s}: {t}" for s, t in zip(conflict["study"], texts, strict=True) if t]
 
 
 def _other_readings(conflict: pd.DataFrame) -> str:
     """The p of each study at the other readings of its disputed numbers, if it has any."""
-    column = conflict.get("other_readings", pd.Series("", index=conflict.index))
-    listed = [
-        f"{study}: {text}"
-        for study, text in zip(conflict["study"], column.fillna("").astype(str), strict=True)
-        if text
-    ]
+    listed = _texts(conflict, "other_readings")
     if not listed:
         return ""
     return (

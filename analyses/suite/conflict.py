@@ -47,6 +47,7 @@ COLUMNS = [
     "p_high",
     "check_note",
     "other_readings",
+    "items",
     "estimate",
     "se",
     "method",
@@ -106,6 +107,7 @@ def conflict_table(sensitivity: pd.DataFrame, estimates: pd.DataFrame) -> pd.Dat
         row["p"], row["p_high"] = r.get(f"{CHECK}_p", np.nan), r.get(f"{CHECK}_p_high", np.nan)
         row["check_note"] = r.get(f"{CHECK}_note", "")
         row["other_readings"] = r.get(f"{CHECK}_other_readings", "")
+        row["items"] = r.get(f"{CHECK}_items", "")
         row |= {f"predicted_{c}": r[f"{PREFIX}_{c}"] for c in ("mean", "sd", "median", lb, ub)}
         e = found.loc[study] if study in found.index else pd.Series(dtype=object)
         row |= {c: e.get(c, np.nan) for c in ("estimate", "se", "method")}

@@ -13,6 +13,11 @@ The data are summarised by one number per item, oriented so that larger means na
 removed more (each form's ``attenuation_statistic``), and the p-value is two-sided mid-p (a
 discrete statistic's ties count half). A number known only as a range (Yoon 2025's counts)
 gives a range of p: the smallest and largest over every reading the range allows.
+
+A study with several items is checked on all of them at once: its p is that of the smallest
+item p, calibrated against the same minimum over the replicates (:func:`study_p`). The items
+are replicated together at each draw, so the calibration carries their dependence (they share
+the study's parameters), and a study with more items is not more often flagged for having them.
 """
 
 from __future__ import annotations
@@ -88,53 +93,91 @@ def left_out_check(
 
 
 def _check(model, evidence, options, posterior, study, seed) -> dict:
-    found = replicated_statistic(model, evidence, options, posterior, study, seed)
-    replicated, observed = found.statistic.values, found.observed
-    p = mid_p(replicated, observed)
+    found = replicated_statistics(model, evidence, options, posterior, study, seed)
+    item_p = [mid_p(f.statistic.values, f.observed) for f in found]
+    # The columns describe the item that disagrees most (the only one, usually).
+    shown = found[int(np.argmin([np.min(p) for p in item_p]))]
+    replicated, observed = shown.statistic.values, shown.observed
     ci = interval()
     lb, ub = ci.bounds(replicated.ravel())
-    more = f" (the first of {found.items} items)" if found.items > 1 else ""
-    return {
-        f"{PREFIX}_item": found.item.id,
-        f"{PREFIX}_statistic": found.statistic.label + more,
+    row = {
+        f"{PREFIX}_item": shown.item.id,
+        f"{PREFIX}_statistic": shown.statistic.label,
         f"{PREFIX}_observed_low": float(np.min(observed)),
         f"{PREFIX}_observed_high": float(np.max(observed)),
         f"{PREFIX}_replicated_median": float(np.median(replicated)),
         f"{PREFIX}_replicated_{ci.columns[0]}": float(lb),
         f"{PREFIX}_replicated_{ci.columns[1]}": float(ub),
-        f"{PREFIX}_p": float(np.min(p)),
-        f"{PREFIX}_p_high": float(np.max(p)),
     }
+    if len(found) == 1:
+        low, high = float(np.min(item_p[0])), float(np.max(item_p[0]))
+    else:
+        low, high = study_p([f.statistic.values for f in found], item_p)
+        row[f"{PREFIX}_statistic"] += (
+            f" ({shown.item.id}, the most discrepant of {len(found)} items)"
+        )
+        row[f"{PREFIX}_items"] = "; ".join(
+            f"{f.item.id} ({f.statistic.label}): {_range_text(p)}"
+            for f, p in zip(found, item_p, strict=True)
+        )
+    return row | {f"{PREFIX}_p": low, f"{PREFIX}_p_high": high}
+
+
+def _range_text(p: np.ndarray) -> str:
+    low, high = f"{np.min(p):.2f}", f"{np.max(p):.2f}"
+    return f"p {low}" if low == high else f"p {low} to {high}"
+
+
+def study_p(replicated: list[np.ndarray], item_p: list[np.ndarray]) -> tuple[float, float]:
+    """A study's p over several items: its smallest item p, calibrated by the replicates.
+
+    ``replicated`` holds each item's statistic at the same draws, in the same order (so the
+    items' dependence is kept); ``item_p`` each item's observed mid-p, one per reading. The
+    smallest observed item p is placed among the smallest item p of each replicated draw,
+    each computed against the replicates as the observed one is: the one-sided mid-p of that
+    minimum. Returns the study's p at the readings giving the smallest and the largest
+    minimum (the readings of different items are independent, and the p grows with it).
+    """
+    per_draw = np.min([mid_p(r, np.ravel(r)) for r in replicated], axis=0)
+    lowest = min(float(np.min(p)) for p in item_p)
+    highest = min(float(np.max(p)) for p in item_p)
+    per_draw = np.sort(per_draw)
+
+    def calibrated(m: float) -> float:
+        below = np.searchsorted(per_draw, m, "left")
+        ties = np.searchsorted(per_draw, m, "right") - below
+        return float((below + ties / 2) / per_draw.size)
+
+    return calibrated(lowest), calibrated(highest)
 
 
 @dataclass(frozen=True)
 class Replicated:
-    """A left-out study's statistic: replicated at each posterior draw, and as observed.
+    """A left-out study's item: its statistic replicated at each posterior draw, and observed.
 
     ``observed`` has one value per reading its reported ranges allow (:func:`observed_readings`);
-    ``rvs`` are the item's observed variables in the model that was replicated; ``items`` how
-    many of the study's items have observed variables (the first with a statistic is used).
+    ``rvs`` are the item's observed variables in the model that was replicated.
     """
 
     item: Any
     rvs: list
     statistic: Statistic
     observed: np.ndarray
-    items: int
 
 
-def replicated_statistic(
+def replicated_statistics(
     model: pm.Model,
     evidence: Evidence,
     options: ModelOptions,
     posterior: xr.Dataset,
     study: str,
     seed: int,
-) -> Replicated:
-    """The left-out study's first item with a statistic, replicated from ``posterior``.
+) -> list[Replicated]:
+    """Each of the left-out study's items with a statistic, replicated from ``posterior``.
 
-    The arguments are :func:`left_out_check`'s. The calibration of the check in
-    `make validate` calls this too, so that it checks the code the suite runs.
+    The arguments are :func:`left_out_check`'s. The items' data are replicated together, one
+    joint draw per posterior draw. The calibration of the check in `make validate` calls
+    this too, so that it checks the code the suite runs.
 
     Raises
     ------
@@ -151,16 +194,22 @@ def replicated_statistic(
         rvs = [rv for rv in model.observed_RVs if names[rv.name][:2] == (study, item.id)]
         if rvs:
             candidates.append((item, rvs))
+    if not candidates:
+        raise CheckUnavailable(f"no item of {study} has a statistic to replicate")
+    draws = replicate(model, posterior, [rv for _, rvs in candidates for rv in rvs], seed)
+    bounds = bounded_observations(evidence, options)
+    out = []
     for item, rvs in candidates:
         name = f"{study}__{item.id}"
         form = form_of(item.kind)
-        statistic = form.attenuation_statistic(name, item, replicate(model, posterior, rvs, seed))
+        statistic = form.attenuation_statistic(name, item, draws)
         if statistic is None:
             continue
-        readings = observed_readings(model, rvs, bounded_observations(evidence, options))
-        observed = form.attenuation_statistic(name, item, readings).values
-        return Replicated(item, rvs, statistic, observed, len(candidates))
-    raise CheckUnavailable(f"no item of {study} has a statistic to replicate")
+        observed = form.attenuation_statistic(name, item, observed_readings(model, rvs, bounds))
+        out.append(Replicated(item, rvs, statistic, observed.values))
+    if not out:
+        raise CheckUnavailable(f"no item of {study} has a statistic to replicate")
+    return out
 
 
 def observed_readings(model: pm.Model, rvs: list, bounds: dict) -> dict[str, np.ndarray]:

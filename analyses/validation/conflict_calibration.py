@@ -66,7 +66,7 @@ def fit_one(index: int, draw: dict, seed: int) -> dict:
 def _left_out(full, evidence, priors, options, study: str, draw: dict, seeds) -> dict:
     """Leave ``study`` out, refit as the suite does, and place its simulated data."""
     from analyses.inference.sampling import SamplerSettings, fit_with_gate
-    from analyses.suite.conflict_replicates import mid_p, replicated_statistic
+    from analyses.suite.conflict_replicates import mid_p, replicated_statistics
     from models.blockade import Variant, build_variants_model
     from models.forms import form_of
 
@@ -78,7 +78,8 @@ def _left_out(full, evidence, priors, options, study: str, draw: dict, seeds) ->
     )
     fit = fit_with_gate(model, SamplerSettings(seed=fit_seed), reuse=True)
     post = fit.idata["posterior"].to_dataset()
-    found = replicated_statistic(full, evidence, options, post, study, check_seed)
+    # The design's studies report one item each.
+    (found,) = replicated_statistics(full, evidence, options, post, study, check_seed)
     name = f"{study}__{found.item.id}"
     truth = {rv.name: np.asarray(draw[rv.name], dtype=float)[None] for rv in found.rvs}
     t = form_of(found.item.kind).attenuation_statistic(name, found.item, truth).values
