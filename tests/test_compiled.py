@@ -137,3 +137,36 @@ def test_the_structure_key_sees_inner_graph_constants_and_op_properties():
     key = compiled.structure_key
     assert key(_potential_model(weighted(1.0))) != key(_potential_model(weighted(3.0)))
     assert key(_potential_model(checked(True))) != key(_potential_model(checked(False)))
+
+
+def test_models_of_one_inputs_key_are_keyed_once(draws, monkeypatch):
+    """A design's simulations of one size name their inputs: the graph is not hashed again."""
+    from analyses.inference import sampling
+
+    keyed = []
+    real_key = compiled.structure_key
+
+    class Compiled:
+        def with_data(self, **data):
+            return self
+
+    monkeypatch.setattr(sampling, "compile_model", lambda model: Compiled())
+    monkeypatch.setattr(compiled, "structure_key", lambda m: keyed.append(m) or real_key(m))
+    compiled.clear()
+    try:
+        assert compiled.compile_reusing(_small_model(draws[0]), "size 20")[1]
+        assert not compiled.compile_reusing(_small_model(draws[1]), "size 20")[1]
+        assert keyed == []  # the first model is still unkeyed, and this one is its twin
+        # Another key of inputs: both models are keyed now (one structure: no compile) ...
+        assert not compiled.compile_reusing(_small_model(draws[2]), "size 20, again")[1]
+        assert len(keyed) == 2
+        keyed.clear()
+        # ... and from then on either name finds the compiled model without a key.
+        for key in ("size 20", "size 20, again"):
+            assert not compiled.compile_reusing(_small_model(draws[0]), key)[1]
+        assert keyed == []
+        # Without a name of its inputs a model is keyed as before.
+        assert not compiled.compile_reusing(_small_model(draws[1]))[1]
+        assert len(keyed) == 1
+    finally:
+        compiled.clear()

@@ -107,3 +107,44 @@ def test_a_bad_simulation_count_is_refused(capsys, sims):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "--sims" in err and "Traceback" not in err
+
+
+def test_sizes_are_taken_in_turn_and_put_back_in_order():
+    from analyses.commands.design import in_turn, size_by_size
+
+    by_size = [[("a", i) for i in range(3)], [("b", i) for i in range(3)]]
+    tasks = in_turn(by_size)
+    assert tasks == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert size_by_size(tasks, 2) == by_size[0] + by_size[1]
+    assert size_by_size(in_turn([[1, 2]]), 1) == [1, 2]
+
+
+def test_a_sizes_candidates_share_one_structure_and_one_inputs_key(tmp_path):
+    """What lets a worker skip the structure key: one key of inputs, one structure."""
+    from analyses.commands.preflight import preflight
+    from analyses.design.simulate import candidate_inputs, inputs_key, template_study
+    from analyses.inference.compiled import structure_key
+
+    studies, _, config = private_project(tmp_path)
+    for path in studies.glob("*.toml"):
+        if path.stem != "jelen2025":
+            path.unlink()
+    spec = load_design(DESIGNS[1])
+    inputs = preflight(config, studies)
+    name = "candidate__outcome"
+    assert template_study(spec, 20)["evidence"][0]["kind"] == "paired_binary"
+    built = [
+        candidate_inputs(spec.to_dict(), n, {name: draw}, str(studies), str(config))
+        for n, draw in ((20, [12, 5]), (20, [3, 9]), (30, [12, 5]))
+    ]
+    keys = [structure_key(model) for _, model in built]
+    assert keys[0] == keys[1] != keys[2]
+    sizes = (20, 20, 30)
+    by_inputs = [
+        inputs_key(spec.to_dict(), n, str(studies), i)
+        for n, (i, _) in zip(sizes, built, strict=True)
+    ]
+    assert by_inputs[0] == by_inputs[1] != by_inputs[2]
+    assert inputs_key(spec.to_dict(), 20, str(studies), inputs) == by_inputs[0]
+    (studies / "jelen2025.toml").write_text((studies / "jelen2025.toml").read_text() + "\n")
+    assert inputs_key(spec.to_dict(), 20, str(studies), inputs) != by_inputs[0]

@@ -86,17 +86,35 @@ def simulate(
     studies = str(studies_dir or STUDIES_DIR)
     config = str(config_path) if config_path else None
     say(f"[2/3] simulating {sims} studies per sample size from today's posterior")
-    tasks = []
+    by_size = []
     for k, n in enumerate(spec.sample_sizes):
         block = seeds[k * (sims + 1) : (k + 1) * (sims + 1)]
         draws = preposterior_draws(spec, n, post, sims, block[0], inputs.priors, inputs.options)
         pairs = zip(draws, block[1:], strict=True)
-        tasks += [(spec.to_dict(), n, d, s, studies, config) for d, s in pairs]
+        by_size.append([(spec.to_dict(), n, d, s, studies, config) for d, s in pairs])
+    tasks = in_turn(by_size)
     say(f"[3/3] refitting {len(tasks)} times (one Dask task each)")
     rows = map_tasks(fit_with_candidate, tasks, client, say, label=lambda i: _label(tasks[i]))
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(size_by_size(rows, len(by_size)))
     table.insert(1, "simulation", table.groupby("n").cumcount())
     return table
+
+
+def in_turn(by_size: list[list]) -> list:
+    """The tasks of every size taken in turn: the first of each size, then the second, ...
+
+    Each size is a model of its own. Workers that start on different sizes compile different
+    models, where two starting on one size would both compile it afresh; the later compile of
+    a size another worker has stored loads from PyTensor's and nutpie's disk caches (about 2 s
+    against 5-19 s for a new model on the AMD EPYC, 2026-12-04).
+    """
+    return [task for turn in zip(*by_size, strict=True) for task in turn]
+
+
+def size_by_size(rows: list, sizes: int) -> list:
+    """The results of :func:`in_turn`'s tasks back in the design's order, size by size."""
+    sims = len(rows) // sizes
+    return [rows[i * sizes + k] for k in range(sizes) for i in range(sims)]
 
 
 def _label(task: tuple) -> str:

@@ -11,6 +11,8 @@ appended to the evidence and the model refitted behind the convergence gate.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 from dataclasses import replace
@@ -135,6 +137,23 @@ def candidate_inputs(
     return inputs, build_blockade_model(inputs.evidence, inputs.priors, options)
 
 
+def inputs_key(spec_dict: dict, n: int, studies_dir: str, inputs: RunInputs) -> str:
+    """A hash of what a candidate's model is built from, but for the simulated observations.
+
+    Those are data of the model (:func:`candidate_inputs`), so every simulation with this key
+    has one model structure, and a worker finds its compiled model by this key instead of
+    printing and hashing each model's graph
+    (:func:`analyses.inference.compiled.compile_reusing`). ``inputs`` are the simulation's:
+    their priors and configuration as loaded, the other studies as the folder's files.
+    """
+    settings = [spec_dict, n, inputs.priors.to_dict(), inputs.config.model_dump()]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in sorted(Path(studies_dir).rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(studies_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def fit_with_candidate(
     spec_dict: dict, n: int, draw: dict, seed: int, studies_dir: str, config_path: str | None
 ) -> dict:
@@ -145,7 +164,8 @@ def fit_with_candidate(
 
     inputs, model = candidate_inputs(spec_dict, n, draw, studies_dir, config_path)
     settings = inputs.config.sampler.model_copy(update={"seed": seed})
-    fit = fit_with_gate(model, settings, reuse=True)
+    key = inputs_key(spec_dict, n, studies_dir, inputs)
+    fit = fit_with_gate(model, settings, reuse=True, inputs_key=key)
     post, t = fit.idata["posterior"], inputs.config.hypotheses.thresholds
     args = (
         post["beta_acute"],

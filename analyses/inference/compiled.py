@@ -22,6 +22,8 @@ _COMPILED: dict[str, Any] = {}
 # (printing and hashing the graph), and a command-line run fits one model per process, so the
 # key is computed only when a second model arrives to be compared with it.
 _UNKEYED: list[tuple[Any, Any]] = []
+# A caller's key of what a model was built from -> its structure key (see compile_reusing).
+_BY_INPUTS: dict[str, str] = {}
 
 
 def structure_key(model) -> str:
@@ -51,8 +53,15 @@ def structure_key(model) -> str:
     return digest.hexdigest()
 
 
-def compile_reusing(model):
+def compile_reusing(model, inputs_key: str | None = None):
     """The model compiled for nutpie: compiled afresh once per structure, then with new data.
+
+    ``inputs_key`` names what the model was built from apart from its observations (a design
+    analysis's design, sample size, study files and configuration): models with one
+    ``inputs_key`` have one structure, since their observations are data
+    (``ModelOptions(observations_as_data=True)``), so its structure key is computed once, not
+    for every model (about 0.8 s each; ``tests/test_design.py`` checks that the candidate
+    models of one sample size do share a structure key).
 
     Returns
     -------
@@ -63,24 +72,41 @@ def compile_reusing(model):
 
     if not _COMPILED and not _UNKEYED:
         compiled = compile_model(model)
-        _UNKEYED.append((model, compiled))
+        _UNKEYED.append((model, compiled, inputs_key))
         return compiled, True
+    if inputs_key and _UNKEYED and _UNKEYED[0][2] == inputs_key:
+        return _with_data(_UNKEYED[0][1], model), False  # no key needed yet
     while _UNKEYED:
-        first, first_compiled = _UNKEYED.pop()
-        _COMPILED[structure_key(first)] = first_compiled
-    key = structure_key(model)
+        first, first_compiled, first_inputs = _UNKEYED.pop()
+        _remember(structure_key(first), first_compiled, first_inputs)
+    key = _BY_INPUTS.get(inputs_key) if inputs_key else None
+    if key is None or key not in _COMPILED:
+        key = structure_key(model)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = compile_model(model)
-        if len(_COMPILED) >= MAX_CACHED:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = compiled
+        _remember(key, compiled, inputs_key)
         return compiled, True
+    if inputs_key:
+        _BY_INPUTS[inputs_key] = key
+    return _with_data(compiled, model), False
+
+
+def _with_data(compiled, model):
     data = {v.name: v.get_value() for v in model.data_vars}
-    return (compiled.with_data(**data) if data else compiled), False
+    return compiled.with_data(**data) if data else compiled
+
+
+def _remember(key: str, compiled, inputs_key: str | None) -> None:
+    if len(_COMPILED) >= MAX_CACHED:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = compiled
+    if inputs_key:
+        _BY_INPUTS[inputs_key] = key
 
 
 def clear() -> None:
     """Forget every compiled model of this process (tests use it to force a compile)."""
     _COMPILED.clear()
     _UNKEYED.clear()
+    _BY_INPUTS.clear()

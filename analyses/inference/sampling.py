@@ -279,16 +279,18 @@ def fit_with_gate(
     settings: SamplerSettings,
     var_names: list[str] | None = None,
     reuse: bool = False,
+    inputs_key: str | None = None,
 ) -> GatedFit:
     """Compile the model once, then sample it behind the gate (:func:`gated`).
 
     ``reuse``: take this process's compiled model of the same structure, with this model's
-    data swapped in, when there is one (:func:`analyses.inference.compiled.compile_reusing`).
+    data swapped in, when there is one (:func:`analyses.inference.compiled.compile_reusing`,
+    which also says what ``inputs_key`` is).
     """
     if reuse:
         from analyses.inference.compiled import compile_reusing
 
-        compiled, _ = compile_reusing(model)
+        compiled, _ = compile_reusing(model, inputs_key)
     else:
         compiled = compile_model(model)
     return gated(lambda attempt: sample_posterior(model, attempt, compiled), settings, var_names)
