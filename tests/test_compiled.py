@@ -61,12 +61,17 @@ def test_a_refit_with_swapped_data_equals_a_fresh_compile(draws):
     _, fresh = compiled.compile_reusing(_small_model(draws[1]))
     assert not fresh  # the second simulation swaps its data into the first's compile
     swapped = fit_with_gate(_small_model(draws[1]), settings, reuse=True)
+    # The simulation studies read the posterior alone, from nutpie's record batches.
+    bare = fit_with_gate(_small_model(draws[1]), settings, reuse=True, posterior_only=True)
+    assert set(bare.idata.children) == {"posterior", "sample_stats"}
+    assert bare.attempts == swapped.attempts
     compiled.clear()
     alone = fit_with_gate(_small_model(draws[1]), settings)
     for name in ("beta_acute", "tau_beta", "specific_share"):
-        np.testing.assert_array_equal(
-            swapped.idata["posterior"][name].values, alone.idata["posterior"][name].values
-        )
+        for fit in (swapped, bare):
+            np.testing.assert_array_equal(
+                fit.idata["posterior"][name].values, alone.idata["posterior"][name].values
+            )
     observed = swapped.idata["observed_data"]["singlearm5__outcome"].values
     np.testing.assert_array_equal(observed, draws[1]["singlearm5__outcome"])
 

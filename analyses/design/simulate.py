@@ -165,7 +165,7 @@ def fit_with_candidate(
     inputs, model = candidate_inputs(spec_dict, n, draw, studies_dir, config_path)
     settings = inputs.config.sampler.model_copy(update={"seed": seed})
     key = inputs_key(spec_dict, n, studies_dir, inputs)
-    fit = fit_with_gate(model, settings, reuse=True, inputs_key=key)
+    fit = fit_with_gate(model, settings, reuse=True, inputs_key=key, posterior_only=True)
     post, t = fit.idata["posterior"], inputs.config.hypotheses.thresholds
     args = (
         post["beta_acute"],

@@ -280,12 +280,16 @@ def fit_with_gate(
     var_names: list[str] | None = None,
     reuse: bool = False,
     inputs_key: str | None = None,
+    posterior_only: bool = False,
 ) -> GatedFit:
     """Compile the model once, then sample it behind the gate (:func:`gated`).
 
     ``reuse``: take this process's compiled model of the same structure, with this model's
     data swapped in, when there is one (:func:`analyses.inference.compiled.compile_reusing`,
-    which also says what ``inputs_key`` is).
+    which also says what ``inputs_key`` is). ``posterior_only``: the fit's DataTree holds the
+    posterior and sampling statistics alone (no observed or constant data), read from
+    nutpie's record batches (:func:`sample_compiled`: 0.1-0.2 s less a fit); the draws are
+    the same.
     """
     if reuse:
         from analyses.inference.compiled import compile_reusing
@@ -293,7 +297,15 @@ def fit_with_gate(
         compiled, _ = compile_reusing(model, inputs_key)
     else:
         compiled = compile_model(model)
+    if posterior_only:
+        return gated(lambda attempt: _posterior_only(compiled, attempt), settings, var_names)
     return gated(lambda attempt: sample_posterior(model, attempt, compiled), settings, var_names)
+
+
+def _posterior_only(compiled, settings: SamplerSettings) -> xr.DataTree:
+    """:func:`sample_posterior`'s draws, with its seeds, through :func:`sample_compiled`."""
+    seeded = settings.model_copy(update={"seed": chain_seed(settings.seed, settings.chains)})
+    return sample_compiled(compiled, {}, seeded)
 
 
 def gated(

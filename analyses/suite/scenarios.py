@@ -60,9 +60,8 @@ def _spec(d: dict) -> PriorSpec:
 
 
 def _options(d: dict) -> ModelOptions:
-    return ModelOptions(
-        **{**d, "covariates": tuple(d["covariates"]), "unknown_hours": tuple(d["unknown_hours"])}
-    )
+    """The options of ``ModelOptions.to_dict``: its lists back to tuples."""
+    return ModelOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 @dataclass

@@ -76,7 +76,7 @@ def _left_out(full, evidence, priors, options, study: str, draw: dict, seeds) ->
     model, _ = build_variants_model(
         [Variant(others, priors, options), Variant(evidence, priors, options)]
     )
-    fit = fit_with_gate(model, SamplerSettings(seed=fit_seed), reuse=True)
+    fit = fit_with_gate(model, SamplerSettings(seed=fit_seed), reuse=True, posterior_only=True)
     post = fit.idata["posterior"].to_dataset()
     # The design's studies report one item each.
     (found,) = replicated_statistics(full, evidence, options, post, study, check_seed)

@@ -202,7 +202,8 @@ def fit_one(index: int, draw: dict, seed: int) -> dict:
     from analyses.inference.hypotheses import Thresholds, hypothesis_table, region_indicators
     from analyses.inference.sampling import SamplerSettings, fit_with_gate
 
-    fit = fit_with_gate(simulation_model(draw), SamplerSettings(seed=seed), reuse=True)
+    settings = SamplerSettings(seed=seed)
+    fit = fit_with_gate(simulation_model(draw), settings, reuse=True, posterior_only=True)
     priors = _evidence(template_studies())[1]
     post = fit.idata["posterior"]
     thin = max(1, post.sizes["chain"] * post.sizes["draw"] // RANK_DRAWS)
