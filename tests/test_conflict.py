@@ -177,16 +177,16 @@ def test_a_studys_other_readings_are_stated_beside_the_verdict():
 
 def test_a_studys_items_are_stated_beside_the_verdict():
     sensitivity, estimates = _tables(0.5, 0.5, 0.5, 0.3, p=(0.08, 0.08))
-    items = "response (responders lost): p 0.05; change (t statistic): p 0.40"
+    items = "response (responders lost): p 0.05, change (t statistic): p 0.40"
     sensitivity["left_out_check_items"] = ["", items, ""]
     table = conflict_table(sensitivity, estimates)
     assert table["items"].iloc[0] == items
     text = conflict_text(table, pd.DataFrame())
-    assert "checked on all of them, replicated together" in text
+    assert "checked on all of them together" in text
     assert f"a: {items}." in text
     # A run whose studies report one item each: no such sentence, also once the empty column
     # has been written to conflict.csv and read back (as floats).
     plain = conflict_table(*_tables(0.5, 0.5, 0.5, 0.3))
-    assert "several items" not in conflict_text(plain, pd.DataFrame())
+    assert "several outcomes" not in conflict_text(plain, pd.DataFrame())
     read_back = plain.assign(items=np.nan, other_readings=np.nan)
-    assert "several items" not in conflict_text(read_back, pd.DataFrame())
+    assert "several outcomes" not in conflict_text(read_back, pd.DataFrame())

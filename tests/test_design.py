@@ -111,6 +111,13 @@ def test_a_bad_simulation_count_is_refused(capsys, sims):
 
 def test_sizes_are_taken_in_turn_and_put_back_in_order():
     from analyses.commands.design import in_turn, size_by_size
+    from analyses.design.spec import MAX_SAMPLE_SIZES
+    from analyses.inference.compiled import MAX_CACHED
+
+    # Taken in turn, every size's model is needed again soon: a worker keeps them all.
+    assert MAX_CACHED >= MAX_SAMPLE_SIZES
+    with pytest.raises(ValueError, match="equal"):
+        size_by_size([1, 2, 3], 2)
 
     by_size = [[("a", i) for i in range(3)], [("b", i) for i in range(3)]]
     tasks = in_turn(by_size)

@@ -232,6 +232,36 @@ def test_constants_inside_an_inner_graph_are_in_the_key():
     assert len(keys) == 3
 
 
+def test_the_key_does_not_depend_on_which_nodes_share_an_op_object():
+    """PyTensor reuses an Op object from its caches or makes a new one depending on what the
+    process did before; one computation must hash the same either way (and OpFromGraph's
+    inner graph counts for every node that calls it)."""
+    import hashlib
+
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.scalar import add
+    from pytensor.tensor.elemwise import Elemwise
+
+    x = pt.dvector("x")
+    shared_op, twin = Elemwise(add), Elemwise(add)
+    assert shared_op == twin and shared_op is not twin
+
+    def digest(outputs):
+        found = hashlib.sha256()
+        function_cache.hash_graph(outputs, found)
+        return found.hexdigest()
+
+    one = shared_op(shared_op(x, x), x)
+    two = shared_op(twin(x, x), x)
+    assert digest([one]) == digest([two])
+    a, b = pt.dscalar("a"), pt.dscalar("b")
+    double = OpFromGraph([a], [2 * a])
+    shared_twice = double(double(b))
+    twins_twice = OpFromGraph([a], [2 * a])(double(b))
+    assert digest([shared_twice]) == digest([twins_twice])
+    assert digest([shared_twice]) != digest([double(b)])
+
+
 def test_an_ops_properties_are_in_the_key_whatever_it_prints():
     from pymc.distributions.dist_math import check_parameters
 

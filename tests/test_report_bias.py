@@ -65,6 +65,11 @@ def test_completeness_without_enrolment_or_analysed(tables):
     assert table.loc["Jelen 2025", "analysed of enrolled"] == "0 of 0"
     edited.loc[row, "analysed"] = float("nan")
     table = bias_table(edited, numbers).set_index("study")
+    # Nothing analysed reported: the registry's enrolment is still shown where it differs.
+    flagged = edited.assign(registry_enrolled=float("nan"))
+    flagged.loc[row, "registry_enrolled"] = 30.0
+    found = bias_table(flagged, numbers).set_index("study").loc["Jelen 2025"]
+    assert found["analysed of enrolled"] == "not reported; the registry: 30 enrolled"
     assert table.loc["Jelen 2025", "analysed of enrolled"] == "not reported"
 
 

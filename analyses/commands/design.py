@@ -113,7 +113,9 @@ def in_turn(by_size: list[list]) -> list:
 
 def size_by_size(rows: list, sizes: int) -> list:
     """The results of :func:`in_turn`'s tasks back in the design's order, size by size."""
-    sims = len(rows) // sizes
+    sims, left = divmod(len(rows), sizes)
+    if left:
+        raise ValueError(f"{len(rows)} results cannot be {sizes} sizes of equal simulations")
     return [rows[i * sizes + k] for k in range(sizes) for i in range(sims)]
 
 

@@ -20,6 +20,10 @@ SampleSize = Annotated[int, Field(gt=0, le=100_000)]
 CONTROLS = {"crossover": ("none",), "parallel": ("none", "saline", "midazolam")}
 
 
+# Sample sizes a design may list: each is a model a Dask worker compiles and keeps.
+MAX_SAMPLE_SIZES = 20
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -48,7 +52,7 @@ class DesignSpec(_Strict):
     # counts per arm in a parallel trial).
     outcome: Literal["response"] = "response"
     hours_before: float = Field(default=0.0, ge=0.0, le=MAX_HOURS, allow_inf_nan=False)
-    sample_sizes: list[SampleSize] = Field(min_length=1, max_length=20)
+    sample_sizes: list[SampleSize] = Field(min_length=1, max_length=MAX_SAMPLE_SIZES)
     population: Population
 
     @model_validator(mode="after")

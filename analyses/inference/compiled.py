@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
-# Structures kept per process: a design grid has a few sample sizes, SBC one design.
-MAX_CACHED = 8
+# Structures kept per process: SBC has one design; a design analysis takes its sample sizes in
+# turn (up to 20, analyses/design/spec.py), so each worker must keep every size's model, or it
+# would compile nearly every simulation again (tests/test_design.py checks the two agree).
+MAX_CACHED = 24
 _COMPILED: dict[str, Any] = {}
 # The first compile of a process, not yet keyed: (model, compiled). Keying costs about 1 s
 # (printing and hashing the graph), and a command-line run fits one model per process, so the

@@ -116,34 +116,48 @@ def hash_graph(outputs: list, digest, shared_values: bool = True) -> set[Path] |
     Also the in-process key of a model structure
     (:func:`analyses.inference.compiled.structure_key`), which leaves the shared values out:
     they are the data a compiled model swaps.
+
+    Every node adds its Op's text, whether or not it shares the Op object with another node:
+    which nodes share one depends on PyTensor's caches of Ops and so on what the process did
+    before (two builds of one model got different keys in a test process that had run other
+    tests first). An Op's text, with its inner graph's digest, is computed once per object.
     """
+    sources: set[Path] = set()
+    texts: dict[int, bytes | None] = {}
+    _hash_nodes(list(outputs), digest, shared_values, texts, sources)
+    unkeyable = any(text is None for text in texts.values())
+    sources.discard(_VERSIONED)
+    return None if unkeyable else sources
+
+
+def _hash_nodes(outputs, digest, shared_values: bool, texts: dict, sources: set) -> None:
+    """:func:`hash_graph`'s walk: constants, shared values and each node's Op, in graph order."""
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import ancestors
     from pytensor.tensor.sharedvar import SharedVariable
 
-    sources: set[Path] = set()
-    unkeyable = False
-    seen: set[int] = set()
-    pending = [list(outputs)]
-    while pending:
-        for var in ancestors(pending.pop()):
-            if isinstance(var, Constant):
-                digest.update(_array_bytes(var.data))
-            elif isinstance(var, SharedVariable) and shared_values:
-                digest.update(str(var.name).encode() + _array_bytes(var.get_value(borrow=True)))
-            op = var.owner.op if var.owner is not None else None
-            if op is None or id(op) in seen:
-                continue
-            seen.add(id(op))
-            digest.update(_op_text(op).encode())
-            source = _op_source(op)
-            unkeyable = unkeyable or source is None
-            sources.add(source)
-            inner = getattr(op, "fgraph", None)
-            if inner is not None:
-                pending.append(list(inner.outputs))
-    sources.discard(_VERSIONED)
-    return None if unkeyable else sources
+    for var in ancestors(outputs):
+        if isinstance(var, Constant):
+            digest.update(_array_bytes(var.data))
+        elif isinstance(var, SharedVariable) and shared_values:
+            digest.update(str(var.name).encode() + _array_bytes(var.get_value(borrow=True)))
+        op = var.owner.op if var.owner is not None else None
+        if op is None:
+            continue
+        if id(op) not in texts:
+            texts[id(op)] = _op_digest(op, shared_values, texts, sources)
+        digest.update(texts[id(op)] or _op_text(op).encode())
+
+
+def _op_digest(op, shared_values: bool, texts: dict, sources: set) -> bytes | None:
+    """An Op's text and its inner graph's digest; None for an Op with no source file."""
+    inner_digest = hashlib.sha256(_op_text(op).encode())
+    inner = getattr(op, "fgraph", None)
+    if inner is not None:
+        _hash_nodes(list(inner.outputs), inner_digest, shared_values, texts, sources)
+    source = _op_source(op)
+    sources.add(source)
+    return None if source is None else inner_digest.digest()
 
 
 def _array_bytes(value) -> bytes:

@@ -70,17 +70,22 @@ def _washout(s: pd.Series, numbers: pd.DataFrame) -> str:
 def _completeness(s: pd.Series) -> str:
     analysed, enrolled, planned = (s.get(k) for k in ("analysed", "enrolled", "planned"))
     if pd.isna(analysed):
-        return "not reported"
+        return "not reported" + _registry(s, enrolled)
     text = f"{analysed:.0f}"
     if not pd.isna(enrolled):
         share = f" ({analysed / enrolled:.0%})" if enrolled > 0 else ""
         text += f" of {enrolled:.0f}{share}"
     if not pd.isna(planned):
         text += f"; {planned:.0f} planned"
-    registry = s.get("registry_enrolled")  # absent from runs made before the column
-    if registry is not None and not pd.isna(registry) and registry != enrolled:
-        text += f"; the registry: {registry:.0f} enrolled"
-    return text
+    return text + _registry(s, enrolled)
+
+
+def _registry(s: pd.Series, enrolled) -> str:
+    """The registry's enrolment where it differs from the study's (absent in older runs)."""
+    registry = s.get("registry_enrolled")
+    if registry is None or pd.isna(registry) or registry == enrolled:
+        return ""
+    return f"; the registry: {registry:.0f} enrolled"
 
 
 def _source_list(evidence: pd.DataFrame) -> str:

@@ -133,11 +133,11 @@ def _items(conflict: pd.DataFrame) -> str:
     if not listed:
         return ""
     return (
-        " A study with several items is checked on all of them, replicated together: its p is "
-        "that of its smallest item p among the smallest item p of each replicated draw, and "
-        "the table shows the item whose own p is smallest. Each item's own p: "
-        + "; ".join(listed)
-        + "."
+        " A study reporting several outcomes is checked on all of them together. Its p asks "
+        "how often a study replicated from the others would have an outcome as far out as "
+        "its most discrepant one, so reporting more outcomes does not by itself make a study "
+        "look discrepant, and one outcome's own p below 0.05 need not flag its study; the "
+        "table shows that most discrepant outcome. Each outcome's own p: " + "; ".join(listed) + "."
     )
 
 

@@ -116,7 +116,7 @@ def _check(model, evidence, options, posterior, study, seed) -> dict:
         row[f"{PREFIX}_statistic"] += (
             f" ({shown.item.id}, the most discrepant of {len(found)} items)"
         )
-        row[f"{PREFIX}_items"] = "; ".join(
+        row[f"{PREFIX}_items"] = ", ".join(
             f"{f.item.id} ({f.statistic.label}): {_range_text(p)}"
             for f, p in zip(found, item_p, strict=True)
         )
@@ -134,11 +134,12 @@ def study_p(replicated: list[np.ndarray], item_p: list[np.ndarray]) -> tuple[flo
     ``replicated`` holds each item's statistic at the same draws, in the same order (so the
     items' dependence is kept); ``item_p`` each item's observed mid-p, one per reading. The
     smallest observed item p is placed among the smallest item p of each replicated draw,
-    each computed against the replicates as the observed one is: the one-sided mid-p of that
-    minimum. Returns the study's p at the readings giving the smallest and the largest
-    minimum (the readings of different items are independent, and the p grows with it).
+    each replicate's own p taken against the other replicates (the observed one is not
+    among those it is compared with either): the one-sided mid-p of that minimum. Returns the
+    study's p at the readings giving the smallest and the largest minimum (the readings of
+    different items are independent, and the p grows with it).
     """
-    per_draw = np.min([mid_p(r, np.ravel(r)) for r in replicated], axis=0)
+    per_draw = np.min([_mid_p_among_others(r) for r in replicated], axis=0)
     lowest = min(float(np.min(p)) for p in item_p)
     highest = min(float(np.max(p)) for p in item_p)
     per_draw = np.sort(per_draw)
@@ -149,6 +150,22 @@ def study_p(replicated: list[np.ndarray], item_p: list[np.ndarray]) -> tuple[flo
         return float((below + ties / 2) / per_draw.size)
 
     return calibrated(lowest), calibrated(highest)
+
+
+def _mid_p_among_others(replicates: np.ndarray) -> np.ndarray:
+    """Each replicate's two-sided mid-p among the others (:func:`mid_p` without itself).
+
+    Counting a replicate as a tie with itself would give it half a draw more than an
+    observed value gets: with few draws, the study p of several items came out too small
+    (a reviewer's simulation: P(p < 0.05) 0.10 with 50 draws, 0.050 without the self-tie).
+    """
+    values = np.ravel(replicates)
+    ordered = np.sort(values)
+    others = values.size - 1
+    below = np.searchsorted(ordered, values, "left")
+    ties = np.searchsorted(ordered, values, "right") - below - 1
+    above = others - below - ties
+    return np.minimum(1.0, 2.0 * np.minimum(below + ties / 2, above + ties / 2) / others)
 
 
 @dataclass(frozen=True)
