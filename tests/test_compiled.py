@@ -91,10 +91,8 @@ def test_models_that_start_elsewhere_do_not_share_a_compile():
     assert compiled.structure_key(neutral) != compiled.structure_key(sceptical)
 
 
-def test_the_first_compile_of_a_process_is_keyed_only_when_a_second_model_arrives(
-    draws, monkeypatch
-):
-    """A command-line run fits one model per process: it should not pay for a key (~1 s)."""
+def _count_keys(monkeypatch) -> list:
+    """Compiles stubbed out (a compiled model that takes any data); the models keyed, listed."""
     from analyses.inference import sampling
 
     keyed = []
@@ -107,6 +105,14 @@ def test_the_first_compile_of_a_process_is_keyed_only_when_a_second_model_arrive
     monkeypatch.setattr(sampling, "compile_model", lambda model: Compiled())
     monkeypatch.setattr(compiled, "structure_key", lambda m: keyed.append(m) or real_key(m))
     compiled.clear()
+    return keyed
+
+
+def test_the_first_compile_of_a_process_is_keyed_only_when_a_second_model_arrives(
+    draws, monkeypatch
+):
+    """A command-line run fits one model per process: it should not pay for a key (~1 s)."""
+    keyed = _count_keys(monkeypatch)
     try:
         first, second = _small_model(draws[0]), _small_model(draws[1])
         _, fresh = compiled.compile_reusing(first)
@@ -146,18 +152,7 @@ def test_the_structure_key_sees_inner_graph_constants_and_op_properties():
 
 def test_models_of_one_inputs_key_are_keyed_once(draws, monkeypatch):
     """A design's simulations of one size name their inputs: the graph is not hashed again."""
-    from analyses.inference import sampling
-
-    keyed = []
-    real_key = compiled.structure_key
-
-    class Compiled:
-        def with_data(self, **data):
-            return self
-
-    monkeypatch.setattr(sampling, "compile_model", lambda model: Compiled())
-    monkeypatch.setattr(compiled, "structure_key", lambda m: keyed.append(m) or real_key(m))
-    compiled.clear()
+    keyed = _count_keys(monkeypatch)
     try:
         assert compiled.compile_reusing(_small_model(draws[0]), "size 20")[1]
         assert not compiled.compile_reusing(_small_model(draws[1]), "size 20")[1]

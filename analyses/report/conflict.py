@@ -129,38 +129,35 @@ def _words(conflict: pd.DataFrame) -> str:
 
 def _items(conflict: pd.DataFrame) -> str:
     """Each item's own p, for the studies checked on several items."""
-    listed = _texts(conflict, "items")
-    if not listed:
-        return ""
-    return (
+    return _listed(
+        conflict,
+        "items",
         " A study reporting several outcomes is checked on all of them together. Its p asks "
         "how often a study replicated from the others would have an outcome as far out as "
         "its most discrepant one, so reporting more outcomes does not by itself make a study "
         "look discrepant, and one outcome's own p below 0.05 need not flag its study; the "
-        "table shows that most discrepant outcome. Each outcome's own p: " + "; ".join(listed) + "."
+        "table shows that most discrepant outcome. Each outcome's own p: ",
     )
 
 
-def _texts(conflict: pd.DataFrame, column: str) -> list[str]:
-    """``study: text`` for each study whose text column is not empty.
+def _listed(conflict: pd.DataFrame, column: str, opening: str) -> str:
+    """``opening`` and ``study: text`` for each study whose text column is not empty; or "".
 
     A column of conflict.csv that is empty in every row reads back as floats (NaN).
     """
     found = conflict.get(column, pd.Series("", index=conflict.index)).astype(object)
     texts = found.where(found.notna(), "").astype(str)
-    return [f"{s}: {t}" for s, t in zip(conflict["study"], texts, strict=True) if t]
+    listed = [f"{s}: {t}" for s, t in zip(conflict["study"], texts, strict=True) if t]
+    return opening + "; ".join(listed) + "." if listed else ""
 
 
 def _other_readings(conflict: pd.DataFrame) -> str:
     """The p of each study at the other readings of its disputed numbers, if it has any."""
-    listed = _texts(conflict, "other_readings")
-    if not listed:
-        return ""
-    return (
+    return _listed(
+        conflict,
+        "other_readings",
         " The table reads each study's disputed numbers as the analysis does; at their other "
-        "readings, against the same replicates (the left-out refit does not see them), "
-        + "; ".join(listed)
-        + "."
+        "readings, against the same replicates (the left-out refit does not see them), ",
     )
 
 
