@@ -67,6 +67,7 @@ def test_the_codebook_has_a_section_for_every_table():
         "sensitivity.csv",
         "cumulative.csv",
         "psense.csv",
+        "psense_studies.csv",
         "conflict.csv",
     }
     assert run_tables | {"design.csv", "assurance.csv", "summary.csv (meta)"} <= found

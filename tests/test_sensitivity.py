@@ -271,6 +271,33 @@ def test_the_report_says_the_refits_target_acceptance(small_run):
     assert f"from 1 compiled model (first attempts at target acceptance {target:g})" in report
 
 
+@pytest.mark.fit
+def test_each_studys_likelihood_is_power_scaled_alone(small_run):
+    """psense_studies.csv: one row per modelled study, each headline quantity's sensitivity."""
+    from analyses.inference.fit import HEADLINE_VARS
+
+    table = pd.read_csv(small_run / "psense_studies.csv").set_index("study")
+    conflict = pd.read_csv(small_run / "conflict.csv")
+    assert set(conflict["study"]) <= set(table.index)
+    assert list(table.columns) == list(HEADLINE_VARS)
+    assert np.isfinite(table.values).all() and (table.values >= 0).all()
+    report = (small_run / "report.md").read_text()
+    assert "Which study's data each answer leans on" in report
+
+
+def test_the_per_study_power_scaling_text_names_the_most_and_least_sensitive():
+    from analyses.report.robustness import _psense_studies_text
+
+    table = pd.DataFrame(
+        {"beta_acute": [0.052, 0.009], "beta_sustained": [0.006, 0.022]},
+        index=pd.Index(["williams2018", "yoon2019"], name="study"),
+    )
+    text = _psense_studies_text(table)
+    assert "beta_acute on williams2018 (0.052; least on yoon2019, 0.009)" in text
+    assert "beta_sustained on yoon2019 (0.022; least on williams2018, 0.006)" in text
+    assert _psense_studies_text(None) == "" and _psense_studies_text(table.iloc[:0]) == ""
+
+
 def test_power_scaling_text_flags_only_flagged_rows():
     """arviz-stats marks an unflagged row '✓'; only 'potential ...' rows are reported."""
     from analyses.report.robustness import _psense_text

@@ -257,6 +257,7 @@ def robustness_section(suite) -> str:
         "\n" + _scenario_table(table, refits) + "\n",
         *_threshold_lines(table[table.kind == "thresholds"], leader),
         _psense_text(suite.psense),
+        _psense_studies_text(getattr(suite, "psense_studies", None)),
         _cumulative_text(suite.cumulative, refits, primary, leader),
         f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled "
         f"model{'' if suite.compiles == 1 else 's'} (first attempts at target acceptance "
@@ -463,6 +464,31 @@ def _borderline(psense: pd.DataFrame) -> str:
         f" Just above the {PSENSE_CUTOFF} cut-off, so borderline: {', '.join(names)}; the "
         "diagnosis such a value enters rests on a small margin, and the figure shows how "
         "little those curves move."
+    )
+
+
+def _psense_studies_text(by_study: pd.DataFrame | None) -> str:
+    """Each study's likelihood scaled alone: which study's data each headline leans on."""
+    if by_study is None or by_study.empty:
+        return ""
+    frame = by_study.reset_index()
+    shown = frame.assign(**{c: frame[c].map(lambda x: f"{x:.3f}") for c in by_study.columns})
+    leans = []
+    for column in by_study.columns:
+        values = by_study[column]
+        most, least = values.idxmax(), values.idxmin()
+        leans.append(
+            f"{column} on {most} ({values[most]:.3f}; least on {least}, {values[least]:.3f})"
+        )
+    return (
+        "**Which study's data each answer leans on.** The same diagnostic with one study's "
+        "likelihood scaled at a time, a component-wise power-scaling [@kallioinen2024]: a "
+        "larger value means the quantity moves more when that study's data are given slightly "
+        "more or less weight; a value near 0, that the study adds little to it.\n\n"
+        + markdown_table(shown)
+        + "\n\nMost sensitive: "
+        + "; ".join(leans)
+        + ".\n"
     )
 
 

@@ -1018,6 +1018,7 @@ RUN_FILES = {
     "sensitivity.csv": "every sensitivity scenario",
     "cumulative.csv": "the analysis as each year's studies arrived",
     "psense.csv": "power-scaling sensitivity",
+    "psense_studies.csv": "power-scaling sensitivity to each study's likelihood alone",
     "conflict.csv": "each left-out study against the other studies' prediction for it",
     "posterior.nc": "every draw (one DataTree; open with xarray.open_datatree); each observed"
     " variable's `datum` attribute says what its number is",

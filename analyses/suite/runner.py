@@ -36,6 +36,7 @@ from analyses.suite.table import (
     cumulative_table,
     primary_row,
     psense,
+    psense_by_study,
     threshold_rows,
     with_agreement,
 )
@@ -206,7 +207,11 @@ class SuiteRun:
             )
             describe(reweighted, k_hats, self.say)
         # What needs the primary alone is computed while the worker refits, not after it.
-        primary_only = threshold_rows(primary, thresholds, self.priors), psense(primary)
+        primary_only = (
+            threshold_rows(primary, thresholds, self.priors),
+            psense(primary),
+            psense_by_study(primary),
+        )
         if self.unique is None:
             rows = self._fallback([sc for sc in self.fitted if sc.name not in reweighted])
         else:
@@ -274,7 +279,7 @@ class SuiteRun:
                 )
 
     def _tables(self, primary, rows, reweighted, k_hats, primary_only) -> SuiteResult:
-        thresholds_rows, power_scaling = primary_only
+        thresholds_rows, power_scaling, by_study = primary_only
         done = [r | {"method": "refit"} for r in rows] + [
             r | {"method": "reweighted", "compiled": False} for r in reweighted.values()
         ]
@@ -307,6 +312,7 @@ class SuiteRun:
             len(rows),
             len(reweighted),
             self.config.refit_sampler.target_accept,
+            by_study,
         )
 
 

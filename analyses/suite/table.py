@@ -195,6 +195,29 @@ def psense(primary) -> pd.DataFrame:
     return table
 
 
+def psense_by_study(primary) -> pd.DataFrame:
+    """Power-scaling sensitivity of the headline quantities to each study's likelihood alone.
+
+    One row per study (index ``study``), one column per headline quantity: arviz-stats'
+    ``psense`` with only that study's log-likelihood terms scaled (the component-wise
+    diagnostic of Kallioinen et al. 2024). It says which study's data each answer leans on.
+    """
+    from arviz_stats import psense as power_scaling
+
+    from models.blockade import observed_items
+
+    terms: dict[str, list[str]] = {}
+    for name, (study, _, _) in observed_items(primary.model).items():
+        terms.setdefault(study, []).append(name)
+    rows = {}
+    for study, names in terms.items():
+        found = power_scaling(
+            primary.idata, var_names=list(HEADLINE_VARS), group="likelihood", group_var_names=names
+        )
+        rows[study] = {v: float(found[v]) for v in HEADLINE_VARS}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("study")
+
+
 @dataclass
 class SuiteResult:
     """Everything the suite produced, ready to be written into a run folder."""
@@ -208,6 +231,7 @@ class SuiteResult:
     refits: int
     reweighted: int
     target_accept: float  # the refits' first attempts ([sensitivity] target_accept)
+    psense_studies: pd.DataFrame | None = None  # psense_by_study (None before 2026-12-04)
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report
@@ -216,6 +240,8 @@ class SuiteResult:
         self.table.to_csv(stage / "sensitivity.csv", index=False)
         self.cumulative.to_csv(stage / "cumulative.csv", index=False)
         self.psense.to_csv(stage / "psense.csv", index_label="parameter")
+        if self.psense_studies is not None:
+            self.psense_studies.to_csv(stage / "psense_studies.csv")
         save_figure(
             sensitivity_report.robustness_figure(self.table, self.leader),
             figures / "robustness.png",
