@@ -257,7 +257,7 @@ def robustness_section(suite) -> str:
         "\n" + _scenario_table(table, refits) + "\n",
         *_threshold_lines(table[table.kind == "thresholds"], leader),
         _psense_text(suite.psense),
-        _psense_studies_text(getattr(suite, "psense_studies", None)),
+        _psense_studies_text(suite.psense_studies),
         _cumulative_text(suite.cumulative, refits, primary, leader),
         f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled "
         f"model{'' if suite.compiles == 1 else 's'} (first attempts at target acceptance "

@@ -139,10 +139,9 @@ def study_p(replicated: list[np.ndarray], item_p: list[np.ndarray]) -> tuple[flo
     study's p at the readings giving the smallest and the largest minimum (the readings of
     different items are independent, and the p grows with it).
     """
-    per_draw = np.min([_mid_p_among_others(r) for r in replicated], axis=0)
+    per_draw = np.sort(np.min([_mid_p_among_others(r) for r in replicated], axis=0))
     lowest = min(float(np.min(p)) for p in item_p)
     highest = min(float(np.max(p)) for p in item_p)
-    per_draw = np.sort(per_draw)
 
     def calibrated(m: float) -> float:
         below = np.searchsorted(per_draw, m, "left")
