@@ -231,7 +231,7 @@ class SuiteResult:
     refits: int
     reweighted: int
     target_accept: float  # the refits' first attempts ([sensitivity] target_accept)
-    psense_studies: pd.DataFrame | None = None  # psense_by_study (None before 2026-12-04)
+    psense_studies: pd.DataFrame  # psense_by_study
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report
@@ -240,8 +240,7 @@ class SuiteResult:
         self.table.to_csv(stage / "sensitivity.csv", index=False)
         self.cumulative.to_csv(stage / "cumulative.csv", index=False)
         self.psense.to_csv(stage / "psense.csv", index_label="parameter")
-        if self.psense_studies is not None:
-            self.psense_studies.to_csv(stage / "psense_studies.csv")
+        self.psense_studies.to_csv(stage / "psense_studies.csv")
         save_figure(
             sensitivity_report.robustness_figure(self.table, self.leader),
             figures / "robustness.png",
