@@ -170,3 +170,32 @@ def test_models_of_one_inputs_key_are_keyed_once(draws, monkeypatch):
         assert len(keyed) == 1
     finally:
         compiled.clear()
+
+
+def test_the_map_of_inputs_keys_stays_bounded(monkeypatch):
+    """An evicted structure's inputs keys go with it; aliases of a kept one are capped."""
+    from analyses.inference import sampling
+
+    class Model:  # what compile_reusing reads of a model, keyed by a name (no graph)
+        def __init__(self, key):
+            self.key, self.data_vars = key, []
+
+    class Compiled:
+        def with_data(self, **data):
+            return self
+
+    monkeypatch.setattr(sampling, "compile_model", lambda model: Compiled())
+    monkeypatch.setattr(compiled, "structure_key", lambda model: model.key)
+    monkeypatch.setattr(compiled, "MAX_CACHED", 2)
+    monkeypatch.setattr(compiled, "MAX_INPUTS_KEYS", 3)
+    compiled.clear()
+    try:
+        for key in "abc":
+            assert compiled.compile_reusing(Model(key), f"inputs {key}")[1]
+        assert set(compiled._COMPILED) == {"b", "c"}
+        assert compiled._BY_INPUTS == {"inputs b": "b", "inputs c": "c"}
+        for i in range(10):  # the same structure under ever new inputs keys
+            assert not compiled.compile_reusing(Model("c"), f"alias {i}")[1]
+        assert len(compiled._BY_INPUTS) == 3
+    finally:
+        compiled.clear()

@@ -26,6 +26,10 @@ _COMPILED: dict[str, Any] = {}
 _UNKEYED: list[tuple[Any, Any]] = []
 # A caller's key of what a model was built from -> its structure key (see compile_reusing).
 _BY_INPUTS: dict[str, str] = {}
+# Inputs keys remembered for models compiled under another inputs key (a structure several
+# designs share): beyond this, such a model's structure is hashed again (about 0.8 s), never
+# wrong.
+MAX_INPUTS_KEYS = 4 * MAX_CACHED
 
 
 def structure_key(model) -> str:
@@ -89,7 +93,7 @@ def compile_reusing(model, inputs_key: str | None = None):
         compiled = compile_model(model)
         _remember(key, compiled, inputs_key)
         return compiled, True
-    if inputs_key:
+    if inputs_key and len(_BY_INPUTS) < MAX_INPUTS_KEYS:
         _BY_INPUTS[inputs_key] = key
     return _with_data(compiled, model), False
 
@@ -101,7 +105,12 @@ def _with_data(compiled, model):
 
 def _remember(key: str, compiled, inputs_key: str | None) -> None:
     if len(_COMPILED) >= MAX_CACHED:
-        _COMPILED.pop(next(iter(_COMPILED)))
+        evicted = next(iter(_COMPILED))
+        del _COMPILED[evicted]
+        # Its inputs keys would only send a caller to hash the graph again: drop them, so
+        # the map stays as bounded as the compiled models it points to.
+        for stale in [k for k, v in _BY_INPUTS.items() if v == evicted]:
+            del _BY_INPUTS[stale]
     _COMPILED[key] = compiled
     if inputs_key:
         _BY_INPUTS[inputs_key] = key
