@@ -219,7 +219,7 @@ def _null_trials(count: bool) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(NULL_TRIALS):
         observed = _joint(rng, 1, count)
         item_p = [mid_p(r, o) for r, o in zip(replicated, observed, strict=True)]
-        low, high = study_p(replicated, item_p)
+        low, high = study_p(replicated, observed)
         assert low == high  # one reading per item
         calibrated.append(low)
         naive.append(min(float(p[0]) for p in item_p))
@@ -253,8 +253,7 @@ def test_a_studys_p_over_several_items_is_uniform_with_few_draws_too():
         observed = _joint(rng, 1, count=False)
         observed = (*observed, observed[0] + rng.normal(size=1))
         items = [*replicated, third]
-        item_p = [mid_p(r, o) for r, o in zip(items, observed, strict=True)]
-        calibrated.append(study_p(items, item_p)[0])
+        calibrated.append(study_p(items, observed)[0])
     assert stats.kstest(calibrated, "uniform").pvalue > KS_THRESHOLD
 
 
@@ -263,12 +262,31 @@ def test_a_studys_p_over_readings_runs_from_its_smallest_to_its_largest_minimum(
 
     joint = _joint(np.random.default_rng(3), NULL_REPLICATES, count=True)
     replicated = [a.reshape(4, -1) for a in joint]
-    one = study_p(replicated, [np.array([0.2]), np.array([0.5])])
+    first = np.quantile(replicated[0], [0.1])  # its p is about 0.2
+    central, extreme = np.median(replicated[1]), 0.0  # the count's p near 1, and near 0
+    one = study_p(replicated, [first, np.array([central])])
     assert one[0] == one[1]
-    # The second item read two ways (0.01 or 0.9): the minimum runs from 0.01 to 0.2.
-    both = study_p(replicated, [np.array([0.2]), np.array([0.01, 0.9])])
+    # The count read two ways: the minimum runs from the extreme reading's p to the first's.
+    both = study_p(replicated, [first, np.array([extreme, central])])
     assert both[0] < both[1] == one[0]
-    assert both[0] == study_p(replicated, [np.array([0.2]), np.array([0.01])])[0]
+    assert both[0] == study_p(replicated, [first, np.array([extreme])])[0]
+
+
+def test_a_replicate_equal_to_the_observed_data_has_its_minimum_exactly():
+    """Item p are taken within one pool, so equal data tie (the study p of counts needs it)."""
+    from analyses.suite.conflict_replicates import pooled_minima
+
+    counts = np.random.default_rng(5).binomial(6, 0.5, size=(2, 400))
+    replicated = [counts[0].reshape(4, -1), counts[1].reshape(4, -1)]
+    observed = [float(counts[0, 7]), float(counts[1, 7])]  # replicate 7's data
+    smallest, minima = pooled_minima(replicated, observed)
+    assert smallest in minima
+    at_observed = np.flatnonzero(minima == smallest)
+    equal = (counts[0] == observed[0]) & (counts[1] == observed[1])
+    assert at_observed.size >= equal.sum()  # every replicate equal on both items ties
+    assert smallest == pytest.approx(
+        min(float(mid_p(r, o)[0]) for r, o in zip(replicated, observed, strict=True))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -304,12 +322,7 @@ def test_a_two_item_studys_p_is_calibrated_when_its_data_come_from_the_model(two
         for f in found
     ]
     replicated = [f.statistic.values for f in found]
-    p = [
-        study_p(
-            replicated, [mid_p(r, o[t : t + 1]) for r, o in zip(replicated, observed, strict=True)]
-        )[0]
-        for t in range(NULL_DATASETS)
-    ]
+    p = [study_p(replicated, [o[t : t + 1] for o in observed])[0] for t in range(NULL_DATASETS)]
     assert abs(np.mean(p) - 0.5) < 4 * (1 / 12 / NULL_DATASETS) ** 0.5
 
 
@@ -322,7 +335,8 @@ def test_a_study_with_two_items_is_checked_on_both(two_items):
     found = replicated_statistics(model, evidence, ModelOptions(), post, "twoitems", seed=5)
     assert [f.item.id for f in found] == ["outcome", "second"]
     item_p = [mid_p(f.statistic.values, f.observed) for f in found]
-    assert row["left_out_check_p"] == study_p([f.statistic.values for f in found], item_p)[0]
+    replicated = [f.statistic.values for f in found]
+    assert row["left_out_check_p"] == study_p(replicated, [f.observed for f in found])[0]
     assert row["left_out_check_p"] >= min(float(p[0]) for p in item_p)
     shown = found[int(np.argmin([p[0] for p in item_p]))]
     assert row["left_out_check_item"] == shown.item.id

@@ -194,6 +194,29 @@ def test_the_conflict_check_is_calibrated_under_the_model(record):
     assert result["passed"]
 
 
+def test_the_conflict_check_of_a_study_with_two_items_is_calibrated(record):
+    """Each item's PIT and the study's (its smallest item p) were uniform for data from the
+    model; the naive smallest item p fell below 0.05 more often than the study p."""
+    from analyses.validation import conflict_items
+
+    result = record["conflict_items"]
+    assert result["simulations"] >= 400
+    assert len(result["records"]) == result["simulations"]
+    assert set(result["ks_p"]) == {*conflict_items.ITEMS, "study"}
+    for name, p in result["ks_p"].items():
+        assert p > conflict_items.SBC_MIN_P, name
+        assert sum(result["bins"][name]) == result["simulations"], name
+    # The study's p is never below its smallest item p, and its own PIT was taken at it.
+    for r in result["records"]:
+        assert r["study_p"] >= r["naive_p"] - 1e-12
+        assert set(r["items"]) == set(conflict_items.ITEMS)
+    rates = result["rejection_rate"]
+    assert rates["naive_smallest_item_p"]["0.05"] > rates["study_p"]["0.05"]
+    for figure in result["figures"]:
+        assert (RECORD.parent / figure).stat().st_size > 0
+    assert result["passed"]
+
+
 def test_the_report_states_the_conflict_checks_calibration(tmp_path, monkeypatch):
     """The record's headline for the conflict check reaches the report's validation section."""
     from types import SimpleNamespace

@@ -1,6 +1,6 @@
 """`python -m analyses validate`: slow statistical validation, recorded in a results file.
 
-Nine checks, each against a named threshold:
+Ten checks, each against a named threshold:
 
 1. exact vs MCMC: the meta-regression's MCMC posterior against the quadrature oracle, on a
    grid of simulated tables and priors (discrepancy in posterior-SD units);
@@ -18,7 +18,9 @@ Nine checks, each against a named threshold:
 8. the suite's models, given each scenario's data, have that scenario's own log density
    (every scenario; `make test` checks one of each kind);
 9. the conflict check on replicated data: for data simulated from the model, each left-out
-   study's PIT among its replicates is uniform (Dask tasks).
+   study's PIT among its replicates is uniform (Dask tasks);
+10. the same for a study reporting two items: each item's PIT, and that of the study's
+    smallest item p among the replicates' smallest (the p the report shows), uniform.
 
 The record goes to validation/results.json; tests/test_validation_record.py checks it cheaply
 on every `make test`.
@@ -447,6 +449,32 @@ def _conflict_calibration(n_sims: int, seed: int, scheduler: str | None, folder:
     }
 
 
+def _conflict_items(n_sims: int, seed: int, scheduler: str | None, folder: Path) -> dict:
+    """The conflict check of a study with two items: its PITs under data from the model."""
+    from analyses.report.figures import save_figure
+    from analyses.validation import conflict_items
+    from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+
+    seeds = task_seeds(seed, n_sims + 1)
+    draws = conflict_items.prior_draws(n_sims, seeds[0])
+    args = [(i, draw, seeds[i + 1]) for i, draw in enumerate(draws)]
+    with dask_client(scheduler) as client:
+        records = map_tasks(
+            conflict_items.fit_one, args, client, label=lambda i: f"two-item check {i + 1}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    figure = "conflict_items.png"
+    save_figure(conflict_items.pit_figure(records, seed), folder / figure)
+    return {
+        "simulations": n_sims,
+        "arm_size": conflict_items.ARM_SIZE,
+        **conflict_items.summarise(records),
+        "threshold_p": conflict_items.SBC_MIN_P,
+        "figures": [figure],
+        "records": records,
+    }
+
+
 def _reweighting() -> dict:
     """Reweighted prior-only scenarios against their own refits, on the shipped data.
 
@@ -529,6 +557,8 @@ def _run_section(name: str, sizes: dict, seed: int, scheduler: str | None, out: 
         return union_log_density()
     if name == "conflict_calibration":
         return _conflict_calibration(sizes["conflict_sims"], seed, scheduler, out.parent)
+    if name == "conflict_items":
+        return _conflict_items(sizes["conflict_items_sims"], seed, scheduler, out.parent)
     return _sbc_blockade(sizes["sbc_blockade_sims"], seed, scheduler, out.parent)
 
 
@@ -552,6 +582,14 @@ def _summary(name: str, result: dict) -> str:
     if name == "conflict_calibration":
         ks = ", ".join(f"{k} {v['ks_p']:.3f}" for k, v in result["studies"].items())
         return f"KS p of the left-out studies' PITs: {ks}"
+    if name == "conflict_items":
+        ks = ", ".join(f"{k} {v:.3f}" for k, v in result["ks_p"].items())
+        rates = result["rejection_rate"]
+        return (
+            f"KS p of the PITs: {ks}; below 0.05: study p "
+            f"{rates['study_p']['0.05']:.1%}, naive smallest item p "
+            f"{rates['naive_smallest_item_p']['0.05']:.1%}"
+        )
     if name == "shipped_analysis":
         bad = [f["scenario"] for f in result["fits"] if not f["certified"]] or "none"
         return f"{result['refits']} refits from {result['compiles']} compiles; uncertified: {bad}"
@@ -579,6 +617,8 @@ def run_validation(
         "replications": 1 if quick else 3,
         "sbc_blockade_sims": 8 if quick else 200,
         "conflict_sims": 8 if quick else 200,
+        # One refit a simulation (the study with two items left out), about 1 s each.
+        "conflict_items_sims": 8 if quick else 400,
     }
     names = sections_run(only)
     seeds = dict(zip(SECTIONS, task_seeds(SEED, len(SECTIONS)), strict=True))
@@ -619,7 +659,8 @@ def _checked_arguments(out: Path, only: Sequence[str], scheduler: str | None) ->
     if problems:
         raise InputError(problems)
     record = _earlier_record(out) if only else {}
-    if scheduler and {"sbc_blockade", "conflict_calibration"} & set(sections_run(only)):
+    simulated = {"sbc_blockade", "conflict_calibration", "conflict_items"}
+    if scheduler and simulated & set(sections_run(only)):
         from analyses.validation.cluster import dask_client
 
         with dask_client(scheduler):  # only connects: a bad address is InputError

@@ -13,6 +13,7 @@ SECTIONS = (
     "design_determinism",
     "union_log_density",
     "conflict_calibration",
+    "conflict_items",
 )
 
 
@@ -39,6 +40,7 @@ def record_summary() -> dict | None:
     if not isinstance(record, dict):
         return None
     out = {"record": str(path), "created": record.get("created"), "passed": record.get("passed")}
+    out |= _sections_made(record)
     sbc = record.get("sbc_blockade")
     if isinstance(sbc, dict) and "parameters" in sbc and "calibration" in sbc:
         out["sbc_blockade"] = {
@@ -64,3 +66,21 @@ def record_summary() -> dict | None:
             "passed": conflict.get("passed"),
         }
     return out
+
+
+def _sections_made(record: dict) -> dict:
+    """When, and from which commits, the record's sections were made (each is rerun alone,
+    with ``--only``, when what it checks changes), and which ran on uncommitted code."""
+    made = [(name, record[name]) for name in SECTIONS if isinstance(record.get(name), dict)]
+    dates = sorted(str(r["created"]) for _, r in made if r.get("created"))
+    codes = [r.get("code") for _, r in made if isinstance(r.get("code"), dict)]
+    if not dates:
+        return {}
+    return {
+        "sections_oldest": dates[0],
+        "sections_newest": dates[-1],
+        "section_commits": len({c.get("commit") for c in codes if c.get("commit")}),
+        "sections_uncommitted": [
+            name for name, r in made if isinstance(r.get("code"), dict) and r["code"].get("dirty")
+        ],
+    }

@@ -123,19 +123,12 @@ def summarise(records: list[dict]) -> dict:
 
 def pit_figure(records: list[dict], seed: int) -> Figure:
     """Each left-out study's PIT ECDF minus the uniform CDF, inside a simultaneous 95% band."""
-    from arviz_stats.ecdf_utils import ecdf_pit
-
     fig = Figure(figsize=(13, 3.6))
     axes = fig.subplots(1, len(DESIGN))
     for ax, element in zip(axes, DESIGN, strict=True):
         pit = np.array([r["studies"][element.study_id]["pit"] for r in records])
-        rng = np.random.default_rng(seed)
-        x, ecdf, lower, upper = ecdf_pit(pit, ECDF_BAND_PROB, 1000, rng=rng)
-        ax.fill_between(x, lower - x, upper - x, color="#bbbbbb", alpha=0.5, lw=0)
-        ax.plot(x, ecdf - x, color="#0072b2", lw=1.5)
-        ax.axhline(0, color="black", lw=0.5)
-        ax.set_title(f"{element.study_id} left out\n({element.kind}, n = {element.n})", fontsize=9)
-        ax.set_xlabel("PIT of its data among the replicates")
+        title = f"{element.study_id} left out\n({element.kind}, n = {element.n})"
+        ecdf_panel(ax, pit, seed, title)
     axes[0].set_ylabel("ECDF - uniform")
     fig.suptitle(
         f"Conflict check on replicated data, {len(records)} simulations from the model; grey: "
@@ -144,3 +137,16 @@ def pit_figure(records: list[dict], seed: int) -> Figure:
     )
     fig.tight_layout()
     return fig
+
+
+def ecdf_panel(ax, pit: np.ndarray, seed: int, title: str) -> None:
+    """One panel: the PITs' ECDF minus the uniform CDF, and the simultaneous band for it."""
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    rng = np.random.default_rng(seed)
+    x, ecdf, lower, upper = ecdf_pit(pit, ECDF_BAND_PROB, 1000, rng=rng)
+    ax.fill_between(x, lower - x, upper - x, color="#bbbbbb", alpha=0.5, lw=0)
+    ax.plot(x, ecdf - x, color="#0072b2", lw=1.5)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("PIT of its data among the replicates")

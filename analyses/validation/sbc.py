@@ -107,46 +107,51 @@ def with_observations(studies: list[dict], draw: dict, banded: bool = False) -> 
     out = []
     for study in studies:
         study = {**study, "evidence": [dict(i) for i in study["evidence"]]}
-        item = study["evidence"][0]
-        name = f"{study['id']}{SEP}{item['id']}"
-        if item["kind"] == "paired_binary":
-            placebo, naltrexone = (int(x) for x in draw[name])
-            item["responders_placebo"] = simulated(placebo)
-            item["responders_naltrexone"] = simulated(naltrexone)
-        elif item["kind"] == "single_arm_binary":
-            item["events"] = simulated(int(draw[name]))
-        elif item["kind"] == "arm_counts" and not banded:
-            item["arms"] = [
-                {**arm, "events": simulated(int(draw[f"{name}{SEP}{arm['condition']}"]))}
-                for arm in item["arms"]
-            ]
-        elif item["kind"] == "arm_counts":
-            item["arms"] = [
-                {
-                    **arm,
-                    "events": _banded(
-                        int(draw[f"{name}{SEP}{arm['condition']}"]), arm["n"]["value"]
-                    ),
-                }
-                for arm in item["arms"]
-            ]
-        else:  # an attenuation with the design's standard error: t = attenuation / SE
-            att = round(float(draw[name]), 6)
-            item["attenuation"] = simulated(att)
-            item["value"] = simulated(att / ATTENUATION_SE)
+        for item in study["evidence"]:
+            _observe(item, f"{study['id']}{SEP}{item['id']}", draw, banded)
         out.append(study)
     return out
 
 
-def prior_draws(n_sims: int, seed: int) -> list[dict]:
-    """``n_sims`` joint draws of the parameters and observations from the design's model."""
+def _observe(item: dict, name: str, draw: dict, banded: bool) -> None:
+    """Write the draw's observations of one evidence item into it."""
+    if item["kind"] == "paired_binary":
+        placebo, naltrexone = (int(x) for x in draw[name])
+        item["responders_placebo"] = simulated(placebo)
+        item["responders_naltrexone"] = simulated(naltrexone)
+    elif item["kind"] == "single_arm_binary":
+        item["events"] = simulated(int(draw[name]))
+    elif item["kind"] == "arm_counts" and not banded:
+        item["arms"] = [
+            {**arm, "events": simulated(int(draw[f"{name}{SEP}{arm['condition']}"]))}
+            for arm in item["arms"]
+        ]
+    elif item["kind"] == "arm_counts":
+        item["arms"] = [
+            {
+                **arm,
+                "events": _banded(int(draw[f"{name}{SEP}{arm['condition']}"]), arm["n"]["value"]),
+            }
+            for arm in item["arms"]
+        ]
+    else:  # an attenuation with the design's standard error: t = attenuation / SE
+        att = round(float(draw[name]), 6)
+        item["attenuation"] = simulated(att)
+        item["value"] = simulated(att / ATTENUATION_SE)
+
+
+def prior_draws(n_sims: int, seed: int, studies: list[dict] | None = None) -> list[dict]:
+    """``n_sims`` joint draws of the parameters and observations from the design's model.
+
+    ``studies``: template study files of another design (default :func:`template_studies`).
+    """
     import pymc as pm
 
     from analyses.inference.fit import quiet_pymc
     from analyses.inference.predictive import FORWARD_COMPILE
     from models.blockade import build_blockade_model
 
-    evidence, priors = _evidence(template_studies())
+    evidence, priors = _evidence(template_studies() if studies is None else studies)
     model = build_blockade_model(evidence, priors)
     with model, quiet_pymc():
         idata = pm.sample_prior_predictive(
