@@ -251,10 +251,19 @@ def test_assay_sensitivity_flags_a_study_where_ketamine_did_little():
 
 
 def test_agreement_needs_the_same_side_of_one_and_the_same_band():
-    from analyses.inference.bayes_factors import near_band_edge, same_band_and_direction
+    from analyses.inference.bayes_factors import (
+        near_band_edge,
+        reverses_within_bare_band,
+        same_band_and_direction,
+    )
 
     assert same_band_and_direction(0.21, 0.25)
-    assert not same_band_and_direction(-0.11, 0.21)  # both bare mention, opposite sides
+    # Both a bare mention, on opposite sides: the words say the same (no direction) ...
+    assert same_band_and_direction(-0.11, 0.21)
+    # ... and the reversal is reported on its own; beyond that band the side matters.
+    assert reverses_within_bare_band(-0.11, 0.21) and not reverses_within_bare_band(0.1, 0.21)
+    assert not same_band_and_direction(-0.7, 0.7) and not reverses_within_bare_band(-0.7, 0.7)
     assert not same_band_and_direction(0.7, 0.21)  # same side, another band
     assert not same_band_and_direction(float("nan"), 0.21)
+    assert not reverses_within_bare_band(float("nan"), 0.21)
     assert near_band_edge(0.502, 0.026) and not near_band_edge(0.21, 0.02)

@@ -65,11 +65,26 @@ def band_index(log10_bf: float) -> int:
 
 
 def same_band_and_direction(log10_bf: float, reference: float) -> bool:
-    """Whether a Bayes factor says what ``reference`` says: same side of 1, same band."""
+    """Whether a Bayes factor says what ``reference`` says: the same band, and beyond the band
+    of a bare mention the same side of 1.
+
+    Within that band the words (:func:`evidence_words`) give no direction: a Bayes factor of
+    1.7 and one of 0.7 both say the data cannot tell the regions apart, so they agree. Which
+    side of 1 such a scenario falls is reported on its own (:func:`reverses_within_bare_band`).
+    """
     if not (np.isfinite(log10_bf) and np.isfinite(reference)):
         return False
-    same_side = np.sign(log10_bf) == np.sign(reference)
-    return bool(same_side and band_index(log10_bf) == band_index(reference))
+    if band_index(log10_bf) != band_index(reference):
+        return False
+    return bool(band_index(reference) == 0 or np.sign(log10_bf) == np.sign(reference))
+
+
+def reverses_within_bare_band(log10_bf: float, reference: float) -> bool:
+    """Both within the band of a bare mention, on opposite sides of 1: the lean reverses."""
+    if not (np.isfinite(log10_bf) and np.isfinite(reference)):
+        return False
+    both_bare = band_index(log10_bf) == band_index(reference) == 0
+    return bool(both_bare and np.sign(log10_bf) * np.sign(reference) < 0)
 
 
 def near_band_edge(log10_bf: float, mcse: float) -> bool:

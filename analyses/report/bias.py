@@ -16,16 +16,20 @@ from analyses.report.markdown import markdown_table
 NUMBER_STATUSES = ("reported", "secondary", "derived", "not_reported")
 
 
+def counted_once(numbers: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``numbers.csv`` a count of a study's numbers takes: a disputed number once,
+    as the reading its study file makes the default (the table and the caveats agree)."""
+    default = numbers.get("default", pd.Series(index=numbers.index, dtype=object))
+    return numbers[~default.astype(str).isin(["False", "false"])]
+
+
 def bias_table(evidence: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     """One row per included study: design, randomisation and blinding, completeness, sources.
 
     ``evidence`` and ``numbers`` are a run's ``evidence.csv`` and ``numbers.csv``.
     """
     included = evidence[evidence["status"] == "included"]
-    # A disputed number counts once, as the reading the study file makes its default.
-    default = numbers.get("default", pd.Series(index=numbers.index, dtype=object))
-    counted = numbers[~default.astype(str).isin(["False", "false"])]
-    counts = counted.groupby(["study", "status"]).size()
+    counts = counted_once(numbers).groupby(["study", "status"]).size()
     rows = []
     for _, s in included.iterrows():
         rows.append(
@@ -37,12 +41,30 @@ def bias_table(evidence: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
                 "analysed of enrolled": _completeness(s),
                 "stopped early": "yes" if s["stopped_early"] in (True, "yes") else "no",
                 "sources": s["sources"],
-                "numbers: " + " / ".join(x.replace("_", " ") for x in NUMBER_STATUSES): " / ".join(
+                "numbers (a disputed one once): "
+                + " / ".join(x.replace("_", " ") for x in NUMBER_STATUSES): " / ".join(
                     str(counts.get((s["study"], status), 0)) for status in NUMBER_STATUSES
                 ),
             }
         )
     return pd.DataFrame(rows)
+
+
+def study_brief(s: pd.Series) -> str:
+    """A study in a few words a reader can weigh it by: design, size, blinding, rating time.
+
+    ``s`` is the study's row of ``evidence.csv``.
+    """
+    words = [_design(s)]
+    if pd.notna(s.get("analysed")):
+        words.append(f"{float(s['analysed']):.0f} analysed")
+    if isinstance(s.get("blinding"), str) and s["blinding"]:
+        words.append(s["blinding"])
+    if s.get("stopped_early") in (True, "yes", "True"):
+        words.append("stopped early")
+    if pd.notna(s.get("timepoint_hours")):
+        words.append(f"rated at {float(s['timepoint_hours']):g} h")
+    return ", ".join(words)
 
 
 def _design(s: pd.Series) -> str:

@@ -167,6 +167,12 @@ class RunFolder:
         return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
 
     @cached_property
+    def psense_studies(self) -> pd.DataFrame:
+        """Power-scaling to each study's likelihood alone; empty in a quick run."""
+        path = self.path / "psense_studies.csv"
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    @cached_property
     def sensitivity(self) -> pd.DataFrame:
         """The sensitivity suite's table; empty in a quick run."""
         path = self.path / "sensitivity.csv"

@@ -42,6 +42,8 @@ def short_label(entry: dict[str, str]) -> str:
         return f"{entry.get('title', '?')} {year}"
     if len(surnames) == 1:
         return f"{surnames[0]} {year}"
+    if surnames[-1] == "others":  # BibTeX's "and others": the author list is cut short
+        return f"{surnames[0]} et al. {year}"
     if len(surnames) == 2:
         return f"{surnames[0]} & {surnames[1]} {year}"
     return f"{surnames[0]} et al. {year}"
@@ -49,7 +51,8 @@ def short_label(entry: dict[str, str]) -> str:
 
 def reference_line(entry: dict[str, str]) -> str:
     """One line of the reference list, with the DOI as a link where known."""
-    parts = [entry.get("author", "").replace(" and ", "; "), f"({entry.get('year', 'n.d.')})"]
+    authors = entry.get("author", "").replace(" and others", " et al.").replace(" and ", "; ")
+    parts = [authors, f"({entry.get('year', 'n.d.')})"]
     parts.append(entry.get("title", "").strip("{}") + ".")
     venue = entry.get("journal") or entry.get("booktitle") or entry.get("howpublished")
     if venue:

@@ -247,6 +247,7 @@ def robustness_section(suite) -> str:
         "changes one thing.\n",
         *_agreement_lines(refits),
         *_disagreement_lines(refits, leader),
+        *_reversal_lines(refits),
         *_moved_most_lines(refits, primary, leader),
         *_uncertified_lines(refits),
         *_method_lines(refits),
@@ -283,8 +284,8 @@ def _agreement_lines(refits: pd.DataFrame) -> list[str]:
             f"Robustness is judged by what the run leads with: of {len(refits)} "
             f"distinct scenario fits (a twin of another fit counted once), **{same_band} keep "
             "the Bayes factor permissive vs primary in the same "
-            f"Kass–Raftery band and direction** as the {MAIN}, and "
-            f"**{len(refits) - same_band}** move it to another band."
+            f"Kass–Raftery band** as the {MAIN} (and, beyond a bare mention, on the same side "
+            f"of 1), and **{len(refits) - same_band}** move it to another band."
         )
     lines.append(
         f"By the most probable hypothesis, {len(refits) - disagree} agree and {disagree} "
@@ -301,9 +302,9 @@ def _agreement_lines(refits: pd.DataFrame) -> list[str]:
             f"({high['scenario']})"
             + (
                 f", and falls below 1 (the data then favour 'primary' relative to the prior) "
-                f"under: {', '.join(below)}. A Bayes factor between regions depends on the prior "
-                "inside each region, so it moves with the prior set even where the ranking "
-                "does not."
+                f"under: {', '.join(below)}. A Bayes factor between regions moves with the data "
+                "each study adds and with the prior inside each region, so it can move where "
+                "the ranking does not."
                 if below
                 else "; it stays above 1 in every scenario."
             )
@@ -329,9 +330,37 @@ def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
     return lines
 
 
+def _reversal_lines(refits: pd.DataFrame) -> list[str]:
+    """Scenarios whose headline BF stays a bare mention but falls on the other side of 1."""
+    if "reverses_bf" not in refits:
+        return []
+    reversed_ = refits[refits["reverses_bf"].astype(bool) & refits.agrees]
+    if not len(reversed_):
+        return []
+    lines = [
+        "\nWhere the lean reverses without leaving the band of a bare mention (the data still "
+        "cannot tell 'primary' from 'permissive', but lean the other way):\n"
+    ]
+    for _, r in reversed_.iterrows():
+        why = _mechanism(r["scenario"])
+        lines.append(
+            f"- **{r['scenario']}** ({r['change']}): BF permissive vs primary "
+            f"{format_bf(r['bf_permissive_vs_primary'])}; β acute "
+            f"{_interval(r, 'beta_acute')}; β sustained {_interval(r, 'beta_sustained')}."
+            + (f" Why: {why}." if why else "")
+        )
+    return lines
+
+
 def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> list[str]:
+    """The agreeing scenarios (leader and BF band, no reversal) that moved P(leader) most."""
     moved = refits.assign(shift=(refits[f"p_{leader}"] - primary[f"p_{leader}"]).abs())
-    moved = moved[moved.agrees].sort_values("shift", ascending=False).head(3)
+    agreeing = moved.agrees
+    if "agrees_bf" in moved:
+        agreeing = agreeing & moved["agrees_bf"].astype(bool)
+    if "reverses_bf" in moved:
+        agreeing = agreeing & ~moved["reverses_bf"].astype(bool)
+    moved = moved[agreeing].sort_values("shift", ascending=False).head(3)
     if not len(moved):
         return []
     lines = ["\nAgreeing scenarios that moved P(" + leader + ") most:\n"]
@@ -416,7 +445,12 @@ def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
         show.insert(
             show.columns.get_loc("agrees"),
             "BF band agrees",
-            rows["agrees_bf"].astype(bool).map({True: "yes", False: "**no**"}).to_numpy(),
+            [
+                ("yes, lean reverses" if r.get("reverses_bf", False) else "yes")
+                if r["agrees_bf"]
+                else "**no**"
+                for _, r in rows.iterrows()
+            ],
         )
         show = show.rename(columns={"agrees": "leader agrees"})
     show = show.rename(
@@ -456,12 +490,13 @@ def _borderline(psense: pd.DataFrame) -> str:
         f"{r.iloc[0]}'s {column} sensitivity ({float(r[column]):.3f})"
         for _, r in frame.iterrows()
         for column in ("prior", "likelihood")
-        if column in r and PSENSE_CUTOFF < float(r[column]) < PSENSE_CUTOFF + PSENSE_MARGIN
+        # arviz-stats rounds to three decimals and flags from the cut-off itself: 0.050 is in.
+        if column in r and PSENSE_CUTOFF <= float(r[column]) < PSENSE_CUTOFF + PSENSE_MARGIN
     ]
     if not names:
         return ""
     return (
-        f" Just above the {PSENSE_CUTOFF} cut-off, so borderline: {', '.join(names)}; the "
+        f" At or just above the {PSENSE_CUTOFF} cut-off, so borderline: {', '.join(names)}; the "
         "diagnosis such a value enters rests on a small margin, and the figure shows how "
         "little those curves move."
     )
@@ -514,8 +549,9 @@ def _psense_text(psense: pd.DataFrame) -> str:
         "0.8 or 1.25](figures/power_scaling.png)\n"
     )
     meaning = {
-        "potential prior-data conflict": "the prior and the data both shape it and pull in "
-        "different directions, so a different prior would give a visibly different answer",
+        "potential prior-data conflict": "the prior and the data both shape it and may pull "
+        "in different directions, so a different prior could give a noticeably different "
+        "answer",
         "potential strong prior / weak likelihood": "the prior still shapes it noticeably "
         "next to the data, so a somewhat different prior would move it",
     }
@@ -546,7 +582,7 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
         return "\n".join([*lines, "No cumulative analysis was run.\n"])
     rows = []
     previous = None
-    biggest = (0.0, "")
+    biggest = (0.0, "", 0.0, 0.0)
     for _, r in cumulative.iterrows():
         rows.append(
             {
@@ -561,13 +597,13 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
         if previous is not None:
             shift = abs(r[f"p_{leader}"] - previous)
             if shift > biggest[0]:
-                biggest = (shift, r["added"])
+                biggest = (shift, r["added"], previous, r[f"p_{leader}"])
         previous = r[f"p_{leader}"]
     lines.append(markdown_table(pd.DataFrame(rows)))
     if biggest[1]:
         lines.append(
             f"\nThe step that moved P({leader}) most added **{biggest[1]}** "
-            f"(a change of {biggest[0]:.2f})."
+            f"({biggest[2]:.3f} → {biggest[3]:.3f})."
         )
     loo = refits[refits.scenario.str.startswith("leave out")]
     if len(loo):

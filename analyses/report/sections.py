@@ -18,7 +18,7 @@ from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import Interval, interval
 from analyses.inference.sampling import ESS_MIN, RHAT_MAX, TAIL_ESS_PROBS
-from analyses.report.bias import bias_section
+from analyses.report.bias import bias_section, counted_once, study_brief
 from analyses.report.conflict import conflict_text
 from analyses.report.folder import RunFolder
 from analyses.report.markdown import markdown_table
@@ -109,17 +109,19 @@ def _rated(study: pd.Series) -> str:
         return f"{hours:g} h after an infusion"
     if pd.notna(hours):
         return f"at {hours:g} h, after a course{course}"
-    return f"at an unreported time, after a course{course}"
+    return f"at an unreported time (probably after its course{course})"
 
 
 def _source_caveats(used: pd.DataFrame) -> list[str]:
     """Numbers from secondary sources, and counts known only as bounds."""
     out = []
-    secondary = used[used["status"] == "secondary"].groupby("study").size()
+    counted = counted_once(used)
+    secondary = counted[counted["status"] == "secondary"].groupby("study").size()
     if len(secondary):
         out.append(
             "**Secondary sources.** Numbers taken from commentary, registries or news rather than "
-            "the papers (per study: "
+            "the papers (per included study, a disputed number counted once, as its default "
+            "reading: "
             + ", ".join(f"{k} {v}" for k, v in secondary.items())
             + "); `numbers.csv` lists each."
         )
@@ -256,13 +258,18 @@ def headline_section(ctx: ReportContext) -> str:
     head = bfs.loc[HEADLINE_QUESTION]
     lines = [
         "## Headline\n",
-        f"**Permissive vs primary: {bf_phrase(head)}.** " + _verdict(head) + "\n",
+        f"**Permissive vs primary: {bf_phrase(head)}.** "
+        + _verdict(head)
+        + " "
+        + _depends_on(ctx)
+        + "\n",
         f"- The acute question (β acute ≥ P vs between the thresholds): "
         f"{bf_phrase(bfs.loc[ACUTE_QUESTION])}.",
         f"- The sustained question (β sustained ≥ P vs below): "
         f"{bf_phrase(bfs.loc[SUSTAINED_QUESTION])}.",
         *_where_permissive_sits(ctx),
-        *_rests_on(ctx.run.sensitivity),
+        *_rests_on(ctx.run.sensitivity, ctx.run.evidence),
+        *_acute_rests_on(ctx),
         f"- β acute: {_interval(summary, 'beta_acute')}; β sustained: "
         f"{_interval(summary, 'beta_sustained')}.",
         *_predictive_beta(summary),
@@ -276,6 +283,54 @@ def headline_section(ctx: ReportContext) -> str:
         figure(ctx, "forest", "Blockade fraction by study, pooled by regimen, and for a new study"),
     ]
     return "\n".join(lines)
+
+
+def _depends_on(ctx: ReportContext) -> str:
+    """What the headline Bayes factor is conditional on: the prior set and the thresholds."""
+    m = ctx.run.manifest
+    t, slots = ctx.thresholds, m["priors"]["slots"]
+    acute, sustained = (describe_spec(slots[s]) for s in ("beta_acute", "beta_sustained"))
+    priors = (
+        f"each β ~ {acute}"
+        if acute == sustained
+        else f"β acute ~ {acute}, β sustained ~ {sustained}"
+    )
+    return (
+        f"It is conditional on the '{m['priors']['name']}' prior set ({priors}) and on the "
+        f"thresholds that draw the regions, P = {t['primary']} and Q = {t['permissive']}: "
+        "'primary' is both β ≥ P; 'permissive' β acute ≥ Q and not primary; 'none' both β < Q; "
+        "'other' the rest. The robustness section varies both."
+    )
+
+
+def _acute_rests_on(ctx: ReportContext) -> list[str]:
+    """The study β acute leans on most (per-study power-scaling), and β acute without it."""
+    by_study, sensitivity = ctx.run.psense_studies, ctx.run.sensitivity
+    if by_study.empty or sensitivity.empty or "beta_acute" not in by_study:
+        return []
+    study = str(by_study.loc[by_study["beta_acute"].idxmax(), "study"])
+    rows = sensitivity[sensitivity["scenario"] == f"leave out {study}"]
+    if rows.empty:
+        return []
+    row = rows.iloc[0]
+    return [
+        f"- The acute Bayes factors (the strong ones in the table below among them) lean on "
+        f"**{_label(ctx, study)}** ({_brief(ctx, study)}) most: without it β acute is "
+        f"median {row['beta_acute_median']:+.2f} (95% interval "
+        f"{row['beta_acute_eti95_lb']:+.2f} to {row['beta_acute_eti95_ub']:+.2f})."
+    ]
+
+
+def _label(ctx: ReportContext, study: str) -> str:
+    evidence = ctx.run.evidence
+    found = evidence.loc[evidence["study"] == study, "label"]
+    return str(found.iloc[0]) if len(found) else study
+
+
+def _brief(ctx: ReportContext, study: str) -> str:
+    evidence = ctx.run.evidence
+    found = evidence[evidence["study"] == study]
+    return study_brief(found.iloc[0]) if len(found) else "not in evidence.csv"
 
 
 def _predictive_beta(summary: pd.DataFrame) -> list[str]:
@@ -317,7 +372,12 @@ def assay_section(ctx: ReportContext) -> str:
             "ketamine effect δ (mean ± SD)": [
                 f"{m:+.2f} ± {s:.2f}" for m, s in zip(assay.delta_mean, assay.delta_sd, strict=True)
             ],
-            f"P(δ > {threshold})": assay[p_col].map("{:.2f}".format),
+            # Where no arm got no ketamine, δ is its prior: a probability near 1 there is the
+            # prior's, not assay sensitivity shown by the study.
+            f"P(δ > {threshold})": [
+                f"{p:.2f}" if ident else "— (prior)"
+                for p, ident in zip(assay[p_col], identified, strict=True)
+            ],
             "assay sensitivity": verdict,
         }
     )
@@ -376,12 +436,23 @@ def _where_permissive_sits(ctx: ReportContext) -> list[str]:
         "Between the strong reading and 'primary' only β sustained decides, so that call rests "
         "on the sustained-blockade studies alone; the assay-sensitivity section shows how much "
         "each of them could show.",
-        f"- P(β acute > 1) = {above_one:.2f}; P(β sustained < 0) = {below_zero:.2f}.",
+        f"- P(β acute > 1) = {above_one:.2f} (prior {_prior_above_one(slots):.2f}); "
+        f"P(β sustained < 0) = {below_zero:.2f}. β > 1 would mean ketamine with naltrexone did "
+        "worse than no ketamine at all: the model leaves that to the data rather than forbid "
+        "it, so 'primary' and the strong part of 'permissive' hold such draws too.",
     ]
 
 
-def _rests_on(sensitivity: pd.DataFrame) -> list[str]:
-    """The study whose removal moves the headline BF most, and the prior sets' range."""
+def _prior_above_one(slots: dict) -> float:
+    spec = slots["beta_acute"]
+    if spec["dist"] == "fixed":
+        return float(spec["value"] > 1)
+    return float(scipy_dist(spec).sf(1.0))
+
+
+def _rests_on(sensitivity: pd.DataFrame, evidence: pd.DataFrame) -> list[str]:
+    """The study whose removal moves the headline BF most (and what kind of study it is),
+    and the prior sets' range."""
     if sensitivity.empty:
         return ["- What the answer rests on: run without `--quick` for the sensitivity suite."]
     bf = pd.to_numeric(sensitivity["bf_permissive_vs_primary"], errors="coerce")
@@ -392,9 +463,12 @@ def _rests_on(sensitivity: pd.DataFrame) -> list[str]:
         shift = (np.log10(bf[loo]) - np.log10(base)).abs()
         worst = shift.idxmax()
         study = sensitivity.loc[worst, "scenario"].removeprefix("leave out ")
+        found = evidence[evidence["study"] == study]
+        row = found.iloc[0] if len(found) else None
+        named = f"**{study}**" if row is None else f"**{row['label']}** ({study_brief(row)})"
         out.append(
-            f"- What the answer rests on: without **{study}** the BF permissive vs primary is "
-            f"{bf[worst]:.3g} (vs {base:.3g}), the largest move of any single study."
+            f"- What the answer rests on: without {named} the BF permissive vs "
+            f"primary is {bf[worst]:.3g} (vs {base:.3g}), the largest move of any single study."
         )
     sets = sensitivity["scenario"].str.startswith("priors: ")
     if sets.any():
@@ -592,7 +666,8 @@ def _number_counts(ctx: ReportContext) -> str:
     counts = numbers.groupby("status").size()
     kinds = ("reported", "secondary", "derived", "not_reported")
     return (
-        f"\nOf the {len(numbers)} numbers in the study files, "
+        f"\nOf the {len(numbers)} numbers in the study files (every study's, excluded and "
+        "registered studies too, and every reading of a disputed number), "
         + ", ".join(f"{counts.get(s, 0)} are {s.replace('_', ' ')}" for s in kinds)
         + ". Each has its source and a note in `data/studies/`; `numbers.csv` in this folder "
         "lists them all.\n"
@@ -620,7 +695,7 @@ def _equation_lines(options: dict) -> list[str]:
         "",
         f"{bias},   {gamma}",
         "reported attenuation of the whole improvement ~ k_s (β_s κ + γ (1 − κ))",
-        "binary outcome: response probit η_s = m_s + δ_s − c (bivariate probit for a crossover)",
+        "binary outcome: response probit η_s = m_s + δ_s − θ (bivariate probit for a crossover)",
         "Δ = β_acute − β_sustained",
     ]
 
@@ -634,13 +709,13 @@ LIKELIHOODS = {
     ],
     "contrast_statistic": [
         "reported attenuation a ~ N(k_s (β_s κ + γ (1 − κ)), |a / t|), t the contrast's statistic;",
-        "  without a, t ~ normal with the noncentral-t moments of λ = k_s (β_s δ_s + γ m_s) / se",
+        "  without a, t ~ normal with the noncentral-t moments of ν = k_s (β_s δ_s + γ m_s) / se",
     ],
     "arm_counts": [
         "arm counts X_c ~ Bin(n_c, Φ(μ_c)); a count known only as a range: P(ℓ ≤ X_c ≤ u)",
     ],
     "single_arm_binary": [
-        "single arm X ~ Bin(n, Φ(η_s − k_s β_s δ_s)), η_s from the external control prior",
+        "single arm X ~ Bin(n, Φ(μ_N)), η_s from the external control prior",
     ],
     "arm_means": [
         "standardized arm means ~ normal(latent mean, 1 / sqrt(n_c)); a crossover pair bivariate",
@@ -686,16 +761,21 @@ def equations_section(ctx: ReportContext) -> str:
     )
     return (
         "## The model\n\n"
-        "For study s with regimen r(s) (acute or sustained) and comparator c(s) (saline or "
-        "midazolam); o(s) marks an outcome rated after a course of infusions.\n\n"
+        "For study s with regimen r(s) (acute or sustained) and comparator c(s): saline, or "
+        "midazolam where the control arm got it; a study without an arm that got no ketamine "
+        "(a crossover of ketamine + placebo against ketamine + naltrexone, a single arm) "
+        "takes the saline-referenced effect. o(s) marks an outcome rated after a course of "
+        "infusions.\n\n"
         "```\n" + "\n".join(lines) + "\n```\n\n"
         "β is the blockade fraction (the share of ketamine's specific effect δ that naltrexone "
         "removes), τ_β its between-study SD, m the non-specific improvement, γ the share of it "
         "naltrexone removes, κ the specific share of the whole improvement (a parameter with "
         "its own prior, not tied to δ / (m + δ): its only literature estimate is against "
         "midazolam, δ against saline), λ the log "
-        "exaggeration of an early-stopped trial, ρ the within-subject correlation of a "
-        "crossover. Each study enters through the likelihood of what it reports, listed above "
+        "exaggeration of an early-stopped trial, θ the latent threshold a responder crosses "
+        "(carried by η_s, which has its own prior), ν a test statistic's noncentrality, ρ the "
+        "within-subject correlation of a crossover. Each study enters through the likelihood "
+        "of what it reports, listed above "
         "for the forms the included studies use; the toolkit's `docs/science.md` (sections 2 "
         "and 4) derives each, and the prior table above gives every prior."
         f"{moderator}\n"
@@ -799,8 +879,9 @@ def cross_check_section(ctx: ReportContext) -> str:
     lines = [
         "## Cross-check: a model anyone can redo by hand\n",
         "Each study's evidence gives a closed-form β estimate (nuisances at the centre of their "
-        "priors); a normal-normal meta-regression on those, integrated exactly, should broadly "
-        "agree with the full model.\n",
+        "priors, and their prior SDs carried into the standard error by the delta method); a "
+        "normal-normal meta-regression on those, integrated exactly, should broadly agree with "
+        "the full model.\n",
         markdown_table(est[["study", "regimen", "estimate", "se", "method"]]),
     ]
     if not cross.empty:
@@ -911,6 +992,23 @@ def _rank_test_text(ctx: ReportContext) -> str:
     )
 
 
+def _sections_made(v: dict) -> str:
+    """When the record's sections were made: each is rerun alone when what it checks changes,
+    so a record can hold sections of several commits."""
+    if "sections_oldest" not in v:
+        return ""
+    text = (
+        f" Its sections were made between {v['sections_oldest'][:10]} and "
+        f"{v['sections_newest'][:10]}, from {v['section_commits']} "
+        f"commit{'' if v['section_commits'] == 1 else 's'} of the toolkit (a section is rerun "
+        "when what it checks changes; each records its commit)"
+    )
+    dirty = v.get("sections_uncommitted") or []
+    if dirty:
+        text += f"; made from uncommitted code: {', '.join(dirty)}"
+    return text + "."
+
+
 def validation_section(ctx: ReportContext) -> str:
     """What `make validate` found, as recorded when this run was made, with where to look."""
     v = ctx.run.manifest.get("validation")
@@ -918,12 +1016,12 @@ def validation_section(ctx: ReportContext) -> str:
     if not v:
         return head + "No validation record was found (`make validate` writes one).\n"
     text = (
-        f"The toolkit's validation record, `validation/results.json` (written by "
+        f"The toolkit's validation record, `validation/results.json` (last written by "
         f"`make validate` on {v['created']}; its full path when this run was made: "
         f"`{v['record']}`), "
         f"{'passes every check' if v['passed'] else 'FAILS a check'}: agreement of MCMC with "
         "exact quadrature, calibration of the meta-regression, recovery of known blockade "
-        "fractions, and the shipped analysis certified in every scenario."
+        "fractions, and the shipped analysis certified in every scenario." + _sections_made(v)
     )
     sbc = v.get("sbc_blockade")
     if sbc:
@@ -936,8 +1034,9 @@ def validation_section(ctx: ReportContext) -> str:
             "simulated, which shows self-consistency, not that the model is right about the "
             "studies. Its stated probabilities of the "
             f"hypotheses scored a Brier score of {sbc['brier']:.3f}, against "
-            f"{sbc['brier_prior']:.3f} for stating the prior probabilities every time (lower is "
-            "better)."
+            f"{sbc['brier_prior']:.3f} for stating the prior probabilities every time (the "
+            "Brier score over the four hypotheses runs from 0, all probability on the true one, "
+            "to 2, all on a wrong one; lower is better)."
         )
     conflict = v.get("conflict_calibration")
     if conflict:
@@ -1014,7 +1113,8 @@ RUN_FILES = {
     "beta_estimates.csv": "closed-form per-study blockade estimates",
     "cross_check.csv": "the exact meta-regression on those estimates",
     "evidence.csv": "every study file, included or not",
-    "numbers.csv": "every number the model uses, with its source and status",
+    "numbers.csv": "every number in the study files (excluded and registered studies too, "
+    "every reading of a disputed number), with its source and status",
     "sensitivity.csv": "every sensitivity scenario",
     "cumulative.csv": "the analysis as each year's studies arrived",
     "psense.csv": "power-scaling sensitivity",
@@ -1022,6 +1122,8 @@ RUN_FILES = {
     "conflict.csv": "each left-out study against the other studies' prediction for it",
     "posterior.nc": "every draw (one DataTree; open with xarray.open_datatree); each observed"
     " variable's `datum` attribute says what its number is",
+    "robustness.md": "the robustness and cumulative sections as Markdown (citation keys "
+    "unresolved)",
     "manifest.json": "provenance: inputs and their hashes, versions, seed, diagnostics",
     "run.log": "every line the run printed",
 }

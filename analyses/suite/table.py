@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.inference.bayes_factors import same_band_and_direction
+from analyses.inference.bayes_factors import reverses_within_bare_band, same_band_and_direction
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import (
     HEADLINE,
@@ -142,8 +142,10 @@ def with_agreement(table: pd.DataFrame, leader: str) -> pd.DataFrame:
     """Add each row's leader and whether it agrees with the primary row (the first).
 
     ``agrees`` compares the most probable hypothesis; ``agrees_bf`` compares what the run
-    leads with, the Bayes factor permissive vs primary: its direction and Kass-Raftery band.
-    A Bayes factor the draws cannot support (NaN) agrees with nothing.
+    leads with, the Bayes factor permissive vs primary: its Kass-Raftery band, and its
+    direction beyond the band of a bare mention (:func:`same_band_and_direction`);
+    ``reverses_bf`` marks a lean that reverses within that band. A Bayes factor the draws
+    cannot support (NaN) agrees with nothing.
     """
     table = with_leader(table)
     table["agrees"] = table["leader"] == leader
@@ -151,6 +153,7 @@ def with_agreement(table: pd.DataFrame, leader: str) -> pd.DataFrame:
     table["log10_bf_permissive_vs_primary"] = log10
     head = float(log10.iloc[0])
     table["agrees_bf"] = [same_band_and_direction(float(x), head) for x in log10]
+    table["reverses_bf"] = [reverses_within_bare_band(float(x), head) for x in log10]
     return table
 
 
