@@ -38,15 +38,20 @@ class Progress:
         self.total, self.done, self.say, self.parallel = total, 0, say, parallel
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
+        self.started_at = time.time()  # wall clock: a step done in another process says when
         self.spent = 0.0  # the reported durations of the steps so far
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
 
-    def step(self, label: str, seconds: float | None = None) -> None:
+    def step(
+        self, label: str, seconds: float | None = None, finished_at: float | None = None
+    ) -> None:
         """One step finished; ``seconds`` is what it took, where the clock here cannot tell.
 
         Steps that ran in a process started before this counter (the suite's early refits)
         arrive together; their own durations then estimate the time left, not the time
-        since the counter started.
+        since the counter started. ``finished_at`` (wall clock) marks a step that was already
+        done before the counter started: its line says so, without a time left that would
+        only repeat the next line's.
         """
         self.done += 1
         if seconds is not None:
@@ -55,7 +60,9 @@ class Progress:
         else:
             elapsed = time.monotonic() - self.started
             left = elapsed / self.done * (self.total - self.done)
-        line = f"      [{self.done}/{self.total}] {label} ({_clock(left)} left)"
+        earlier = finished_at is not None and finished_at < self.started_at
+        when = "done in the background" if earlier else f"{_clock(left)} left"
+        line = f"      [{self.done}/{self.total}] {label} ({when})"
         if self.live and isinstance(self.say, RunLog):
             self.say.record(line)  # drawn below, kept in run.log
             if self.say.verbosity == 0:

@@ -45,3 +45,14 @@ def test_reported_durations_estimate_the_time_left_of_steps_that_ran_elsewhere()
     progress.step("a", seconds=2.0)  # arrived at once, after running in another process
     progress.step("b", seconds=4.0)
     assert lines[-1].endswith("(6 s left)")  # 2 steps left at 3 s each
+
+
+def test_a_step_done_before_the_counter_started_says_so_instead_of_a_time_left():
+    import time
+
+    lines: list[str] = []
+    progress = Progress(3, lines.append, stream=io.StringIO())
+    progress.step("early", seconds=1.0, finished_at=time.time() - 5)
+    progress.step("now", seconds=1.0, finished_at=time.time() + 1)
+    assert lines[0].endswith("early (done in the background)")
+    assert lines[1].endswith("now (1 s left)")

@@ -155,3 +155,47 @@ def test_the_main_analysis_is_never_labelled_with_a_hypothesis_name():
     assert "same fit as main analysis" in text
     labels = [robustness._scenario_label(r) for r in table.itertuples()]
     assert labels[0] == "main analysis" and "(= main analysis: the same fit)" in labels[2]
+
+
+def test_the_robustness_lists_keep_agreeing_reversing_and_disagreeing_scenarios_apart():
+    """A scenario whose BF leaves the band is never among the agreeing ones; a lean that
+    reverses within a bare mention agrees by band and is listed on its own."""
+    import pandas as pd
+
+    from analyses.report import robustness
+    from analyses.suite.table import with_agreement
+
+    base = {
+        "p_primary": 0.25,
+        "p_permissive": 0.7,
+        "p_none": 0.03,
+        "p_other": 0.02,
+        "certified": True,
+        "same_fit_as": "",
+        "change": "one thing",
+        **{
+            f"{b}_{s}": 0.5
+            for b in ("beta_acute", "beta_sustained")
+            for s in ("median", "eti95_lb", "eti95_ub")
+        },
+    }
+    rows = [
+        ("primary", "primary", 1.66, 0.70),
+        ("leave out a", "sensitivity", 0.71, 0.60),  # reverses, still a bare mention
+        ("leave out b", "sensitivity", 5.0, 0.95),  # another band
+        ("priors: c", "sensitivity", 1.5, 0.50),  # agrees, P(permissive) moved most
+    ]
+    table = pd.DataFrame(
+        [
+            base | {"scenario": n, "kind": k, "bf_permissive_vs_primary": bf, "p_permissive": p}
+            for n, k, bf, p in rows
+        ]
+    )
+    table = with_agreement(table, "permissive")
+    refits, primary = table[table.kind == "sensitivity"], table.iloc[0]
+    assert list(table["agrees_bf"]) == [True, True, False, True]
+    assert list(table["reverses_bf"]) == [False, True, False, False]
+    moved = "\n".join(robustness._moved_most_lines(refits, primary, "permissive"))
+    assert "priors: c" in moved and "leave out a" not in moved and "leave out b" not in moved
+    assert "leave out a" in "\n".join(robustness._reversal_lines(refits))
+    assert "leave out b" in "\n".join(robustness._disagreement_lines(refits, "permissive"))

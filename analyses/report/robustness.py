@@ -84,8 +84,14 @@ def _stacked_bars(ax, rows: pd.DataFrame) -> None:
                 bar.set_hatch("///")
                 bar.set_edgecolor("white")
         left += values
-    ax.set_yticks(y, labels=[_scenario_label(r) for r in rows.itertuples()], fontsize=8)
-    for tick, agrees in zip(ax.get_yticklabels(), rows["agrees"], strict=True):
+    labels = [
+        _scenario_label(r) + ("" if r.agrees else f"  (leads: {r.leader})")
+        for r in rows.itertuples()
+    ]
+    ax.set_yticks(y, labels=labels, fontsize=8)
+    # Red: the headline Bayes factor leaves the main analysis's band (what the run leads with).
+    band = rows["agrees_bf"].astype(bool) if "agrees_bf" in rows else rows["agrees"]
+    for tick, agrees in zip(ax.get_yticklabels(), band, strict=True):
         if not agrees:
             tick.set_color(COLOURS["observed"])
             tick.set_fontweight("bold")
@@ -113,8 +119,10 @@ def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
     _stacked_bars(axes[0], fits)
     axes[0].legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
     axes[0].set_title(
-        f"Does '{leader}' stay the most probable reading? (red labels: it does not)",
-        fontsize=10,
+        "Each scenario's hypothesis probabilities. Red label: the Bayes factor permissive vs "
+        "primary\nleaves the main analysis's band; '(leads: ...)': another hypothesis than "
+        f"'{leader}' is the most probable",
+        fontsize=9,
         pad=22,
     )
     if len(regions):
@@ -250,7 +258,9 @@ def robustness_section(suite) -> str:
         *_reversal_lines(refits),
         *_moved_most_lines(refits, primary, leader),
         *_uncertified_lines(refits),
+        "",  # a blank line: what follows a list is not part of its last item
         *_method_lines(refits),
+        "",
         "![Each scenario's hypothesis probabilities; threshold scenarios in their own panel, "
         "a twin of another fit hatched](figures/robustness.png)\n",
         "![β_acute and β_sustained under each scenario: a sensitivity forest]"

@@ -1141,6 +1141,76 @@ def files_section(ctx: ReportContext) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Terms a clinician-researcher may not know, in the order the report first uses them.
+GLOSSARY = (
+    (
+        "Bayes factor (BF)",
+        "how much the data multiply the odds of one hypothesis against "
+        "another; above 1 favours the first. It does not depend on the prior odds of the two, but "
+        "does depend on the prior inside each region.",
+    ),
+    (
+        "Jeffreys' bands",
+        "words for a Bayes factor's size [@kassraftery1995]: |log10 BF| below "
+        "0.5 'not worth more than a bare mention', 0.5-1 'substantial', 1-2 'strong', above 2 "
+        "'decisive'.",
+    ),
+    (
+        "P and Q",
+        "the thresholds on the blockade fractions that draw the hypotheses' regions "
+        "(the Headline says their values); the Robustness section moves them.",
+    ),
+    (
+        "MCSE",
+        "Monte Carlo standard error: how much a number would move if the sampler were run "
+        "again with another seed.",
+    ),
+    (
+        "R-hat, ESS",
+        "convergence diagnostics: R-hat near 1 means the chains agree; the effective "
+        "sample size (ESS) is how many independent draws the correlated draws are worth.",
+    ),
+    (
+        "non-centred",
+        "a way of writing a hierarchical model (each study's value as the pooled "
+        "value plus the spread times a standard-normal z) that the sampler handles better; the "
+        "model is the same.",
+    ),
+    (
+        "PSIS, k̂",
+        "Pareto-smoothed importance sampling: re-using the main analysis's draws, "
+        "reweighted, for a scenario that changes only a prior; k̂ below 0.7 says the weights "
+        "can be trusted.",
+    ),
+    (
+        "twin",
+        "a scenario that is the same fit as another (for example, leaving out the only "
+        "single-arm study and excluding single-arm evidence): shown, but counted once.",
+    ),
+    (
+        "power-scaling",
+        "raising the prior, or the likelihood, to a power near 1 and measuring "
+        "how far a posterior moves: which of the two a result leans on.",
+    ),
+    (
+        "mid-p",
+        "a p-value for a discrete statistic that counts ties with the observed value as "
+        "half: it is not conservative, as the ordinary p-value of a count is.",
+    ),
+    (
+        "mixed-predictive check",
+        "the conflict check: a study's data are predicted from a fit "
+        "without it, its own parameters drawn from their population distribution; a small p "
+        "says the study disagrees with the others and the model.",
+    ),
+)
+
+
+def glossary_section(ctx: ReportContext) -> str:
+    """The terms a clinician-researcher may not know, each in a sentence."""
+    return "## Terms used\n\n" + "\n".join(f"- **{t}**: {d}" for t, d in GLOSSARY) + "\n"
+
+
 SECTIONS = (
     title_section,
     question_section,
@@ -1160,6 +1230,7 @@ SECTIONS = (
     conflict_section,
     caveats_section,
     changes_section,
+    glossary_section,
     files_section,
     provenance_section,
 )

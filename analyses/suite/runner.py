@@ -168,7 +168,8 @@ class SuiteRun:
         self._spawn([payload] * self.workers)
         self.say(
             f"      sensitivity suite: {self.workers} process(es) compiling its model in the"
-            f" background; {len(self._early)} refits queued"
+            f" background; {len(self._early)} refits queued now, the prior-only scenarios"
+            " once the primary posterior shows which reweighting can stand in for"
         )
         return self
 

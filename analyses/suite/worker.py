@@ -160,7 +160,8 @@ def fit_group(payload: dict) -> list[dict]:
         studies = " ".join(s.id for s in modelled)
         rows.append(row | {"compiled": fresh, "seconds": seconds, "studies": studies})
         if payload.get("progress") is not None:
-            payload["progress"].put((f"{scenarios[i].name} ({seconds:.1f} s)", seconds))
+            label = f"{scenarios[i].name} ({seconds:.1f} s)"
+            payload["progress"].put((label, seconds, time.time()))
     return rows
 
 
