@@ -41,7 +41,7 @@ def test_one_row_per_included_study_with_its_facts(tables):
 def test_the_number_counts_are_the_study_files_own(tables):
     studies, numbers = tables
     table = bias_table(studies, numbers).set_index("study")
-    column = next(c for c in table.columns if c.startswith("numbers:"))
+    column = next(c for c in table.columns if c.startswith("numbers ("))
     # A disputed number counts once, at its default reading.
     once = numbers[numbers["default"].map(lambda d: d is not False)]
     for sid, label in studies.loc[studies["status"] == "included", ["study", "label"]].values:
@@ -107,3 +107,18 @@ def test_each_studys_sources_are_listed_as_its_file_describes_them(tables):
     assert "- Marton 2019" not in text  # excluded studies are not in the table
     old = studies.drop(columns=["source_descriptions"])
     assert "**Sources**" not in bias_section(old, numbers, {})
+
+
+def test_the_caveats_count_secondary_numbers_as_the_table_does(tables):
+    """One basis for the report's two counts of secondary numbers: a disputed number once."""
+    from analyses.report.sections import _source_caveats
+
+    studies, numbers = tables
+    table = bias_table(studies, numbers).set_index("study")
+    column = next(c for c in table.columns if c.startswith("numbers ("))
+    included = studies.loc[studies["status"] == "included"]
+    text = " ".join(_source_caveats(numbers[numbers["study"].isin(included["study"])]))
+    for sid, label in included[["study", "label"]].values:
+        secondary = int(table.loc[label, column].split(" / ")[1])
+        if secondary:
+            assert f"{sid} {secondary}" in text, sid

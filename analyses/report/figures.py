@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from scipy.stats import gaussian_kde, norm
 
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
@@ -146,17 +147,25 @@ def _clip_arrows(ax, y: float, lo: float, hi: float, xlim, colour: str) -> None:
 
 
 def _reference_lines(ax, thresholds: Thresholds) -> None:
+    """No and total blockade, and the hypotheses' thresholds Q and P, labelled on a top axis.
+
+    The thresholds are labelled by their values only: a hypothesis is a region of the two
+    pooled fractions together (none is both below Q, not a fraction of 0), never a point on
+    one study's row.
+    """
     marks = (
-        (0, "-", "none"),
-        (thresholds.permissive, ":", "permissive"),
-        (thresholds.primary, "--", "primary"),
-        (1, "-", "total"),
+        (0, "-", "no blockade"),
+        (thresholds.permissive, ":", f"Q = {thresholds.permissive:g}"),
+        (thresholds.primary, "--", f"P = {thresholds.primary:g}"),
+        (1, "-", "total blockade"),
     )
     for x, style, _ in marks:
         ax.axvline(x, color="#999999", ls=style, lw=0.8, zorder=0)
     # Label the reference lines on a top axis, clear of the rows and the title.
     top = ax.secondary_xaxis("top")
     top.set_xticks([m[0] for m in marks], labels=[m[2] for m in marks], fontsize=7, color="#666666")
+    # "no blockade" ends at its line, clear of Q's label just right of it.
+    top.get_xticklabels()[0].set_horizontalalignment("right")
 
 
 def forest(
@@ -209,7 +218,8 @@ def forest(
     ax.set_title(
         "Blockade fraction by study and pooled by regimen\n"
         f"posterior median, 50% and {ci.percent} intervals; dashed: a new study's predictive "
-        f"β;\ngrey squares: closed-form estimate ± {z:.2f} SE",
+        f"β;\ngrey squares: closed-form estimate ± {z:.2f} SE; Q, P: the hypotheses' thresholds "
+        "(they apply to the two pooled fractions together)",
         fontsize=10,
         pad=14,
     )
@@ -402,6 +412,16 @@ def _exact_prior(idata: xr.DataTree, name: str):
     return None
 
 
+# Each hypothesis's line: 'none' and 'other' both stay near 0, so they differ in line style
+# and marker as well as colour, and one's markers are hollow, so both show where they meet.
+CURVE_STYLES = {
+    "primary": {"ls": "-", "marker": "o", "ms": 3},
+    "permissive": {"ls": "-", "marker": "o", "ms": 3},
+    "none": {"ls": "--", "marker": "s", "ms": 5, "lw": 1.5},
+    "other": {"ls": ":", "marker": "^", "ms": 6, "mfc": "white", "lw": 2, "zorder": 3},
+}
+
+
 def thresholds_curve(grid: pd.DataFrame, base: Thresholds) -> Figure:
     """Posterior hypothesis probabilities as each threshold moves."""
     fig = Figure(figsize=(11, 3.8))
@@ -424,7 +444,7 @@ def thresholds_curve(grid: pd.DataFrame, base: Thresholds) -> Figure:
     ):
         part = grid[grid.varied == varied].sort_values(column)
         for h in HYPOTHESES:
-            ax.plot(part[column], part[h], marker="o", ms=3, color=REGION_COLOURS[h], label=h)
+            ax.plot(part[column], part[h], color=REGION_COLOURS[h], label=h, **CURVE_STYLES[h])
         ax.axvline(mark, color="#999999", ls=":", lw=1)
         ax.set_xlabel(label)
         ax.set_ylim(-0.02, 1.02)
@@ -470,7 +490,7 @@ def _panels(idata: xr.DataTree, group: str, labels: dict[str, str]) -> list[tupl
                 panels.append((title, draws[:, j], obs[j], name, datum or "reported value"))
         else:
             discrete = np.allclose(draws, np.round(draws))
-            what = datum or ("responders (count)" if discrete else "reported value")
+            what = datum or ("participants (count)" if discrete else "reported value")
             panels.append((base, draws[:, 0], obs[0], name, what))
     return panels
 
@@ -497,6 +517,7 @@ def predictive_checks(
         if discrete:
             edges = np.arange(values.min() - 0.5, values.max() + 1.5)
             ax.hist(values, bins=edges, color=COLOURS["draws"], density=True)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # a count has no 2.5
         else:
             ax.hist(values, bins=60, color=COLOURS["draws"], density=True)
         if name in bounds:
@@ -584,7 +605,10 @@ def cross_check_figure(idata: xr.DataTree, cross: pd.DataFrame) -> Figure:
     )
     for x in (0, 1):
         ax.axvline(x, color="#999999", lw=0.8, zorder=0)
-    ax.set_xlabel(f"median and {ci.percent} interval")
+    ax.set_xlabel(
+        "blockade fraction β (for Δ, the acute minus the sustained fraction): "
+        f"median and {ci.percent} interval"
+    )
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=9)
     ax.set_title("The full model against a model anyone can redo by hand", fontsize=10, pad=24)
     return fig

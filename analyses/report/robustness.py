@@ -555,8 +555,8 @@ def _psense_text(psense: pd.DataFrame) -> str:
             frame[col] = frame[col].map(lambda x: f"{x:.3f}")
     lines.append(markdown_table(frame))
     lines.append(
-        "\n![The headline posteriors with the prior, or the likelihood, raised to the power "
-        "0.8 or 1.25](figures/power_scaling.png)\n"
+        "\n![The headline posteriors and ketamine's effect δ, with the prior, or the "
+        "likelihood, raised to the power 0.8 or 1.25](figures/power_scaling.png)\n"
     )
     meaning = {
         "potential prior-data conflict": "the prior and the data both shape it and may pull "

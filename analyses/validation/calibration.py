@@ -112,6 +112,10 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, z: float = 1.96):
     return centre - half, centre + half
 
 
+# The reliability figure's room beyond [0, 1] on each axis.
+RELIABILITY_MARGIN = 0.05
+
+
 def reliability_figure(calibration: dict) -> Figure:
     """Stated P(hypothesis) against how often the hypothesis was true, by bin."""
     fig = Figure(figsize=(5.5, 5.5))
@@ -125,13 +129,15 @@ def reliability_figure(calibration: dict) -> Figure:
     yerr = [np.array(y) - lower, upper - np.array(y)]
     ax.errorbar(x, y, yerr=yerr, fmt="o", color="#0072b2", label="simulations (95% interval)")
     for xi, yi, ni in zip(x, y, n, strict=True):
-        ax.annotate(str(ni), (xi, yi), textcoords="offset points", xytext=(6, -10), fontsize=7)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+        ax.annotate(str(ni), (xi, yi), textcoords="offset points", xytext=(8, -10), fontsize=7)
+    # A margin around [0, 1], so a point at 0 or 1 (and its count) is drawn whole.
+    ax.set_xlim(-RELIABILITY_MARGIN, 1 + RELIABILITY_MARGIN)
+    ax.set_ylim(-RELIABILITY_MARGIN, 1 + RELIABILITY_MARGIN)
     ax.set_xlabel("stated posterior probability of a hypothesis")
     ax.set_ylabel("fraction of simulations where it was true")
     ax.set_title(
-        f"Brier score {calibration['brier']:.3f} (prior alone: {calibration['brier_prior']:.3f})",
+        f"Brier score {calibration['brier']:.3f} (prior alone: {calibration['brier_prior']:.3f})\n"
+        "beside each point: its bin's forecasts (one per simulation and hypothesis)",
         fontsize=10,
     )
     ax.legend(frameon=False, fontsize=8, loc="upper left")

@@ -88,7 +88,22 @@ def add_likelihood(ctx: ItemContext) -> None:
             signature="(),()->()",
             observed=ctx.observe(lower, suffix),
         )
-        describe(rv, "responders (count)")
+        describe(rv, count_datum(ctx.item.outcome))
+
+
+# What a count of participants is called, by the first of these words in the item's outcome.
+COUNTED = (("remi", "remitters"), ("respon", "responders"))
+
+
+def count_datum(outcome: str) -> str:
+    """What a count of participants holds, named by the item's outcome.
+
+    "depression remission on MADRS" counts remitters, "response: MADRS improved by at least
+    50%" responders; an outcome naming neither counts participants with the outcome.
+    """
+    text = outcome.lower()
+    found = sorted((text.find(stem), who) for stem, who in COUNTED if stem in text)
+    return f"{found[0][1] if found else 'participants with the outcome'} (count)"
 
 
 def bounded_events(study: StudyFile, item: ArmCounts | SingleArmBinary) -> dict:
@@ -138,12 +153,17 @@ def attenuation_statistic(
         arm.condition: np.asarray(values[name + suffix], dtype=float) / num(arm.n)
         for suffix, arm in _arms(item)
     }
+    # "response rate", "remission rate": named by what the item counts (count_datum).
+    what = count_datum(item.outcome).removesuffix(" (count)")
+    rate_of = {"responders": "response rate", "remitters": "remission rate"}.get(
+        what, "rate of the outcome"
+    )
     if item.kind == "single_arm_binary":
-        return Statistic(-rate[item.condition], "minus the response rate under naltrexone")
+        return Statistic(-rate[item.condition], f"minus the {rate_of} under naltrexone")
     if not {"ketamine_placebo", "ketamine_naltrexone"} <= set(rate):
         return None
     difference = rate["ketamine_placebo"] - rate["ketamine_naltrexone"]
-    return Statistic(difference, "response rate lost under naltrexone")
+    return Statistic(difference, f"{rate_of} lost under naltrexone")
 
 
 def simulate(draw: StudyDraw) -> SimulatedItem:

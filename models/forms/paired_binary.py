@@ -28,6 +28,7 @@ from models.forms.base import (
     simulated,
     value_or_lower,
 )
+from models.forms.counts import count_datum
 from models.likelihoods import paired_binary_logp, paired_binary_random
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def add_likelihood(ctx: ItemContext) -> None:
             [num(item.responders_placebo), num(item.responders_naltrexone)], dims=ctx.period_dim()
         ),
     )
-    describe(rv, "responders (count)")
+    describe(rv, count_datum(item.outcome))
 
 
 def estimate(study: StudyFile, item: PairedBinary, priors: PriorSpec) -> Estimate:
