@@ -315,22 +315,18 @@ def _acute_rests_on(ctx: ReportContext) -> list[str]:
     row = rows.iloc[0]
     return [
         f"- The acute Bayes factors (the strong ones in the table below among them) lean on "
-        f"**{_label(ctx, study)}** ({_brief(ctx, study)}) most: without it β acute is "
+        f"{_named(ctx.run.evidence, study)} most: without it β acute is "
         f"median {row['beta_acute_median']:+.2f} (95% interval "
         f"{row['beta_acute_eti95_lb']:+.2f} to {row['beta_acute_eti95_ub']:+.2f})."
     ]
 
 
-def _label(ctx: ReportContext, study: str) -> str:
-    evidence = ctx.run.evidence
-    found = evidence.loc[evidence["study"] == study, "label"]
-    return str(found.iloc[0]) if len(found) else study
-
-
-def _brief(ctx: ReportContext, study: str) -> str:
-    evidence = ctx.run.evidence
+def _named(evidence: pd.DataFrame, study: str) -> str:
+    """A study's label in bold and what kind of study it is (its id alone if not listed)."""
     found = evidence[evidence["study"] == study]
-    return study_brief(found.iloc[0]) if len(found) else "not in evidence.csv"
+    if not len(found):
+        return f"**{study}**"
+    return f"**{found.iloc[0]['label']}** ({study_brief(found.iloc[0])})"
 
 
 def _predictive_beta(summary: pd.DataFrame) -> list[str]:
@@ -463,11 +459,8 @@ def _rests_on(sensitivity: pd.DataFrame, evidence: pd.DataFrame) -> list[str]:
         shift = (np.log10(bf[loo]) - np.log10(base)).abs()
         worst = shift.idxmax()
         study = sensitivity.loc[worst, "scenario"].removeprefix("leave out ")
-        found = evidence[evidence["study"] == study]
-        row = found.iloc[0] if len(found) else None
-        named = f"**{study}**" if row is None else f"**{row['label']}** ({study_brief(row)})"
         out.append(
-            f"- What the answer rests on: without {named} the BF permissive vs "
+            f"- What the answer rests on: without {_named(evidence, study)} the BF permissive vs "
             f"primary is {bf[worst]:.3g} (vs {base:.3g}), the largest move of any single study."
         )
     sets = sensitivity["scenario"].str.startswith("priors: ")
