@@ -267,3 +267,57 @@ def test_agreement_needs_the_same_side_of_one_and_the_same_band():
     assert not same_band_and_direction(float("nan"), 0.21)
     assert not reverses_within_bare_band(float("nan"), 0.21)
     assert near_band_edge(0.502, 0.026) and not near_band_edge(0.21, 0.02)
+
+
+def test_the_priors_truncated_to_a_box_give_exact_region_masses():
+    """Against draws of the truncated priors, and the untruncated masses for a wide box."""
+    from analyses.inference.hypotheses import (
+        prior_probabilities,
+        prior_probabilities_within,
+        region_indicators,
+    )
+
+    a_spec = {"dist": "normal", "mu": 0.5, "sigma": 0.5}
+    s_spec = {"dist": "normal", "mu": 0.3, "sigma": 0.8}
+    t = Thresholds(0.5, 0.2)
+    exact = prior_probabilities_within(a_spec, s_spec, t)
+    rng = np.random.default_rng(0)
+    a, s = rng.normal(0.5, 0.5, 2_000_000), rng.normal(0.3, 0.8, 2_000_000)
+    inside = (a >= 0) & (a <= 1) & (s >= 0) & (s <= 1)
+    found = region_indicators(a[inside], s[inside], t)
+    for h in HYPOTHESES:
+        assert exact[h] == pytest.approx(found[h].mean(), abs=2e-3), h
+    wide = prior_probabilities_within(a_spec, s_spec, t, box=(-50.0, 50.0))
+    assert wide == pytest.approx(prior_probabilities(a_spec, s_spec, t))
+    assert prior_probabilities_within({"dist": "fixed", "value": 0.5}, s_spec, t) is None
+
+
+def test_a_boxed_reading_keeps_the_draws_inside_and_their_odds():
+    from analyses.inference.hypotheses import boxed_reading, prior_probabilities_within
+
+    spec = {"dist": "normal", "mu": 0.5, "sigma": 0.5}
+    t = Thresholds(0.5, 0.2)
+    a = np.array([0.9, 0.9, 0.6, 0.3, 1.5, -0.2] * 30)
+    s = np.array([0.8, 0.1, 0.2, 0.9, 0.9, 0.5] * 30)
+    boxed = boxed_reading(a, s, spec, spec, t)
+    assert boxed.draws == 4 * 30  # the draws at 1.5 and -0.2 are outside
+    assert boxed.posterior["primary"] == pytest.approx(0.25)
+    assert boxed.posterior["permissive"] == pytest.approx(0.75)
+    prior = prior_probabilities_within(spec, spec, t)
+    odds = 0.75 / 0.25 / (prior["permissive"] / prior["primary"])
+    assert boxed.bf_permissive_vs_primary == pytest.approx(odds)
+    # Too few draws in a region for a Bayes factor: NaN, not a number built on noise.
+    few = boxed_reading(a[:6], s[:6], spec, spec, t)
+    assert np.isnan(few.bf_permissive_vs_primary)
+
+
+def test_the_headline_states_the_answer_with_both_fractions_confined_to_zero_one():
+    from analyses.report.sections import _boxed_lines
+
+    spec = {"dist": "normal", "mu": 0.5, "sigma": 0.5}
+    rng = np.random.default_rng(2)
+    a, s = rng.normal(0.8, 0.4, 4000), rng.normal(0.3, 0.5, 4000)
+    (line,) = _boxed_lines(a, s, {"beta_acute": spec, "beta_sustained": spec}, Thresholds())
+    inside = int(((a >= 0) & (a <= 1) & (s >= 0) & (s <= 1)).sum())
+    assert f"keeps the {inside} of 4000 posterior draws inside" in line
+    assert "BF permissive vs primary" in line and "(prior 0.25 and 0.58)" in line

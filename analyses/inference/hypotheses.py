@@ -89,6 +89,72 @@ def prior_probabilities(spec_acute: dict, spec_sustained: dict, t: Thresholds) -
     return {"primary": primary, "permissive": permissive, "none": none, "other": max(other, 0.0)}
 
 
+# Both pooled blockade fractions confined to [0, 1]: no enhancement, no more than a total block.
+UNIT_BOX = (0.0, 1.0)
+
+
+def prior_probabilities_within(
+    spec_acute: dict, spec_sustained: dict, t: Thresholds, box: tuple[float, float] = UNIT_BOX
+) -> dict[str, float] | None:
+    """Each region's prior probability under the priors truncated to ``box`` (both β).
+
+    None for a fixed prior (no density to truncate) or thresholds outside the box.
+    """
+    lo, hi = box
+    if "fixed" in (spec_acute["dist"], spec_sustained["dist"]):
+        return None
+    if not lo <= t.permissive <= t.primary <= hi:
+        return None
+    fa, fs = scipy_dist(spec_acute).cdf, scipy_dist(spec_sustained).cdf
+    z = (fa(hi) - fa(lo)) * (fs(hi) - fs(lo))
+    primary = (fa(hi) - fa(t.primary)) * (fs(hi) - fs(t.primary)) / z
+    permissive = (fa(hi) - fa(t.permissive)) * (fs(hi) - fs(lo)) / z - primary
+    none = (fa(t.permissive) - fa(lo)) * (fs(t.permissive) - fs(lo)) / z
+    other = 1.0 - primary - permissive - none
+    out = {"primary": primary, "permissive": permissive, "none": none, "other": other}
+    return {h: float(max(v, 0.0)) for h, v in out.items()}
+
+
+@dataclass(frozen=True)
+class BoxedReading:
+    """The hypotheses with both pooled β confined to a box (the prior truncated there).
+
+    Truncating the prior to the box conditions the posterior on it: the same draws, those
+    inside kept. ``draws`` is how many were inside.
+    """
+
+    prior: dict[str, float]
+    posterior: dict[str, float]
+    draws: int
+    bf_permissive_vs_primary: float  # NaN when either region holds too few draws
+
+
+def boxed_reading(
+    a: np.ndarray,
+    s: np.ndarray,
+    spec_acute: dict,
+    spec_sustained: dict,
+    t: Thresholds,
+    box: tuple[float, float] = UNIT_BOX,
+) -> BoxedReading | None:
+    """The hypotheses' prior and posterior probabilities with both β confined to ``box``."""
+    prior = prior_probabilities_within(spec_acute, spec_sustained, t, box)
+    a, s = np.ravel(a), np.ravel(s)
+    inside = (a >= box[0]) & (a <= box[1]) & (s >= box[0]) & (s <= box[1])
+    if prior is None or inside.sum() == 0:
+        return None
+    found = region_indicators(a[inside], s[inside], t)
+    posterior = {h: float(np.mean(found[h])) for h in HYPOTHESES}
+    # Raw draws, not effective ones: lenient, and the report gives the count beside the BF.
+    counts = {h: int(found[h].sum()) for h in HEADLINE}
+    bf = float("nan")
+    if min(counts.values()) >= MIN_EFFECTIVE_DRAWS and min(prior[h] for h in HEADLINE) > 0:
+        permissive, primary = HEADLINE
+        odds = posterior[permissive] / posterior[primary]
+        bf = odds / (prior[permissive] / prior[primary])
+    return BoxedReading(prior, posterior, int(inside.sum()), bf)
+
+
 @dataclass(frozen=True)
 class Weights:
     """Importance weights over a posterior's draws (Pareto-smoothed).

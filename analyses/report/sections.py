@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.inference.bayes_factors import CANNOT_TELL, near_band_edge, regions
+from analyses.inference.bayes_factors import CANNOT_TELL, evidence_words, near_band_edge, regions
 from analyses.inference.fit import HEADLINE_VARS
-from analyses.inference.hypotheses import HYPOTHESES, Thresholds
+from analyses.inference.hypotheses import HYPOTHESES, Thresholds, boxed_reading
 from analyses.inference.intervals import Interval, interval
 from analyses.inference.sampling import ESS_MIN, RHAT_MAX, TAIL_ESS_PROBS
 from analyses.report.bias import bias_section, counted_once, study_brief
@@ -436,6 +436,26 @@ def _where_permissive_sits(ctx: ReportContext) -> list[str]:
         f"P(β sustained < 0) = {below_zero:.2f}. β > 1 would mean ketamine with naltrexone did "
         "worse than no ketamine at all: the model leaves that to the data rather than forbid "
         "it, so 'primary' and the strong part of 'permissive' hold such draws too.",
+        *_boxed_lines(a, s, slots, Thresholds(**t)),
+    ]
+
+
+def _boxed_lines(a: np.ndarray, s: np.ndarray, slots: dict, t: Thresholds) -> list[str]:
+    """The headline with both pooled β confined to [0, 1]: the same draws, those inside."""
+    boxed = boxed_reading(a, s, slots["beta_acute"], slots["beta_sustained"], t)
+    if boxed is None:
+        return []
+    bf = boxed.bf_permissive_vs_primary
+    bf_text = (
+        f"BF permissive vs primary {bf:.3g} ({evidence_words(float(np.log10(bf)))})"
+        if np.isfinite(bf)
+        else "too few draws in a region for a Bayes factor"
+    )
+    return [
+        f"- Were both pooled β confined to [0, 1] (the prior truncated there, which keeps the "
+        f"{boxed.draws} of {a.size} posterior draws inside): {bf_text}; P(primary) "
+        f"{boxed.posterior['primary']:.2f}, P(permissive) {boxed.posterior['permissive']:.2f} "
+        f"(prior {boxed.prior['primary']:.2f} and {boxed.prior['permissive']:.2f})."
     ]
 
 
