@@ -321,3 +321,30 @@ def test_the_headline_states_the_answer_with_both_fractions_confined_to_zero_one
     inside = int(((a >= 0) & (a <= 1) & (s >= 0) & (s <= 1)).sum())
     assert f"keeps the {inside} of 4000 posterior draws inside" in line
     assert "BF permissive vs primary" in line and "(prior 0.25 and 0.58)" in line
+
+
+def test_each_scenarios_acute_bayes_factor_is_the_tables_own():
+    """The strong-vs-none acute BF a scenario row records equals bayes_factors.csv's, and
+    uniform importance weights change nothing."""
+    from analyses.inference.bayes_factors import (
+        ACUTE_STRONG_VS_NONE,
+        acute_strong_vs_none,
+        bayes_factor_table,
+    )
+
+    spec = {"dist": "normal", "mu": 0.5, "sigma": 0.5}
+    rng = np.random.default_rng(3)
+    a = xr.DataArray(rng.normal(0.7, 0.4, (4, 1000)), dims=("chain", "draw"))
+    s = xr.DataArray(rng.normal(0.3, 0.5, (4, 1000)), dims=("chain", "draw"))
+    t = Thresholds()
+    table = bayes_factor_table(a, s, spec, spec, t).set_index("question")
+    found = acute_strong_vs_none(a.values, s.values, spec, spec, t)
+    assert found == pytest.approx(table.loc[ACUTE_STRONG_VS_NONE[0], "bf"])
+    uniform = np.full(a.size, 1.0 / a.size)
+    assert acute_strong_vs_none(a.values, s.values, spec, spec, t, uniform) == pytest.approx(found)
+    # Weight only the draws with beta_acute >= 0.5 and one below Q: a different answer.
+    tilted = np.where(a.values.ravel() >= 0.5, 2.0, 1.0)
+    tilted /= tilted.sum()
+    assert acute_strong_vs_none(a.values, s.values, spec, spec, t, tilted) > found
+    few = acute_strong_vs_none(np.full(100, 0.9), np.full(100, 0.9), spec, spec, t)
+    assert np.isnan(few)  # no draw below Q

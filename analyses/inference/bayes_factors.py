@@ -25,6 +25,7 @@ from scipy import integrate
 
 from analyses.inference.hypotheses import (
     HYPOTHESES,
+    MIN_EFFECTIVE_DRAWS,
     Thresholds,
     parameter_ess,
     posterior_probability,
@@ -177,6 +178,32 @@ def questions() -> list[tuple[str, str, str]]:
         ("permissive (partial, acute between Q and P) vs primary", "Q <= acute < P", "primary"),
         *pairs,
     ]
+
+
+# The acute question whose Bayes factor every scenario records (sensitivity.csv): a strong
+# acute block against none, the strongest of the acute Bayes factors in the shipped run.
+ACUTE_STRONG_VS_NONE = ("acute: beta_acute >= P vs < Q", "acute >= P", "acute < Q")
+
+
+def acute_strong_vs_none(
+    a: np.ndarray,
+    s: np.ndarray,
+    spec_acute: dict,
+    spec_sustained: dict,
+    t: Thresholds,
+    weights: np.ndarray | None = None,
+) -> float:
+    """The Bayes factor of β acute ≥ P against β acute < Q from draws (``weights``: normalised
+    importance weights, one per draw); NaN when either region holds fewer than
+    ``MIN_EFFECTIVE_DRAWS`` draws or has no prior mass."""
+    found = regions(spec_acute, spec_sustained, t)
+    num, den = (found[name] for name in ACUTE_STRONG_VS_NONE[1:])
+    a, s = np.ravel(a), np.ravel(s)
+    in_num, in_den = num.indicator(a, s), den.indicator(a, s)
+    if min(in_num.sum(), in_den.sum()) < MIN_EFFECTIVE_DRAWS or min(num.prior, den.prior) <= 0:
+        return float("nan")
+    w = np.full(a.size, 1.0 / a.size) if weights is None else np.ravel(weights)
+    return float(np.sum(w * in_num) / np.sum(w * in_den) / (num.prior / den.prior))
 
 
 def _log_ratio_mcse(in_a: xr.DataArray, in_b: xr.DataArray, p_a: float, p_b: float) -> float:

@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.inference.bayes_factors import CANNOT_TELL, evidence_words, near_band_edge, regions
+from analyses.inference.bayes_factors import (
+    ACUTE_STRONG_VS_NONE,
+    CANNOT_TELL,
+    evidence_words,
+    near_band_edge,
+    regions,
+)
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds, boxed_reading
 from analyses.inference.intervals import Interval, interval
@@ -317,8 +323,23 @@ def _acute_rests_on(ctx: ReportContext) -> list[str]:
         f"- The acute Bayes factors (the strong ones in the table below among them) lean on "
         f"{_named(ctx.run.evidence, study)} most: without it β acute is "
         f"median {row['beta_acute_median']:+.2f} (95% interval "
-        f"{row['beta_acute_eti95_lb']:+.2f} to {row['beta_acute_eti95_ub']:+.2f})."
+        f"{row['beta_acute_eti95_lb']:+.2f} to {row['beta_acute_eti95_ub']:+.2f})"
+        + _acute_bf_without(ctx, row)
+        + "."
     ]
+
+
+def _acute_bf_without(ctx: ReportContext, row: pd.Series) -> str:
+    """The strong-vs-none acute Bayes factor without the study, beside the main analysis's."""
+    without = pd.to_numeric(pd.Series([row.get("bf_acute_strong_vs_none")]), errors="coerce")[0]
+    question = ACUTE_STRONG_VS_NONE[0]
+    if not np.isfinite(without) or question not in ctx.run.bayes_factors.index:
+        return ""
+    main = ctx.run.bayes_factors.loc[question]
+    return (
+        f", and the Bayes factor of β acute ≥ P against β acute < Q is {without:.3g} "
+        f"({evidence_words(float(np.log10(without)))}) against {format_bf(main['bf'])} with it"
+    )
 
 
 def _named(evidence: pd.DataFrame, study: str) -> str:

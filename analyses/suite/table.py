@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.inference.bayes_factors import reverses_within_bare_band, same_band_and_direction
+from analyses.inference.bayes_factors import (
+    ACUTE_STRONG_VS_NONE,
+    acute_strong_vs_none,
+    reverses_within_bare_band,
+    same_band_and_direction,
+)
 from analyses.inference.fit import HEADLINE_VARS
 from analyses.inference.hypotheses import (
     HEADLINE,
@@ -31,11 +36,13 @@ def scenario_row(
     certified: bool,
     attempts: list,
     weights: np.ndarray | None = None,
+    acute_bf: float = float("nan"),
 ) -> dict:
     """One row of sensitivity.csv / cumulative.csv from a fit's hypothesis table and draws.
 
     ``weights`` (normalised, one per draw) make the medians and intervals those of a
-    reweighted posterior.
+    reweighted posterior; ``acute_bf`` is the row's Bayes factor of a strong acute block
+    against none (:func:`acute_strong_vs_none`).
     """
     w = None if weights is None else np.asarray(weights, dtype=float).ravel()
     t = table.set_index("hypothesis")
@@ -50,6 +57,7 @@ def scenario_row(
         row[f"p_{h}_mcse"] = float(t.loc[h, "posterior_prob_mcse"])
         row[f"prior_{h}"] = float(t.loc[h, "prior_prob"])
     row["bf_permissive_vs_primary"] = t.loc[HEADLINE[0], f"bf_vs_{HEADLINE[1]}"]
+    row["bf_acute_strong_vs_none"] = acute_bf
     ci = interval()
     for name, values in draws.items():
         median = np.median(values) if w is None else weighted_quantile(values, w, 0.5)
@@ -87,7 +95,15 @@ def posterior_row(
     )
     draws = {name: post[name].values.ravel() for name in HEADLINE_VARS}
     normalised = None if weights is None else weights.normalised
-    row = scenario_row(scenario, table, draws, certified, attempts, normalised)
+    acute = acute_strong_vs_none(
+        draws["beta_acute"],
+        draws["beta_sustained"],
+        slots["beta_acute"],
+        slots["beta_sustained"],
+        thresholds,
+        normalised,
+    )
+    row = scenario_row(scenario, table, draws, certified, attempts, normalised, acute)
     if weights is None and scenario.kind == "sensitivity":
         row |= left_out_prediction(post, scenario.studies)
     return row
@@ -105,8 +121,15 @@ def _draws(primary) -> dict:
 def primary_row(primary) -> dict:
     """The primary fit as a row of the table."""
     scenario = Scenario("primary", "the primary analysis", {}, {}, kind="primary")
+    question = primary.bayes_factors.set_index("question").loc[ACUTE_STRONG_VS_NONE[0]]
+    acute = float(question["bf"]) if not question["bound"] else float("nan")
     row = scenario_row(
-        scenario, primary.hypotheses, _draws(primary), primary.certified, primary.gated.attempts
+        scenario,
+        primary.hypotheses,
+        _draws(primary),
+        primary.certified,
+        primary.gated.attempts,
+        acute_bf=acute,
     )
     extra = {"compiled": True, "seconds": 0.0, "studies": primary_studies(primary), "method": "fit"}
     return row | extra
@@ -125,7 +148,10 @@ def threshold_rows(primary, base: Thresholds, priors: PriorSpec) -> list[dict]:
         )
         change = f"primary threshold {p:g}, permissive threshold {q:g} (no refit)"
         sc = Scenario(f"thresholds {p:g}/{q:g}", change, {}, {}, kind="thresholds")
-        row = scenario_row(sc, table, _draws(primary), primary.certified, [])
+        draws = _draws(primary)
+        a, s = draws["beta_acute"], draws["beta_sustained"]
+        acute = acute_strong_vs_none(a, s, spec_a, spec_s, Thresholds(p, q))
+        row = scenario_row(sc, table, draws, primary.certified, [], acute_bf=acute)
         extra = {"compiled": False, "seconds": 0.0, "studies": primary_studies(primary)}
         rows.append(row | extra | {"method": "thresholds"})
     return rows
