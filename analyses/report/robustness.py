@@ -332,12 +332,18 @@ def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
     for _, r in disagree.iterrows():
         why = _mechanism(r["scenario"])
         lines.append(
-            f"- **{r['scenario']}** ({r['change']}): BF permissive vs primary "
+            f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
             f"{format_bf(r['bf_permissive_vs_primary'])}; '{r['leader']}' leads with P = "
             f"{r[f'p_{r.leader}']:.2f}; β acute {_interval(r, 'beta_acute')}; "
             f"β sustained {_interval(r, 'beta_sustained')}." + (f" Why: {why}." if why else "")
         )
     return lines
+
+
+def _twin_note(row: pd.Series) -> str:
+    """' (the same fit as X)' for a twin, which the counts above take once."""
+    twin = row.get("same_fit_as")
+    return f" (the same fit as {shown(twin)})" if isinstance(twin, str) and twin else ""
 
 
 def _reversal_lines(refits: pd.DataFrame) -> list[str]:
@@ -354,7 +360,7 @@ def _reversal_lines(refits: pd.DataFrame) -> list[str]:
     for _, r in reversed_.iterrows():
         why = _mechanism(r["scenario"])
         lines.append(
-            f"- **{r['scenario']}** ({r['change']}): BF permissive vs primary "
+            f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
             f"{format_bf(r['bf_permissive_vs_primary'])}; β acute "
             f"{_interval(r, 'beta_acute')}; β sustained {_interval(r, 'beta_sustained')}."
             + (f" Why: {why}." if why else "")
