@@ -199,3 +199,14 @@ def test_the_robustness_lists_keep_agreeing_reversing_and_disagreeing_scenarios_
     assert "priors: c" in moved and "leave out a" not in moved and "leave out b" not in moved
     assert "leave out a" in "\n".join(robustness._reversal_lines(refits))
     assert "leave out b" in "\n".join(robustness._disagreement_lines(refits, "permissive"))
+
+
+def test_a_twin_in_the_robustness_lists_says_whose_fit_it_is():
+    import pandas as pd
+
+    from analyses.report import robustness
+
+    twin = pd.Series({"same_fit_as": "leave out yoon2019"})
+    assert robustness._twin_note(twin) == " (the same fit as leave out yoon2019)"
+    assert robustness._twin_note(pd.Series({"same_fit_as": ""})) == ""
+    assert robustness._twin_note(pd.Series({"same_fit_as": float("nan")})) == ""
