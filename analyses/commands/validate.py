@@ -395,13 +395,11 @@ def _sbc_blockade(n_sims: int, seed: int, scheduler: str | None, folder: Path) -
 
     from analyses.report.figures import save_figure
     from analyses.validation import calibration, sbc
-    from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+    from analyses.validation.cluster import task_seeds
 
     seeds = task_seeds(seed, n_sims + 1)
     draws = sbc.prior_draws(n_sims, seeds[0])
-    args = [(i, draw, seeds[i + 1]) for i, draw in enumerate(draws)]
-    with dask_client(scheduler) as client:
-        records = map_tasks(sbc.fit_one, args, client, label=lambda i: f"SBC simulation {i + 1}")
+    records = _simulated(sbc, draws, seeds, scheduler, "SBC simulation")
     ranks = calibration.rank_summary(records, seed)
     hypotheses = calibration.hypothesis_calibration(records)
     folder.mkdir(parents=True, exist_ok=True)
@@ -421,19 +419,24 @@ def _sbc_blockade(n_sims: int, seed: int, scheduler: str | None, folder: Path) -
     }
 
 
+def _simulated(module, draws: list[dict], seeds: list[int], scheduler, label: str) -> list:
+    """Each simulation of a calibration section as a Dask task: ``module.fit_one``."""
+    from analyses.validation.cluster import dask_client, map_tasks
+
+    args = [(i, draw, seeds[i + 1]) for i, draw in enumerate(draws)]
+    with dask_client(scheduler) as client:
+        return map_tasks(module.fit_one, args, client, label=lambda i: f"{label} {i + 1}")
+
+
 def _conflict_calibration(n_sims: int, seed: int, scheduler: str | None, folder: Path) -> dict:
     """The replicated-data conflict check's PIT, under data simulated from the model."""
     from analyses.report.figures import save_figure
     from analyses.validation import conflict_calibration, sbc
-    from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+    from analyses.validation.cluster import task_seeds
 
     seeds = task_seeds(seed, n_sims + 1)
     draws = sbc.prior_draws(n_sims, seeds[0])
-    args = [(i, draw, seeds[i + 1]) for i, draw in enumerate(draws)]
-    with dask_client(scheduler) as client:
-        records = map_tasks(
-            conflict_calibration.fit_one, args, client, label=lambda i: f"conflict check {i + 1}"
-        )
+    records = _simulated(conflict_calibration, draws, seeds, scheduler, "conflict check")
     studies = conflict_calibration.summarise(records)
     folder.mkdir(parents=True, exist_ok=True)
     figure = "conflict_calibration.png"
@@ -453,15 +456,11 @@ def _conflict_items(n_sims: int, seed: int, scheduler: str | None, folder: Path)
     """The conflict check of a study with two items: its PITs under data from the model."""
     from analyses.report.figures import save_figure
     from analyses.validation import conflict_items
-    from analyses.validation.cluster import dask_client, map_tasks, task_seeds
+    from analyses.validation.cluster import task_seeds
 
     seeds = task_seeds(seed, n_sims + 1)
     draws = conflict_items.prior_draws(n_sims, seeds[0])
-    args = [(i, draw, seeds[i + 1]) for i, draw in enumerate(draws)]
-    with dask_client(scheduler) as client:
-        records = map_tasks(
-            conflict_items.fit_one, args, client, label=lambda i: f"two-item check {i + 1}"
-        )
+    records = _simulated(conflict_items, draws, seeds, scheduler, "two-item check")
     folder.mkdir(parents=True, exist_ok=True)
     figure = "conflict_items.png"
     save_figure(conflict_items.pit_figure(records, seed), folder / figure)
