@@ -330,14 +330,20 @@ def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
         return []
     lines = ["\nWhere the answer changes, and why:\n"]
     for _, r in disagree.iterrows():
-        why = _mechanism(r["scenario"])
-        lines.append(
-            f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
-            f"{format_bf(r['bf_permissive_vs_primary'])}; '{r['leader']}' leads with P = "
-            f"{r[f'p_{r.leader}']:.2f}; β acute {_interval(r, 'beta_acute')}; "
-            f"β sustained {_interval(r, 'beta_sustained')}." + (f" Why: {why}." if why else "")
-        )
+        leads = f"'{r['leader']}' leads with P = {r[f'p_{r.leader}']:.2f}; "
+        lines.append(_scenario_line(r, leads))
     return lines
+
+
+def _scenario_line(r: pd.Series, middle: str = "") -> str:
+    """One scenario as a list item: what it changes, its BF, the two β, and why it moves."""
+    why = _mechanism(r["scenario"])
+    return (
+        f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
+        f"{format_bf(r['bf_permissive_vs_primary'])}; {middle}β acute "
+        f"{_interval(r, 'beta_acute')}; β sustained {_interval(r, 'beta_sustained')}."
+        + (f" Why: {why}." if why else "")
+    )
 
 
 def _twin_note(row: pd.Series) -> str:
@@ -357,15 +363,7 @@ def _reversal_lines(refits: pd.DataFrame) -> list[str]:
         "\nWhere the lean reverses without leaving the band of a bare mention (the data still "
         "cannot tell 'primary' from 'permissive', but lean the other way):\n"
     ]
-    for _, r in reversed_.iterrows():
-        why = _mechanism(r["scenario"])
-        lines.append(
-            f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
-            f"{format_bf(r['bf_permissive_vs_primary'])}; β acute "
-            f"{_interval(r, 'beta_acute')}; β sustained {_interval(r, 'beta_sustained')}."
-            + (f" Why: {why}." if why else "")
-        )
-    return lines
+    return lines + [_scenario_line(r) for _, r in reversed_.iterrows()]
 
 
 def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> list[str]:
