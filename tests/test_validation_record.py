@@ -252,3 +252,16 @@ def test_the_report_states_the_conflict_checks_calibration(tmp_path, monkeypatch
     assert "at most 6.5% of the simulations" in text
     summary["conflict_calibration"]["passed"] = False
     assert "was NOT uniform" in validation_section(SimpleNamespace(run=run))
+
+
+def test_the_report_says_when_and_from_which_commits_the_record_was_made():
+    from analyses.report.sections import _sections_made
+
+    one = {"sections_oldest": "2026-12-04T10:00:00Z", "sections_newest": "2026-12-04T11:00:00Z"}
+    text = _sections_made(one | {"section_commits": 1, "sections_uncommitted": []})
+    assert "made on 2026-12-04, from one commit" in text and "uncommitted" not in text
+    two = one | {"sections_oldest": "2026-12-03T10:00:00Z", "section_commits": 3}
+    text = _sections_made(two | {"sections_uncommitted": ["conflict_items"]})
+    assert "between 2026-12-03 and 2026-12-04, from 3 commits" in text
+    assert text.endswith("made from uncommitted code: conflict_items.")
+    assert _sections_made({}) == ""

@@ -1031,11 +1031,13 @@ def _sections_made(v: dict) -> str:
     so a record can hold sections of several commits."""
     if "sections_oldest" not in v:
         return ""
+    oldest, newest = v["sections_oldest"][:10], v["sections_newest"][:10]
+    commits = v["section_commits"]
+    when = f"on {oldest}" if oldest == newest else f"between {oldest} and {newest}"
     text = (
-        f" Its sections were made between {v['sections_oldest'][:10]} and "
-        f"{v['sections_newest'][:10]}, from {v['section_commits']} "
-        f"commit{'' if v['section_commits'] == 1 else 's'} of the toolkit (a section is rerun "
-        "when what it checks changes; each records its commit)"
+        f" Its sections were made {when}, from "
+        f"{'one commit' if commits == 1 else f'{commits} commits'} of the toolkit (a section is "
+        "rerun when what it checks changes; each records its commit)"
     )
     dirty = v.get("sections_uncommitted") or []
     if dirty:
