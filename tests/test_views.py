@@ -119,28 +119,33 @@ def test_a_heavy_tailed_prior_widens_the_axis_by_at_most_two_posterior_widths():
     assert hi - lo == pytest.approx((1 + 2 * MAX_PRIOR_WIDENING) * width)
 
 
+# A scenario row of sensitivity.csv, as much of it as the report's robustness code reads.
+SCENARIO_ROW = {
+    "p_primary": 0.25,
+    "p_permissive": 0.7,
+    "p_none": 0.03,
+    "p_other": 0.02,
+    "certified": True,
+    "same_fit_as": "",
+    **{
+        f"{b}_{s}": 0.5
+        for b in ("beta_acute", "beta_sustained")
+        for s in ("median", "eti95_lb", "eti95_ub")
+    },
+}
+
+
 def test_the_main_analysis_is_never_labelled_with_a_hypothesis_name():
     """The scenario named "primary" reads "main analysis" beside the hypothesis 'primary'."""
     import pandas as pd
 
     from analyses.report import robustness
 
-    base = {
-        "p_primary": 0.25,
-        "p_permissive": 0.7,
-        "p_none": 0.03,
-        "p_other": 0.02,
+    base = SCENARIO_ROW | {
         "bf_permissive_vs_primary": 1.5,
         "agrees": True,
         "agrees_bf": True,
-        "certified": True,
-        "same_fit_as": "",
         "method": "refit",
-        **{
-            f"{b}_{s}": 0.5
-            for b in ("beta_acute", "beta_sustained")
-            for s in ("median", "eti95_lb", "eti95_ub")
-        },
     }
     table = pd.DataFrame(
         [
@@ -165,20 +170,7 @@ def test_the_robustness_lists_keep_agreeing_reversing_and_disagreeing_scenarios_
     from analyses.report import robustness
     from analyses.suite.table import with_agreement
 
-    base = {
-        "p_primary": 0.25,
-        "p_permissive": 0.7,
-        "p_none": 0.03,
-        "p_other": 0.02,
-        "certified": True,
-        "same_fit_as": "",
-        "change": "one thing",
-        **{
-            f"{b}_{s}": 0.5
-            for b in ("beta_acute", "beta_sustained")
-            for s in ("median", "eti95_lb", "eti95_ub")
-        },
-    }
+    base = SCENARIO_ROW | {"change": "one thing"}
     rows = [
         ("primary", "primary", 1.66, 0.70),
         ("leave out a", "sensitivity", 0.71, 0.60),  # reverses, still a bare mention
