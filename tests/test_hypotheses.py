@@ -319,8 +319,11 @@ def test_the_headline_states_the_answer_with_both_fractions_confined_to_zero_one
     a, s = rng.normal(0.8, 0.4, 4000), rng.normal(0.3, 0.5, 4000)
     (line,) = _boxed_lines(a, s, {"beta_acute": spec, "beta_sustained": spec}, Thresholds())
     inside = int(((a >= 0) & (a <= 1) & (s >= 0) & (s <= 1)).sum())
-    assert f"keeps the {inside} of 4000 posterior draws inside" in line
-    assert "BF permissive vs primary" in line and "(prior 0.25 and 0.58)" in line
+    assert f"the {inside} of 4000 draws inside are kept" in line
+    assert f"{1 - inside / 4000:.0%} fall outside" in line
+    assert (
+        "BF permissive vs primary" in line and "(under the truncated prior 0.25 and 0.58)" in line
+    )
 
 
 def test_each_scenarios_acute_bayes_factor_is_the_tables_own():

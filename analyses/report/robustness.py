@@ -33,7 +33,7 @@ MECHANISMS = {
     "nonspecific_share": "naltrexone's effect on the placebo improvement is mostly prior",
     "specific_share": "Jelen informs only β·κ, so the specific share κ trades off against β",
     "tau_beta": "with two studies per regimen, the between-study SD is mostly prior, and a wider "
-    "one lets the pooled β follow each study less",
+    "one widens the pooled β's interval",
     "early_stop": "the early-stopping factor sets how much of Williams 2018's contrast is bias",
     "ketamine_response": "Yoon 2019 has no control arm: what ketamine alone would have done "
     "comes from this external prior",
@@ -84,9 +84,12 @@ def _stacked_bars(ax, rows: pd.DataFrame) -> None:
                 bar.set_hatch("///")
                 bar.set_edgecolor("white")
         left += values
+    reverses = rows["reverses_bf"].astype(bool) if "reverses_bf" in rows else [False] * len(rows)
     labels = [
-        _scenario_label(r) + ("" if r.agrees else f"  (leads: {r.leader})")
-        for r in rows.itertuples()
+        _scenario_label(r)
+        + ("" if r.agrees else f"  (leads: {r.leader})")
+        + ("  (lean reverses)" if reversed_ else "")
+        for r, reversed_ in zip(rows.itertuples(), reverses, strict=True)
     ]
     ax.set_yticks(y, labels=labels, fontsize=8)
     # Red: the headline Bayes factor leaves the main analysis's band (what the run leads with).
@@ -119,8 +122,9 @@ def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
     _stacked_bars(axes[0], fits)
     axes[0].legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
     axes[0].set_title(
-        "Each scenario's hypothesis probabilities. Red label: the Bayes factor permissive vs "
-        "primary\nleaves the main analysis's band; '(leads: ...)': another hypothesis than "
+        "Each scenario's hypothesis probabilities. Bold orange label: the Bayes factor "
+        "permissive vs primary\nleaves the main analysis's band; '(lean reverses)': it stays "
+        "in the band on the other side of 1;\n'(leads: ...)': another hypothesis than "
         f"'{leader}' is the most probable",
         fontsize=9,
         pad=22,
@@ -272,8 +276,8 @@ def robustness_section(suite) -> str:
         _cumulative_text(suite.cumulative, refits, primary, leader),
         f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled "
         f"model{'' if suite.compiles == 1 else 's'} (first attempts at target acceptance "
-        f"{suite.target_accept:g}) and {suite.reweighted} reweighted posteriors, "
-        f"{suite.wall_seconds:.0f} s wall time.*\n",
+        f"{suite.target_accept:g}{_retried(refits)}) and {suite.reweighted} reweighted "
+        f"posteriors, {suite.wall_seconds:.0f} s wall time.*\n",
     ]
     return "\n".join(lines)
 
@@ -292,9 +296,9 @@ def _agreement_lines(refits: pd.DataFrame) -> list[str]:
     if same_band is not None:
         lines.append(
             f"Robustness is judged by what the run leads with: of {len(refits)} "
-            f"distinct scenario fits (a twin of another fit counted once), **{same_band} keep "
-            "the Bayes factor permissive vs primary in the same "
-            f"Kass–Raftery band** as the {MAIN} (and, beyond a bare mention, on the same side "
+            f"distinct scenario results (refits and reweighted posteriors; a twin of another "
+            f"fit counted once), **{same_band} keep the Bayes factor permissive vs primary in "
+            f"the same Jeffreys band** as the {MAIN} (and, beyond a bare mention, on the same side "
             f"of 1), and **{len(refits) - same_band}** move it to another band."
         )
     lines.append(
@@ -367,8 +371,11 @@ def _reversal_lines(refits: pd.DataFrame) -> list[str]:
 
 
 def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> list[str]:
-    """The agreeing scenarios (leader and BF band, no reversal) that moved P(leader) most."""
-    moved = refits.assign(shift=(refits[f"p_{leader}"] - primary[f"p_{leader}"]).abs())
+    """The agreeing scenarios (leader and BF band, no reversal) that moved the headline Bayes
+    factor most: robustness is judged by it, so its moves are the yardstick."""
+    log10 = np.log10(pd.to_numeric(refits["bf_permissive_vs_primary"], errors="coerce"))
+    head = np.log10(float(primary["bf_permissive_vs_primary"]))
+    moved = refits.assign(shift=(log10 - head).abs().fillna(-1.0))
     agreeing = moved.agrees
     if "agrees_bf" in moved:
         agreeing = agreeing & moved["agrees_bf"].astype(bool)
@@ -377,15 +384,28 @@ def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> 
     moved = moved[agreeing].sort_values("shift", ascending=False).head(3)
     if not len(moved):
         return []
-    lines = ["\nAgreeing scenarios that moved P(" + leader + ") most:\n"]
+    lines = ["\nAgreeing scenarios that moved the Bayes factor permissive vs primary most:\n"]
     for _, r in moved.iterrows():
         lines.append(
-            f"- **{r['scenario']}**: P({leader}) {primary[f'p_{leader}']:.2f} → "
-            f"{r[f'p_{leader}']:.2f}; β acute {_interval(r, 'beta_acute')}; "
+            f"- **{r['scenario']}**: BF {format_bf(primary['bf_permissive_vs_primary'])} → "
+            f"{format_bf(r['bf_permissive_vs_primary'])}, P({leader}) "
+            f"{primary[f'p_{leader}']:.2f} → {r[f'p_{leader}']:.2f}; β acute "
+            f"{_interval(r, 'beta_acute')}; "
             f"β sustained {_interval(r, 'beta_sustained')}."
             + (f" Why: {_mechanism(r['scenario'])}." if _mechanism(r["scenario"]) else "")
         )
     return lines
+
+
+def _retried(refits: pd.DataFrame) -> str:
+    """'; N needed a retry (names)': the scenarios the convergence gate sent back."""
+    if "attempts" not in refits:
+        return ""
+    retried = refits[pd.to_numeric(refits["attempts"], errors="coerce") > 1]
+    if not len(retried):
+        return ""
+    names = ", ".join(f"{r.scenario} ({int(r.attempts)} attempts)" for r in retried.itertuples())
+    return f"; {len(retried)} needed a retry: {names}"
 
 
 def _uncertified_lines(refits: pd.DataFrame) -> list[str]:
@@ -422,7 +442,8 @@ def _method_lines(refits: pd.DataFrame) -> list[str]:
     refit = candidates[candidates["method"] != "reweighted"]
 
     def names(rows: pd.DataFrame) -> str:
-        return ", ".join(f"{r.scenario} (k̂ {r.pareto_k:.2f})" for r in rows.itertuples())
+        # Three decimals: a k̂ of 0.701 printed as 0.70 would seem to meet "< 0.7".
+        return ", ".join(f"{r.scenario} (k̂ {r.pareto_k:.3f})" for r in rows.itertuples())
 
     lines = [
         f"{len(candidates)} scenarios change only a prior. Their posterior is the {MAIN}'s "

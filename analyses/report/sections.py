@@ -94,10 +94,18 @@ def _timing_caveat(included: pd.DataFrame) -> list[str]:
     ca, cb = groups.values()
     separated = [c for c in ca if c in cb and not ca[c] & cb[c]]
     if separated:
+        described = "; ".join(
+            f"{c.replace('_', ' ')}: "
+            + ", ".join(
+                f"{' or '.join(f'{v:g}' for v in sorted(g[c]))} in the {r} studies"
+                for r, g in groups.items()
+            )
+            for c in separated
+        )
         text += (
-            f" The covariate(s) {', '.join(separated)} take different values in the two "
-            "groups with no overlap, so the data cannot separate them from timing: adding one "
-            "to `[model] covariates` leaves the regimen difference resting on its prior."
+            f" Study covariates differ between the two groups with no overlap ({described}), "
+            "so the data cannot separate them from timing: adding one to `[model] covariates` "
+            "leaves the regimen difference resting on its prior."
         )
     return [text]
 
@@ -472,11 +480,14 @@ def _boxed_lines(a: np.ndarray, s: np.ndarray, slots: dict, t: Thresholds) -> li
         if np.isfinite(bf)
         else "too few draws in a region for a Bayes factor"
     )
+    outside = 1 - boxed.draws / a.size
     return [
-        f"- Were both pooled β confined to [0, 1] (the prior truncated there, which keeps the "
-        f"{boxed.draws} of {a.size} posterior draws inside): {bf_text}; P(primary) "
-        f"{boxed.posterior['primary']:.2f}, P(permissive) {boxed.posterior['permissive']:.2f} "
-        f"(prior {boxed.prior['primary']:.2f} and {boxed.prior['permissive']:.2f})."
+        f"- Were both pooled β confined to [0, 1] (the prior truncated there, which conditions "
+        f"the posterior on the box: the {boxed.draws} of {a.size} draws inside are kept, "
+        f"{outside:.0%} fall outside; each study's own β_s stays unconfined): {bf_text}; "
+        f"P(primary) {boxed.posterior['primary']:.2f}, P(permissive) "
+        f"{boxed.posterior['permissive']:.2f} (under the truncated prior "
+        f"{boxed.prior['primary']:.2f} and {boxed.prior['permissive']:.2f})."
     ]
 
 
@@ -504,6 +515,7 @@ def _rests_on(sensitivity: pd.DataFrame, evidence: pd.DataFrame) -> list[str]:
             f"- What the answer rests on: without {_named(evidence, study)} the BF permissive vs "
             f"primary is {bf[worst]:.3g} (vs {base:.3g}), the largest move of any single study."
         )
+    out += _band_movers(sensitivity, bf)
     sets = sensitivity["scenario"].str.startswith("priors: ")
     if sets.any():
         values = [base, *bf[sets]]
@@ -514,6 +526,22 @@ def _rests_on(sensitivity: pd.DataFrame, evidence: pd.DataFrame) -> list[str]:
     return out
 
 
+def _band_movers(sensitivity: pd.DataFrame, bf: pd.Series) -> list[str]:
+    """The modelling choices (not prior sets) that move the headline BF out of its band."""
+    if "agrees_bf" not in sensitivity:
+        return []
+    kind = sensitivity["kind"] == "sensitivity"
+    choice = ~sensitivity["scenario"].str.startswith(("priors: ", "leave out "))
+    moved = sensitivity[kind & choice & ~sensitivity["agrees_bf"].astype(bool)]
+    if not len(moved):
+        return []
+    listed = "; ".join(f"{r.scenario} ({bf[i]:.3g})" for i, r in moved.iterrows())
+    return [
+        "- Modelling choices that move it out of its band (it is conditional on these too; "
+        f"the robustness section says why): {listed}."
+    ]
+
+
 def _leader_flips(sensitivity: pd.DataFrame, sets: pd.Series) -> list[str]:
     """The prior sets under which another hypothesis is the most probable."""
     columns = [f"p_{h}" for h in HYPOTHESES]
@@ -521,7 +549,9 @@ def _leader_flips(sensitivity: pd.DataFrame, sets: pd.Series) -> list[str]:
     main = leader.iloc[0]
     flips = [
         f"under **{sensitivity.loc[i, 'scenario'].removeprefix('priors: ')}** '{leader[i]}' "
-        f"leads (P = {float(sensitivity.loc[i, f'p_{leader[i]}']):.2f})"
+        f"leads (P = {float(sensitivity.loc[i, f'p_{leader[i]}']):.2f}"
+        + _prior_beside(sensitivity.loc[i], leader[i])
+        + ")"
         for i in sensitivity.index[sets]
         if leader[i] != main
     ]
@@ -744,6 +774,7 @@ LIKELIHOODS = {
     "contrast_statistic": [
         "reported attenuation a ~ N(k_s (β_s κ + γ (1 − κ)), |a / t|), t the contrast's statistic;",
         "  without a, t ~ normal with the noncentral-t moments of ν = k_s (β_s δ_s + γ m_s) / se",
+        "  (se the contrast's standard error in latent SDs, df its degrees of freedom)",
     ],
     "arm_counts": [
         "arm counts X_c ~ Bin(n_c, Φ(μ_c)); a count known only as a range: P(ℓ ≤ X_c ≤ u)",
@@ -1186,7 +1217,7 @@ GLOSSARY = (
         "does depend on the prior inside each region.",
     ),
     (
-        "Jeffreys' bands",
+        "Jeffreys band",
         "words for a Bayes factor's size [@kassraftery1995]: |log10 BF| below "
         "0.5 'not worth more than a bare mention', 0.5-1 'substantial', 1-2 'strong', above 2 "
         "'decisive'.",
@@ -1197,20 +1228,33 @@ GLOSSARY = (
         "(the Headline says their values); the Robustness section moves them.",
     ),
     (
-        "MCSE",
+        "MCSE (the ± after a number)",
         "Monte Carlo standard error: how much a number would move if the sampler were run "
         "again with another seed.",
+    ),
+    (
+        "95% interval",
+        "the equal-tailed credible interval: 2.5% of the posterior below it, 2.5% above.",
+    ),
+    (
+        "certified",
+        "a fit that passed the convergence gate (R-hat, ESS, no divergent transitions, every "
+        "draw finite); a fit that fails it after its retries is marked NOT CERTIFIED.",
+    ),
+    (
+        "assay sensitivity",
+        "whether ketamine had an effect in a study at all: a study can only show naltrexone "
+        "removing an effect that was there.",
+    ),
+    (
+        "PPP",
+        "posterior predictive p-value: the share of replicated data at least as extreme as the "
+        "observed, on the nearer side; near 0 flags data the model did not expect.",
     ),
     (
         "R-hat, ESS",
         "convergence diagnostics: R-hat near 1 means the chains agree; the effective "
         "sample size (ESS) is how many independent draws the correlated draws are worth.",
-    ),
-    (
-        "non-centred",
-        "a way of writing a hierarchical model (each study's value as the pooled "
-        "value plus the spread times a standard-normal z) that the sampler handles better; the "
-        "model is the same.",
     ),
     (
         "PSIS, k̂",
@@ -1365,4 +1409,18 @@ def _headline_interval(headline: dict, name: str) -> str:
         return "not recorded in this form"
     return Interval(headline["interval"]).describe(
         "median", entry["median"], entry["lower"], entry["upper"]
+    )
+
+
+def _prior_beside(row: pd.Series, hypothesis: str) -> str:
+    """', against a prior of 0.83; the BF permissive vs primary, 1.41, ...' for a flipped leader:
+    a prior set can make a hypothesis lead that the data moved away from."""
+    prior = pd.to_numeric(pd.Series([row.get(f"prior_{hypothesis}")]), errors="coerce")[0]
+    if not np.isfinite(prior):
+        return ""
+    post = float(row[f"p_{hypothesis}"])
+    moved = "lowered" if post < prior else "raised"
+    return (
+        f", against a prior of {prior:.2f}: the data {moved} it; BF permissive vs primary "
+        f"{format_bf(row['bf_permissive_vs_primary'])}"
     )
