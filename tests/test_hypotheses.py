@@ -351,3 +351,16 @@ def test_each_scenarios_acute_bayes_factor_is_the_tables_own():
     assert acute_strong_vs_none(a.values, s.values, spec, spec, t, tilted) > found
     few = acute_strong_vs_none(np.full(100, 0.9), np.full(100, 0.9), spec, spec, t)
     assert np.isnan(few)  # no draw below Q
+
+
+def test_the_bayes_factor_table_flags_every_band_within_two_mcse_of_an_edge():
+    import pandas as pd
+
+    from analyses.report.sections import _evidence_cell
+
+    row = pd.Series({"bound": "", "log10_bf": 1.017, "log10_bf_mcse": 0.076, "evidence": "strong"})
+    assert _evidence_cell(row) == "strong (near a band edge)"
+    assert _evidence_cell(row.copy().replace({0.076: 0.005})) == "strong"
+    bound = row.copy()
+    bound["bound"] = ">"
+    assert _evidence_cell(bound) == "strong"  # a bound has no MCSE to judge by

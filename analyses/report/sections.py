@@ -267,6 +267,12 @@ def bf_phrase(row: pd.Series) -> str:
     )
 
 
+def _evidence_cell(row: pd.Series) -> str:
+    """A Bayes factor's band, flagged where a band edge is within two Monte Carlo SEs."""
+    near = not row["bound"] and near_band_edge(row["log10_bf"], row["log10_bf_mcse"])
+    return f"{row['evidence']} (near a band edge)" if near else str(row["evidence"])
+
+
 def headline_section(ctx: ReportContext) -> str:
     bfs, summary = ctx.run.bayes_factors, ctx.run.summary
     head = bfs.loc[HEADLINE_QUESTION]
@@ -586,7 +592,7 @@ def hypotheses_section(ctx: ReportContext) -> str:
                 else ""
                 for _, r in bfs.iterrows()
             ],
-            "evidence": bfs["evidence"],
+            "evidence": [_evidence_cell(r) for _, r in bfs.iterrows()],
         }
     )
     t = ctx.thresholds
