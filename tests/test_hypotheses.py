@@ -364,3 +364,39 @@ def test_the_bayes_factor_table_flags_every_band_within_two_mcse_of_an_edge():
     bound = row.copy()
     bound["bound"] = ">"
     assert _evidence_cell(bound) == "strong"  # a bound has no MCSE to judge by
+
+
+def test_a_scenarios_headline_mcse_matches_the_bayes_factor_tables():
+    """The delta-method MCSE from two region probabilities (what sensitivity.csv has) against
+    bayes_factors.csv's, from the indicators themselves: close, on draws with autocorrelation."""
+    from analyses.inference.bayes_factors import bayes_factor_table, log10_ratio_mcse
+    from analyses.inference.hypotheses import hypothesis_table
+
+    spec = {"dist": "normal", "mu": 0.5, "sigma": 0.5}
+    rng = np.random.default_rng(7)
+    # AR(1) chains, so the ESS is well below the draws' number.
+    z = rng.standard_normal((2, 4, 1000))
+    for i in range(1, 1000):
+        z[:, :, i] = 0.7 * z[:, :, i - 1] + np.sqrt(1 - 0.49) * z[:, :, i]
+    a = xr.DataArray(0.8 + 0.4 * z[0], dims=("chain", "draw"))
+    s = xr.DataArray(0.3 + 0.5 * z[1], dims=("chain", "draw"))
+    t = Thresholds()
+    hyp = hypothesis_table(a, s, spec, spec, t).set_index("hypothesis")
+    found = log10_ratio_mcse(
+        *(
+            hyp.loc[h, c]
+            for h in ("permissive", "primary")
+            for c in ("posterior_prob", "posterior_prob_mcse")
+        )
+    )
+    exact = bayes_factor_table(a, s, spec, spec, t).set_index("question")
+    reference = exact.loc["permissive vs primary", "log10_bf_mcse"]
+    assert 0.7 * reference < found < 1.4 * reference
+
+
+def test_a_lean_within_two_mcse_of_one_does_not_reverse():
+    from analyses.inference.bayes_factors import reverses_within_bare_band
+
+    assert reverses_within_bare_band(-0.15, 0.22, mcse=0.02)
+    assert not reverses_within_bare_band(-0.03, 0.22, mcse=0.02)  # its side is noise
+    assert not reverses_within_bare_band(-0.15, 0.22, mcse=float("nan"))

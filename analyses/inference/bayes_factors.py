@@ -80,12 +80,33 @@ def same_band_and_direction(log10_bf: float, reference: float) -> bool:
     return bool(band_index(reference) == 0 or np.sign(log10_bf) == np.sign(reference))
 
 
-def reverses_within_bare_band(log10_bf: float, reference: float) -> bool:
-    """Both within the band of a bare mention, on opposite sides of 1: the lean reverses."""
+def reverses_within_bare_band(log10_bf: float, reference: float, mcse: float = 0.0) -> bool:
+    """Both within the band of a bare mention, on opposite sides of 1: the lean reverses.
+
+    ``mcse`` is ``log10_bf``'s Monte Carlo SE: within two of them of 1 a Bayes factor has no
+    side to speak of, and nothing reverses.
+    """
     if not (np.isfinite(log10_bf) and np.isfinite(reference)):
         return False
     both_bare = band_index(log10_bf) == band_index(reference) == 0
-    return bool(both_bare and np.sign(log10_bf) * np.sign(reference) < 0)
+    clear = abs(log10_bf) > 2.0 * (mcse if np.isfinite(mcse) else np.inf)
+    return bool(both_bare and clear and np.sign(log10_bf) * np.sign(reference) < 0)
+
+
+def log10_ratio_mcse(p_a: float, mcse_a: float, p_b: float, mcse_b: float) -> float:
+    """MCSE of log10(p_a / p_b) from two region probabilities and their MCSEs (delta method).
+
+    The two regions are disjoint, so their estimates are negatively correlated: as shares of
+    one sample of ``n`` effective draws, cov = -p_a p_b / n, which adds 2 / n to the variance of
+    the log ratio; ``n`` is taken as the smaller of the two regions' implied ESS.
+    """
+    if min(p_a, p_b) <= 0 or not np.isfinite(mcse_a + mcse_b):
+        return float("nan")
+    if mcse_a <= 0 or mcse_b <= 0:
+        return 0.0
+    n = min(p_a * (1 - p_a) / mcse_a**2, p_b * (1 - p_b) / mcse_b**2)
+    variance = (mcse_a / p_a) ** 2 + (mcse_b / p_b) ** 2 + 2.0 / n
+    return float(np.sqrt(variance) / np.log(10.0))
 
 
 def near_band_edge(log10_bf: float, mcse: float) -> bool:

@@ -342,9 +342,12 @@ def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
 def _scenario_line(r: pd.Series, middle: str = "") -> str:
     """One scenario as a list item: what it changes, its BF, the two β, and why it moves."""
     why = _mechanism(r["scenario"])
+    mcse = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary_mcse")]))[0]
+    log10 = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary")]))[0]
+    precision = f" (log10 {log10:+.2f} ± {mcse:.2f})" if np.isfinite(mcse + log10) else ""
     return (
         f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
-        f"{format_bf(r['bf_permissive_vs_primary'])}; {middle}β acute "
+        f"{format_bf(r['bf_permissive_vs_primary'])}{precision}; {middle}β acute "
         f"{_interval(r, 'beta_acute')}; β sustained {_interval(r, 'beta_sustained')}."
         + (f" Why: {why}." if why else "")
     )

@@ -12,6 +12,7 @@ import pandas as pd
 from analyses.inference.bayes_factors import (
     ACUTE_STRONG_VS_NONE,
     acute_strong_vs_none,
+    log10_ratio_mcse,
     reverses_within_bare_band,
     same_band_and_direction,
 )
@@ -57,6 +58,9 @@ def scenario_row(
         row[f"p_{h}_mcse"] = float(t.loc[h, "posterior_prob_mcse"])
         row[f"prior_{h}"] = float(t.loc[h, "prior_prob"])
     row["bf_permissive_vs_primary"] = t.loc[HEADLINE[0], f"bf_vs_{HEADLINE[1]}"]
+    row["log10_bf_permissive_vs_primary_mcse"] = log10_ratio_mcse(
+        *(float(t.loc[h, c]) for h in HEADLINE for c in ("posterior_prob", "posterior_prob_mcse"))
+    )
     row["bf_acute_strong_vs_none"] = acute_bf
     ci = interval()
     for name, values in draws.items():
@@ -179,7 +183,14 @@ def with_agreement(table: pd.DataFrame, leader: str) -> pd.DataFrame:
     table["log10_bf_permissive_vs_primary"] = log10
     head = float(log10.iloc[0])
     table["agrees_bf"] = [same_band_and_direction(float(x), head) for x in log10]
-    table["reverses_bf"] = [reverses_within_bare_band(float(x), head) for x in log10]
+    mcse = pd.to_numeric(
+        table.get("log10_bf_permissive_vs_primary_mcse", pd.Series(0.0, index=table.index)),
+        errors="coerce",
+    )
+    table["reverses_bf"] = [
+        reverses_within_bare_band(float(x), head, float(m))
+        for x, m in zip(log10, mcse, strict=True)
+    ]
     return table
 
 
