@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analyses.inference.bayes_factors import near_band_edge
 from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import interval
 from analyses.report.figures import COLOURS, REGION_COLOURS
@@ -391,13 +392,20 @@ def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> 
     for _, r in moved.iterrows():
         lines.append(
             f"- **{r['scenario']}**: BF {format_bf(primary['bf_permissive_vs_primary'])} → "
-            f"{format_bf(r['bf_permissive_vs_primary'])}, P({leader}) "
+            f"{format_bf(r['bf_permissive_vs_primary'])}{_edge_note(r)}, P({leader}) "
             f"{primary[f'p_{leader}']:.2f} → {r[f'p_{leader}']:.2f}; β acute "
             f"{_interval(r, 'beta_acute')}; "
             f"β sustained {_interval(r, 'beta_sustained')}."
             + (f" Why: {_mechanism(r['scenario'])}." if _mechanism(r["scenario"]) else "")
         )
     return lines
+
+
+def _edge_note(r: pd.Series) -> str:
+    """' (within Monte Carlo error of a band edge)' where its band could be the next one."""
+    log10 = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary")]))[0]
+    mcse = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary_mcse")]))[0]
+    return " (within Monte Carlo error of a band edge)" if near_band_edge(log10, mcse) else ""
 
 
 def _retried(refits: pd.DataFrame) -> str:
