@@ -765,7 +765,7 @@ def _equation_lines(options: dict) -> list[str]:
         "",
         f"{bias},   {gamma}",
         "reported attenuation of the whole improvement ~ k_s (β_s κ + γ (1 − κ))",
-        "binary outcome: response probit η_s = m_s + δ_s − θ (bivariate probit for a crossover)",
+        "binary outcome: response probit η_s = m_s + δ_s − θ_s (bivariate probit for a crossover)",
         "Δ = β_acute − β_sustained",
     ]
 
@@ -843,8 +843,9 @@ def equations_section(ctx: ReportContext) -> str:
         "naltrexone removes, κ the specific share of the whole improvement (a parameter with "
         "its own prior, not tied to δ / (m + δ): its only literature estimate is against "
         "midazolam, δ against saline), λ the log "
-        "exaggeration of an early-stopped trial, θ the latent threshold a responder crosses "
-        "(carried by η_s, which has its own prior), ν a test statistic's noncentrality, ρ the "
+        "exaggeration of an early-stopped trial, θ_s the latent threshold a responder crosses in "
+        "study s (not a parameter: η_s is, with its own prior, and stands for m_s + δ_s − θ_s), "
+        "ν a test statistic's noncentrality, ρ the "
         "within-subject correlation of a crossover. Each study enters through the likelihood "
         "of what it reports, listed above "
         "for the forms the included studies use; the toolkit's `docs/science.md` (sections 2 "
