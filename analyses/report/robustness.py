@@ -14,7 +14,7 @@ from analyses.inference.hypotheses import HYPOTHESES
 from analyses.inference.intervals import interval
 from analyses.report.figures import COLOURS, REGION_COLOURS
 from analyses.report.markdown import markdown_table
-from analyses.report.sections import format_bf
+from analyses.report.sections import format_bf, number
 from analyses.suite.reweight import K_HAT_MAX
 
 # What the report calls the analysis it leads with: never "primary", which names a hypothesis.
@@ -44,6 +44,10 @@ MECHANISMS = {
     "timing moderator": "β is modelled as a line in log hours of blockade instead of two levels",
     "thresholds": "the regions are drawn elsewhere; the posterior is the same",
 }
+
+
+# The headline Bayes factor's log10 in sensitivity.csv (its MCSE adds "_mcse").
+LOG10_BF = "log10_bf_permissive_vs_primary"
 
 
 def _mechanism(name: str) -> str:
@@ -343,8 +347,7 @@ def _disagreement_lines(refits: pd.DataFrame, leader: str) -> list[str]:
 def _scenario_line(r: pd.Series, middle: str = "") -> str:
     """One scenario as a list item: what it changes, its BF, the two β, and why it moves."""
     why = _mechanism(r["scenario"])
-    mcse = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary_mcse")]))[0]
-    log10 = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary")]))[0]
+    log10, mcse = number(r, LOG10_BF), number(r, f"{LOG10_BF}_mcse")
     precision = f" (log10 {log10:+.2f} ± {mcse:.2f})" if np.isfinite(mcse + log10) else ""
     return (
         f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
@@ -403,8 +406,7 @@ def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> 
 
 def _edge_note(r: pd.Series) -> str:
     """' (within Monte Carlo error of a band edge)' where its band could be the next one."""
-    log10 = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary")]))[0]
-    mcse = pd.to_numeric(pd.Series([r.get("log10_bf_permissive_vs_primary_mcse")]))[0]
+    log10, mcse = number(r, LOG10_BF), number(r, f"{LOG10_BF}_mcse")
     return " (within Monte Carlo error of a band edge)" if near_band_edge(log10, mcse) else ""
 
 

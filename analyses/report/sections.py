@@ -159,6 +159,11 @@ def _bf(value) -> float | str:
         return str(value)
 
 
+def number(row: pd.Series, key: str) -> float:
+    """A row's value as a float: NaN where the column is missing, empty or not a number."""
+    return float(pd.to_numeric(pd.Series([row.get(key)]), errors="coerce")[0])
+
+
 def format_bf(value) -> str:
     """A Bayes factor as printed: 3 significant digits, or why there is none."""
     v = _bf(value)
@@ -345,7 +350,7 @@ def _acute_rests_on(ctx: ReportContext) -> list[str]:
 
 def _acute_bf_without(ctx: ReportContext, row: pd.Series) -> str:
     """The strong-vs-none acute Bayes factor without the study, beside the main analysis's."""
-    without = pd.to_numeric(pd.Series([row.get("bf_acute_strong_vs_none")]), errors="coerce")[0]
+    without = number(row, "bf_acute_strong_vs_none")
     question = ACUTE_STRONG_VS_NONE[0]
     if not np.isfinite(without) or question not in ctx.run.bayes_factors.index:
         return ""
@@ -1422,7 +1427,7 @@ def _headline_interval(headline: dict, name: str) -> str:
 def _prior_beside(row: pd.Series, hypothesis: str) -> str:
     """', against a prior of 0.83; the BF permissive vs primary, 1.41, ...' for a flipped leader:
     a prior set can make a hypothesis lead that the data moved away from."""
-    prior = pd.to_numeric(pd.Series([row.get(f"prior_{hypothesis}")]), errors="coerce")[0]
+    prior = number(row, f"prior_{hypothesis}")
     if not np.isfinite(prior):
         return ""
     post = float(row[f"p_{hypothesis}"])

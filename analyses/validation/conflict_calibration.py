@@ -123,17 +123,26 @@ def summarise(records: list[dict]) -> dict:
 
 def pit_figure(records: list[dict], seed: int) -> Figure:
     """Each left-out study's PIT ECDF minus the uniform CDF, inside a simultaneous 95% band."""
-    fig = Figure(figsize=(13, 3.6))
-    axes = fig.subplots(1, len(DESIGN))
-    for ax, element in zip(axes, DESIGN, strict=True):
-        pit = np.array([r["studies"][element.study_id]["pit"] for r in records])
-        title = f"{element.study_id} left out\n({element.kind}, n = {element.n})"
-        ecdf_panel(ax, pit, seed, title)
+    panels = [
+        (
+            np.array([r["studies"][e.study_id]["pit"] for r in records]),
+            f"{e.study_id} left out\n({e.kind}, n = {e.n})",
+        )
+        for e in DESIGN
+    ]
+    title = f"Conflict check on replicated data, {len(records)} simulations from the model"
+    return pit_panels(panels, seed, title, width=13)
+
+
+def pit_panels(panels: list[tuple[np.ndarray, str]], seed: int, title: str, width: float):
+    """A row of PIT panels (:func:`ecdf_panel`), each (PITs, panel title), under one title."""
+    fig = Figure(figsize=(width, 3.6))
+    axes = fig.subplots(1, len(panels))
+    for ax, (pit, name) in zip(axes, panels, strict=True):
+        ecdf_panel(ax, pit, seed, name)
     axes[0].set_ylabel("ECDF - uniform")
     fig.suptitle(
-        f"Conflict check on replicated data, {len(records)} simulations from the model; grey: "
-        f"simultaneous {ECDF_BAND_PROB:.0%} band for uniform PITs",
-        fontsize=10,
+        f"{title}; grey: simultaneous {ECDF_BAND_PROB:.0%} band for uniform PITs", fontsize=10
     )
     fig.tight_layout()
     return fig

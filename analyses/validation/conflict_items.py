@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
-from analyses.validation.calibration import ECDF_BAND_PROB, SBC_MIN_P
+from analyses.validation.calibration import SBC_MIN_P
 from analyses.validation.conflict_calibration import LEVELS, randomised_pit
 
 STUDY = "twoitems"
@@ -134,20 +134,15 @@ def summarise(records: list[dict]) -> dict:
 
 def pit_figure(records: list[dict], seed: int) -> Figure:
     """Each item's PIT and the study's, as ECDF minus uniform inside a simultaneous band."""
-    from analyses.validation.conflict_calibration import ecdf_panel
+    from analyses.validation.conflict_calibration import pit_panels
 
-    fig = Figure(figsize=(10, 3.6))
-    axes = fig.subplots(1, len(ITEMS) + 1)
-    for ax, item in zip(axes, ITEMS, strict=False):
-        pit = np.array([r["items"][item]["pit"] for r in records])
-        ecdf_panel(ax, pit, seed, f"item {item!r} alone")
+    panels = [
+        (np.array([r["items"][item]["pit"] for r in records]), f"item {item!r} alone")
+        for item in ITEMS
+    ]
     study = np.array([r["study_pit"] for r in records])
-    ecdf_panel(axes[-1], study, seed, "the study: its smallest item p\namong the replicates'")
-    axes[0].set_ylabel("ECDF - uniform")
-    fig.suptitle(
-        f"Conflict check of a study with two items ({ARM_SIZE} per arm), {len(records)} "
-        f"simulations; grey: simultaneous {ECDF_BAND_PROB:.0%} band for uniform PITs",
-        fontsize=10,
+    panels.append((study, "the study: its smallest item p\namong the replicates'"))
+    title = (
+        f"Conflict check of a study with two items ({ARM_SIZE} per arm), {len(records)} simulations"
     )
-    fig.tight_layout()
-    return fig
+    return pit_panels(panels, seed, title, width=10)
