@@ -352,3 +352,29 @@ def test_a_study_with_two_items_is_checked_on_both(two_items):
     # their statistics are correlated (both follow the study's beta and ketamine effect).
     a, b = (f.statistic.values.ravel() for f in found)
     assert np.corrcoef(a, b)[0, 1] > 0.2
+
+
+@pytest.mark.parametrize("sizes", [(20, 20), (12, 17)])
+def test_equal_differences_of_rates_are_equal_floats(sizes):
+    """Counts whose rates differ by the same amount must tie exactly in the check's mid-p and
+    PIT: a/n1 - b/n2 rounded twice put 9/20 - 0/20 and 10/20 - 1/20 an ulp apart, and the ties
+    were then decided by rounding (the two-item calibration's item PITs had mean 0.53)."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from models.forms import counts
+
+    n1, n2 = sizes
+    arms = [
+        SimpleNamespace(condition=c, n=SimpleNamespace(value=n))
+        for c, n in (("ketamine_placebo", n1), ("ketamine_naltrexone", n2))
+    ]
+    item = SimpleNamespace(kind="arm_counts", arms=arms, outcome=SimpleNamespace())
+    a, b = (g.ravel() for g in np.meshgrid(np.arange(n1 + 1), np.arange(n2 + 1)))
+    values = {"s__i__ketamine_placebo": a, "s__i__ketamine_naltrexone": b}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(counts, "count_datum", lambda outcome: "responders (count)")
+        found = counts.attenuation_statistic("s__i", item, values).values
+    exact = [Fraction(int(x), n1) - Fraction(int(y), n2) for x, y in zip(a, b, strict=True)]
+    assert np.unique(found).size == len(set(exact))  # one float for each exact value
+    assert np.allclose(found, [float(e) for e in exact], rtol=0, atol=1e-15)
