@@ -22,6 +22,7 @@ from analyses.inference.bayes_factors import bayes_factor_table
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds, hypothesis_table
 from analyses.report.figures import COLOURS, StudyLabels
 from analyses.report.folder import RunFolder
+from analyses.report.symbols import text_symbol
 
 HEADLINE = ("beta_acute", "beta_sustained")
 
@@ -139,7 +140,7 @@ def overlay(run: RunView, previous: RunView | None) -> Figure:
             grid = np.linspace(-1.0, 2.0, 300)
             colour = COLOURS["acute" if name == "beta_acute" else "sustained"]
             ax.plot(grid, gaussian_kde(values)(grid), style, color=colour, label=label)
-        ax.set_xlabel(name.replace("beta_", "β_"))
+        ax.set_xlabel(text_symbol(name))
         ax.set_yticks([])
         ax.legend(frameon=False, fontsize=8)
     title = "this run" if previous is None else f"this run against {previous.path.name}"

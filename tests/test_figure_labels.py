@@ -19,6 +19,7 @@ from analyses.inference.hypotheses import Thresholds
 from analyses.inference.intervals import interval
 from analyses.report import figures, views
 from analyses.report.drawing import FigureInputs
+from analyses.report.symbols import SYMBOLS, figure_label
 from models.forms.counts import count_datum
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runs" / "20261202-070414-primary-74c6bf"
@@ -106,7 +107,7 @@ def test_power_scaling_shows_the_tables_quantities_and_states_its_interval(input
     fig = views.power_scaling(inputs.idata)
     titles = _all_titles(fig)
     for name in table.parameter:
-        assert views.LABELS[name] in titles, name
+        assert figure_label(name) in titles, name
     assert f"{interval().percent} equal-tailed" in titles
 
 
@@ -115,7 +116,7 @@ def test_the_power_scaling_bars_are_the_reports_interval(inputs):
     fig = views.power_scaling(inputs.idata)
     draws = inputs.idata["posterior"]["beta_acute"].values.ravel()
     lo, hi = np.quantile(draws, interval().quantiles)
-    ax = next(a for a in fig.axes if a.get_title().startswith(views.LABELS["beta_acute"]))
+    ax = next(a for a in fig.axes if a.get_title().startswith(figure_label("beta_acute")))
     spans = [
         np.sort(np.asarray(line.get_xdata(), float))[[0, -1]]
         for line in ax.get_lines()
@@ -196,3 +197,27 @@ def test_the_reliability_figure_shows_a_point_at_1_whole_and_says_what_the_count
     assert ax.get_ylim()[1] > 1.0 and ax.get_xlim()[1] > 1.0
     assert ax.get_ylim()[0] < 0.0 and ax.get_xlim()[0] < 0.0
     assert "forecasts" in ax.get_title()
+
+
+def test_every_free_parameter_of_the_shipped_model_has_a_symbol():
+    """The figures write each quantity as docs/science.md does, never as its code name."""
+    from models.blockade import build_blockade_model
+    from models.evidence import load_evidence
+    from models.priors import load_priors
+
+    evidence = load_evidence().resolve()
+    model = build_blockade_model(evidence, load_priors("neutral", evidence.literature))
+    named = {rv.name for rv in model.free_RVs} | {d.name for d in model.deterministics}
+    assert named - set(SYMBOLS) == set()
+
+
+def test_the_views_name_studies_and_write_symbols(inputs):
+    """Panels say "Williams 2018" and the symbol, not williams2018 and z_beta."""
+    names = inputs.labels.names
+    fig = views.prior_posterior_all(inputs.idata, names)
+    titles = _all_titles(fig)
+    assert "Williams 2018" in titles and figure_label("z_beta") in titles
+    for variable in inputs.idata["posterior"].data_vars:
+        assert f"\n{variable}" not in f"\n{titles}", variable  # no title starts with a name
+    for study in names:
+        assert study not in titles, study

@@ -116,7 +116,7 @@ def drawers(inputs: FigureInputs) -> dict[str, Callable[[], Figure]]:
     if not i.cross.empty:  # no closed-form estimate, no cross-check to draw
         drawn["cross_check"] = lambda: plots.cross_check_figure(i.idata, i.cross)
     # The standard ArviZ views, drawn by arviz-plots from the same DataTree.
-    return drawn | {name: partial(view, i.idata) for name, view in views.VIEWS.items()}
+    return drawn | {name: partial(view, i.idata, names) for name, view in views.VIEWS.items()}
 
 
 def draw(inputs: FigureInputs, names: Sequence[str], figures_dir: Path) -> None:

@@ -19,6 +19,7 @@ from scipy.stats import gaussian_kde, norm
 
 from analyses.inference.hypotheses import HYPOTHESES, Thresholds
 from analyses.inference.intervals import interval
+from analyses.report.symbols import SYMBOLS, text_symbol
 from models.evidence.load import Evidence
 from models.forms.base import PERIODS as PAIR
 from models.forms.base import SEP
@@ -338,9 +339,8 @@ def _marginals(fig: Figure, grid, ax, a: np.ndarray, s: np.ndarray, marks) -> No
 def prior_posterior(idata: xr.DataTree) -> Figure:
     """Prior against posterior for beta_acute, beta_sustained and their difference."""
     names = [
-        ("beta_acute", "β acute"),
-        ("beta_sustained", "β sustained"),
-        ("delta_timing", "Δ = β acute − β sustained"),
+        (n, f"{text_symbol(n)}: {SYMBOLS[n].words}")
+        for n in ("beta_acute", "beta_sustained", "delta_timing")
     ]
     fig = Figure(figsize=(12, 3.4))
     axes = fig.subplots(1, 3)
@@ -601,7 +601,10 @@ def cross_check_figure(idata: xr.DataTree, cross: pd.DataFrame) -> Figure:
         )
     ax.set_yticks([2 * (len(names) - 1 - i) for i in range(len(names))])
     ax.set_yticklabels(
-        [n.replace("beta_", "β ").replace("delta_timing", "Δ (acute − sustained)") for n in names]
+        [
+            f"{text_symbol(n)} ({SYMBOLS[n].words})" if n == "delta_timing" else text_symbol(n)
+            for n in names
+        ]
     )
     for x in (0, 1):
         ax.axvline(x, color="#999999", lw=0.8, zorder=0)

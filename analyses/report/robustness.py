@@ -15,6 +15,7 @@ from analyses.inference.intervals import interval
 from analyses.report.figures import COLOURS, REGION_COLOURS
 from analyses.report.markdown import markdown_table
 from analyses.report.sections import format_bf, number
+from analyses.report.symbols import text_symbol
 from analyses.suite.reweight import K_HAT_MAX
 
 # What the report calls the analysis it leads with: never "primary", which names a hypothesis.
@@ -185,7 +186,7 @@ def _interval_rows(ax, frame: pd.DataFrame, name: str, colour: str, highlight: s
         ax.plot(m, yi, "o", color="white" if not strong else colour, mec=colour, mew=1.5, ms=6)
     ax.axvline(0, color="#999999", lw=0.8)
     ax.axvline(1, color="#999999", lw=0.8, ls="-")
-    ax.set_xlabel(f"{name.replace('beta_', 'β_')} (median and {interval().percent} interval)")
+    ax.set_xlabel(f"{text_symbol(name)} (median and {interval().percent} interval)")
 
 
 def sensitivity_forest(table: pd.DataFrame) -> Figure:

@@ -29,6 +29,7 @@ from analyses.report.conflict import conflict_text
 from analyses.report.folder import RunFolder
 from analyses.report.markdown import markdown_table
 from analyses.report.references import read_bib
+from analyses.report.symbols import symbol_rows
 from models.distributions import describe_spec, scipy_dist
 
 
@@ -1299,8 +1300,20 @@ GLOSSARY = (
 
 
 def glossary_section(ctx: ReportContext) -> str:
-    """The terms a clinician-researcher may not know, each in a sentence."""
-    return "## Terms used\n\n" + "\n".join(f"- **{t}**: {d}" for t, d in GLOSSARY) + "\n"
+    """The terms a clinician-researcher may not know, each in a sentence; then the symbols
+    of the figures and tables, with the names the run's files give them."""
+    terms = "## Terms used\n\n" + "\n".join(f"- **{t}**: {d}" for t, d in GLOSSARY) + "\n"
+    if ctx.run.posterior is None:
+        return terms
+    rows = symbol_rows(list(ctx.run.posterior.data_vars))
+    return (
+        terms
+        + "\n### Symbols\n\nThe figures and tables write each quantity as docs/science.md "
+        "does; `posterior.nc` and the tables' columns use the name on the right. A subscript "
+        "s marks one value per study.\n\n"
+        + markdown_table(pd.DataFrame(rows))
+        + "\n"
+    )
 
 
 SECTIONS = (

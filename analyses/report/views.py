@@ -16,7 +16,7 @@ released from pyplot's registry once drawn, so none piles up in a long session.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -25,6 +25,7 @@ from matplotlib.text import Text
 
 from analyses.inference.intervals import interval
 from analyses.report.figures import OKABE_ITO
+from analyses.report.symbols import SYMBOLS, coordinate_labels, figure_label
 
 HEADLINE = ("beta_acute", "beta_sustained", "delta_timing", "tau_beta")
 # The quantities of the report's power-scaling table (analyses/suite/table.py, ``psense``):
@@ -33,34 +34,26 @@ POWER_SCALED = (*HEADLINE, "ketamine_effect")
 # What the acute headline leans on: the specific share kappa (Jelen's attenuation informs
 # beta * kappa), ketamine's effect delta (beta is a share of it), and the between-study SD.
 LEANS_ON = ("specific_share", "ketamine_effect", "tau_beta")
-# The same symbols as docs/science.md, with the variable's name for anyone matching the files.
-LABELS = {
-    "beta_acute": "β_acute",
-    "beta_sustained": "β_sustained",
-    "delta_timing": "Δ = β_acute − β_sustained",
-    "tau_beta": "τ_β (between-study SD)",
-    "specific_share": "κ (specific_share)",
-    "ketamine_effect": "δ (ketamine_effect)",
-    "ketamine_effect_midazolam": "δ vs midazolam",
-    "nonspecific_share": "γ (nonspecific_share)",
-    "early_stop_log_exaggeration": "λ (early_stop_log_exaggeration)",
-    "within_subject_correlation": "ρ (within_subject_correlation)",
-}
 # Okabe-Ito, starting with the colours the other figures give posterior and prior.
 PALETTE = [
     OKABE_ITO[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky_blue", "black")
 ]
 
 
-def _labeller():
+def _labeller(dt: xr.DataTree, study_names: Mapping[str, str] | None):
+    """Symbols and words for the variables (:mod:`analyses.report.symbols`), and the
+    studies' names for their ids where ``study_names`` gives them."""
     from arviz_base.labels import MapLabeller
 
-    return MapLabeller(var_name_map=LABELS)
+    labels = {name: figure_label(name) for name in SYMBOLS}
+    coords = coordinate_labels(dt["posterior"].dims, study_names or {})
+    return MapLabeller(var_name_map=labels, coord_map=coords)
 
 
 def _drawn(
     plot: Callable,
-    *args,
+    dt: xr.DataTree,
+    study_names: Mapping[str, str] | None = None,
     palette: list[str] | None = None,
     then: Callable | None = None,
     **kwargs,
@@ -75,7 +68,8 @@ def _drawn(
     from cycler import cycler
 
     with mpl.rc_context({"axes.prop_cycle": cycler(color=palette or PALETTE)}):
-        collection = plot(*args, backend="matplotlib", labeller=_labeller(), **kwargs)
+        labeller = _labeller(dt, study_names)
+        collection = plot(dt, backend="matplotlib", labeller=labeller, **kwargs)
         if then is not None:
             then(collection)
     figure = collection.get_viz("figure")
@@ -113,7 +107,7 @@ def free_parameters(dt: xr.DataTree) -> list[str]:
 _P_LABEL = re.compile(r"^p=(\S+?)\(α=(\S+?)\)\s*$")
 
 
-def rank_plot(dt: xr.DataTree) -> Figure:
+def rank_plot(dt: xr.DataTree, study_names: Mapping[str, str] | None = None) -> Figure:
     """Rank ECDF differences per chain, and the p-value of the test that the chains saw one
     distribution (arviz-plots' default, multiple-testing-corrected method: it marks suspicious
     points rather than drawing an envelope)."""
@@ -122,6 +116,7 @@ def rank_plot(dt: xr.DataTree) -> Figure:
     figure = _drawn(
         plot_rank,
         dt,
+        study_names,
         var_names=_present(dt, HEADLINE),
         visuals={"remove_axis": False},  # keep the y scale: how far a chain strays
         then=lambda collection: collection.add_legend("chain", title="chain"),
@@ -156,7 +151,7 @@ def rank_test(posterior: xr.Dataset) -> dict[str, float]:
     return {name: float(p_values[name]) for name in p_values.data_vars}
 
 
-def prior_posterior_all(dt: xr.DataTree) -> Figure:
+def prior_posterior_all(dt: xr.DataTree, study_names: Mapping[str, str] | None = None) -> Figure:
     """Prior and posterior density of every free parameter, one panel each."""
     from arviz_plots import plot_prior_posterior
 
@@ -164,6 +159,7 @@ def prior_posterior_all(dt: xr.DataTree) -> Figure:
     figure = _drawn(
         plot_prior_posterior,
         dt,
+        study_names,
         var_names=free_parameters(dt),
         palette=[OKABE_ITO["grey"], OKABE_ITO["black"]],
         then=lambda collection: _draw_exact_priors(dt, collection),
@@ -233,7 +229,7 @@ PAIR_MARKER_SIZE = 3
 PAIR_MARKER_ALPHA = 0.2
 
 
-def pair_plot(dt: xr.DataTree) -> Figure:
+def pair_plot(dt: xr.DataTree, study_names: Mapping[str, str] | None = None) -> Figure:
     """beta_acute against kappa, delta and tau_beta, with each pair's posterior correlation."""
     from arviz_plots import plot_pair_focus
 
@@ -242,6 +238,7 @@ def pair_plot(dt: xr.DataTree) -> Figure:
     figure = _drawn(
         plot_pair_focus,
         dt,
+        study_names,
         focus_var="beta_acute",
         var_names=others,
         visuals={"scatter": {"size": PAIR_MARKER_SIZE, "alpha": PAIR_MARKER_ALPHA}},
@@ -255,14 +252,15 @@ def pair_plot(dt: xr.DataTree) -> Figure:
             ax.set_title(f"correlation {np.corrcoef(xy[:, 0], xy[:, 1])[0, 1]:+.2f}", fontsize=9)
     draws = dt["posterior"].sizes["chain"] * dt["posterior"].sizes["draw"]
     figure.suptitle(
-        f"What β_acute leans on: its posterior against κ, δ and τ_β (all {draws:,} draws,"
+        f"What β acute leans on: its posterior against $\\kappa$, $\\delta$ and $\\tau_\\beta$"
+        f" (all {draws:,} draws,"
         " semi-transparent: darker where they pile up)",
         fontsize=11,
     )
     return figure
 
 
-def power_scaling(dt: xr.DataTree) -> Figure:
+def power_scaling(dt: xr.DataTree, study_names: Mapping[str, str] | None = None) -> Figure:
     """The headline posteriors with the prior, then the likelihood, raised to a power near 1."""
     from arviz_plots import plot_psense_dist
 
@@ -273,6 +271,7 @@ def power_scaling(dt: xr.DataTree) -> Figure:
     figure = _drawn(
         plot_psense_dist,
         dt,
+        study_names,
         var_names=_present(dt, POWER_SCALED),
         point_estimate="median",
         ci_kind="eti",
