@@ -1308,7 +1308,7 @@ def glossary_section(ctx: ReportContext) -> str:
     rows = symbol_rows(list(ctx.run.posterior.data_vars))
     return (
         terms + "\n### Symbols\n\nThe figures and tables write each quantity as docs/science.md "
-        "does; `posterior.nc` and the tables' columns use the name on the right. A subscript "
+        "does; `posterior.nc` and `summary.csv` use the name on the right. A subscript "
         "s marks one value per study.\n\n" + markdown_table(pd.DataFrame(rows)) + "\n"
     )
 

@@ -45,7 +45,7 @@ SYMBOLS: dict[str, Symbol] = {
     "early_stop_log_exaggeration": Symbol(r"\lambda", "λ", "early-stopping log exaggeration"),
     "ketamine_response_probit": Symbol(r"\eta_s", "η_s", "response probit, ketamine at 24 h"),
     "course_response_probit": Symbol(r"\eta_s", "η_s", "response probit after a course"),
-    "external_response_probit": Symbol(r"\eta_s", "η_s", "single arm's external probit"),
+    "external_response_probit": Symbol(r"\eta_s", "η_s", "external control's response probit"),
     "nonspecific_improvement": Symbol(r"m_s", "m_s", "non-specific improvement"),
     "nonspecific_share": Symbol(r"\gamma", "γ", "share of m removed by naltrexone"),
     "specific_share": Symbol(r"\kappa_s", "κ_s", "ketamine's share of the improvement"),
