@@ -357,8 +357,8 @@ def test_a_study_with_two_items_is_checked_on_both(two_items):
 @pytest.mark.parametrize("sizes", [(20, 20), (12, 17)])
 def test_equal_differences_of_rates_are_equal_floats(sizes):
     """Counts whose rates differ by the same amount must tie exactly in the check's mid-p and
-    PIT: a/n1 - b/n2 rounded twice put 9/20 - 0/20 and 10/20 - 1/20 an ulp apart, and the ties
-    were then decided by rounding (the two-item calibration's item PITs had mean 0.53)."""
+    PIT: a/n1 - b/n2 rounded twice put 6/20 - 2/20 and 4/20 - 0/20 an ulp apart, and the ties
+    were then decided by rounding (found by the two-item calibration in `make validate`)."""
     from fractions import Fraction
     from types import SimpleNamespace
 
@@ -378,3 +378,6 @@ def test_equal_differences_of_rates_are_equal_floats(sizes):
     exact = [Fraction(int(x), n1) - Fraction(int(y), n2) for x, y in zip(a, b, strict=True)]
     assert np.unique(found).size == len(set(exact))  # one float for each exact value
     assert np.allclose(found, [float(e) for e in exact], rtol=0, atol=1e-15)
+    if sizes == (20, 20):  # the pair that twice-rounded arithmetic set an ulp apart
+        at = {(int(x), int(y)): v for x, y, v in zip(a, b, found, strict=True)}
+        assert 6 / 20 - 2 / 20 != 4 / 20 - 0 / 20 and at[(6, 2)] == at[(4, 0)]

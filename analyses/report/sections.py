@@ -1309,7 +1309,10 @@ def glossary_section(ctx: ReportContext) -> str:
     return (
         terms + "\n### Symbols\n\nThe figures and tables write each quantity as docs/science.md "
         "does; `posterior.nc` and `summary.csv` use the name on the right. A subscript "
-        "s marks one value per study.\n\n" + markdown_table(pd.DataFrame(rows)) + "\n"
+        "s marks one value per study; η_s, a study's ketamine-arm response probit, is three "
+        "variables because its prior depends on when and how the outcome was rated.\n\n"
+        + markdown_table(pd.DataFrame(rows))
+        + "\n"
     )
 
 

@@ -252,7 +252,7 @@ def pair_plot(dt: xr.DataTree, study_names: Mapping[str, str] | None = None) -> 
             ax.set_title(f"correlation {np.corrcoef(xy[:, 0], xy[:, 1])[0, 1]:+.2f}", fontsize=9)
     draws = dt["posterior"].sizes["chain"] * dt["posterior"].sizes["draw"]
     figure.suptitle(
-        f"What β acute leans on: its posterior against $\\kappa$, $\\delta$ and $\\tau_\\beta$"
+        f"What β acute leans on: its posterior against $\\kappa_s$, $\\delta$ and $\\tau_\\beta$"
         f" (all {draws:,} draws,"
         " semi-transparent: darker where they pile up)",
         fontsize=11,

@@ -165,8 +165,8 @@ def attenuation_statistic(
         return None
     # One rounding, of an exact integer numerator over one denominator, so that counts whose
     # difference of rates is equal give the same float: a/n1 - b/n2 rounded twice gives, say,
-    # 9/20 - 0/20 and 10/20 - 1/20 values an ulp apart, and the check's ties (mid-p, PIT) were
-    # then decided by rounding. The two-item calibration's item PITs found it (mean 0.53).
+    # 6/20 - 2/20 and 4/20 - 0/20 values an ulp apart, and the check's ties (mid-p, PIT) were
+    # then decided by rounding (found by the two-item calibration in `make validate`).
     a, b = counts["ketamine_placebo"], counts["ketamine_naltrexone"]
     n1, n2 = size["ketamine_placebo"], size["ketamine_naltrexone"]
     return Statistic((a * n2 - b * n1) / (n1 * n2), f"{rate_of} lost under naltrexone")
