@@ -47,3 +47,11 @@ def test_the_table_holds_every_contrast_threshold_and_correlation():
     table = factor_table(trials=2_000)
     assert len(table) == len(ALPHAS) * len(CONTRASTS) * len(RHOS)
     assert set(table.rho) == set(RHOS) and table.stopped.between(0, 1).all()
+
+
+def test_the_suites_larger_factor_is_the_tables():
+    """The scenario's centre is the simulated factor it cites, to Monte Carlo error."""
+    from analyses.suite.scenarios import STOPPING_RULE, STOPPING_RULE_FACTOR
+
+    found = stopped_trials(STOPPING_RULE["contrast"], STOPPING_RULE["alpha"])
+    assert found.factor == pytest.approx(STOPPING_RULE_FACTOR, abs=0.01 + 3 * found.factor_se)

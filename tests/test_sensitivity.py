@@ -73,6 +73,7 @@ def test_the_suite_has_every_required_scenario(scenarios):
         "nonspecific_share fixed at 0",
         "specific_share concentration 10",
         "early_stop_log_exaggeration SD of the pooled mean",
+        "early_stop_log_exaggeration centred on 2",
     }
     assert required <= names, required - names
     assert sum(n.startswith("specific_share fixed at") for n in names) == 3

@@ -35,6 +35,12 @@ SPECIFIC_SHARE_ENDS = (0.025, 0.975)
 # 97% response), and re-centred on the highest ketamine-arm rate among the literature inputs.
 EXTERNAL_WIDE_SD = 1.0
 EXTERNAL_RECENTRE_INPUT = "han2016_response_ketamine_24h"
+# A larger early-stopping factor: what an interim rule of McNemar p < 0.02 makes of a
+# Williams-like crossover at full blockade of the mean ketamine effect (true probit contrast
+# 0.87): 2.00 in docs/science.md's table (models/early_stopping.py; the middle rule of three,
+# at the contrast the 'primary' reading implies). The prior's SD is kept.
+STOPPING_RULE_FACTOR = 2.0
+STOPPING_RULE = {"alpha": 0.02, "contrast": 0.87}
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,18 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
             "early_stop_log_exaggeration",
             mean_only,
             "early_mean_sd",
+        )
+        larger = {
+            **slots["early_stop_log_exaggeration"],
+            "mu": round(math.log(STOPPING_RULE_FACTOR), 4),
+        }
+        b.slot(
+            f"early_stop_log_exaggeration centred on {STOPPING_RULE_FACTOR:g}",
+            f"early-stopping factor centred on {STOPPING_RULE_FACTOR:g} instead of 1.41: what an "
+            "interim rule of McNemar p < 0.02 would make of Williams 2018 at full blockade",
+            "early_stop_log_exaggeration",
+            larger,
+            "early_rule",
         )
 
 
