@@ -9,8 +9,9 @@ interim analysis after ``pairs`` completers that stops when McNemar's exact test
 p < ``alpha``, and the probit contrast estimated as ``probit((x + 0.5) / (n + 1))`` of each
 period's responders (:func:`models.forms.base.probit_and_se`). The factor is the mean estimate
 among the trials that stopped over the mean estimate of all of them: the exaggeration that
-stopping adds, for a reader of stopped trials. It is not an input of the model;
-docs/science.md reports it beside the prior.
+stopping adds, for a reader of stopped trials. It is not an input of the main analysis;
+docs/science.md reports it beside the prior, and the sensitivity suite's larger-factor
+scenario is centred on one of its numbers (``STOPPING_RULE_FACTOR``, a test checks it).
 """
 
 from __future__ import annotations
