@@ -189,7 +189,11 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
             narrow,
             "kappa_c10",
         )
-    if "early_stop_log_exaggeration" in source:
+    # Both variants below move a normal prior's SD or centre; another family has neither.
+    if (
+        "early_stop_log_exaggeration" in source
+        and slots["early_stop_log_exaggeration"]["dist"] == "normal"
+    ):
         q = base.literature.inputs["bassler2010_ratio_of_relative_risks"]
         se_mean = (math.log(q.ci95[1]) - math.log(q.ci95[0])) / 3.92
         mean_only = {**slots["early_stop_log_exaggeration"], "sigma": round(se_mean, 4)}
@@ -201,14 +205,13 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
             mean_only,
             "early_mean_sd",
         )
-        larger = {
-            **slots["early_stop_log_exaggeration"],
-            "mu": round(math.log(STOPPING_RULE_FACTOR), 4),
-        }
+        now = slots["early_stop_log_exaggeration"]
+        larger = {**now, "mu": round(math.log(STOPPING_RULE_FACTOR), 4)}
         b.slot(
             f"early_stop_log_exaggeration centred on {STOPPING_RULE_FACTOR:g}",
-            f"early-stopping factor centred on {STOPPING_RULE_FACTOR:g} instead of 1.41: what an "
-            "interim rule of McNemar p < 0.02 would make of Williams 2018 at full blockade",
+            f"early-stopping factor centred on {STOPPING_RULE_FACTOR:g} instead of "
+            f"{math.exp(now['mu']):.2f}: what an interim rule of McNemar p < 0.02 would make of "
+            "Williams 2018 at full blockade",
             "early_stop_log_exaggeration",
             larger,
             "early_rule",
