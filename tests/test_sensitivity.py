@@ -362,3 +362,19 @@ def test_each_left_out_study_is_checked_against_the_others_prediction(small_run)
     assert conflict.loc["yoon2019", "statistic"] == "minus the response rate under naltrexone"
     report = (small_run / "report.md").read_text()
     assert "## Does any study disagree with the others?" in report
+
+
+def test_the_early_stopping_variants_need_the_literature_prior(tmp_path):
+    """The variants move the literature-derived normal prior's SD or centre; a prior set that
+    gives the factor a prior of its own (here a uniform, with neither) gets no such scenario,
+    and no error."""
+    path = tmp_path / "uniform_lambda.toml"
+    path.write_text(
+        'extends = "neutral"\n\n[priors]\n'
+        'early_stop_log_exaggeration = {dist = "uniform", lower = 0.0, upper = 1.0}\n'
+    )
+    config, _ = load_config()
+    base = load_evidence()
+    names = {s.name for s in build_scenarios(base, config, load_priors(str(path), base.literature))}
+    assert "early-stopping bias off" in names
+    assert not any(n.startswith("early_stop_log_exaggeration") for n in names), names

@@ -189,11 +189,7 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
             narrow,
             "kappa_c10",
         )
-    # Both variants below move a normal prior's SD or centre; another family has neither.
-    if (
-        "early_stop_log_exaggeration" in source
-        and slots["early_stop_log_exaggeration"]["dist"] == "normal"
-    ):
+    if "early_stop_log_exaggeration" in source:
         q = base.literature.inputs["bassler2010_ratio_of_relative_risks"]
         se_mean = (math.log(q.ci95[1]) - math.log(q.ci95[0])) / 3.92
         mean_only = {**slots["early_stop_log_exaggeration"], "sigma": round(se_mean, 4)}
