@@ -29,7 +29,7 @@ from analyses.report.conflict import conflict_text
 from analyses.report.folder import RunFolder
 from analyses.report.markdown import markdown_table
 from analyses.report.references import read_bib
-from analyses.report.symbols import symbol_rows
+from analyses.report.symbols import symbol_rows, text_symbol
 from models.distributions import describe_spec, scipy_dist
 
 
@@ -685,7 +685,7 @@ def _prior_vs_posterior(slots: dict, summary: pd.DataFrame) -> str:
         post_sd = summary.loc[name, "sd"]
         rows.append(
             {
-                "parameter": name,
+                "parameter": f"{text_symbol(name)} (`{name}`)",
                 "prior mean": f"{prior.mean():+.2f}",
                 "prior SD": f"{prior.std():.2f}",
                 "posterior mean": f"{summary.loc[name, 'mean']:+.2f}",
