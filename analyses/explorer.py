@@ -99,6 +99,18 @@ def at_thresholds(run: RunView, primary: float, permissive: float) -> dict[str, 
     }
 
 
+def scenario_choices(table: pd.DataFrame | None) -> dict[str, str]:
+    """What a reader picks a scenario by (its label) -> its key in ``sensitivity.csv``,
+    every scenario but the main analysis, in the table's order."""
+    if table is None:
+        return {}
+    from analyses.report.robustness import with_shown
+
+    rows = with_shown(table)
+    rows = rows[rows["scenario"] != "primary"]
+    return dict(zip(rows["shown"], rows["scenario"], strict=True))
+
+
 def scenario_rows(run: RunView, scenario: str) -> pd.DataFrame:
     """The primary row and one scenario's row of ``sensitivity.csv``, side by side."""
     table = run.table("sensitivity")

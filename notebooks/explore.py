@@ -93,10 +93,11 @@ def _(figures, mo, permissive, primary, run, tables):
 
 
 @app.cell
-def _(mo, run):
+def _(explorer, mo, run):
     sensitivity = run.table("sensitivity")
-    names = [] if sensitivity is None else [s for s in sensitivity["scenario"] if s != "primary"]
-    scenario = mo.ui.dropdown(names, value=names[0] if names else None, label="scenario")
+    names = explorer.scenario_choices(sensitivity)
+    first = next(iter(names), None)
+    scenario = mo.ui.dropdown(names, value=first, label="scenario")
     mo.vstack([mo.md("## Sensitivity scenarios"), scenario])
     return scenario, sensitivity
 

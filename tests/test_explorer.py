@@ -55,6 +55,18 @@ def test_overlapping_thresholds_are_refused(later):
         at_thresholds(later, 0.3, 0.4)
 
 
+def test_scenarios_are_picked_by_label_where_the_table_has_them(later):
+    """The stored run predates labels, so its names are offered; a labelled table offers
+    labels, each mapped to its key."""
+    table = later.table("sensitivity")
+    assert "label" not in table
+    choices = explorer.scenario_choices(table)
+    assert choices["leave out jelen2025"] == "leave out jelen2025" and "primary" not in choices
+    labelled = table.assign(label=[f"shown {s}" for s in table["scenario"]])
+    assert explorer.scenario_choices(labelled)["shown leave out jelen2025"] == "leave out jelen2025"
+    assert explorer.scenario_choices(None) == {}
+
+
 def test_scenario_rows_sit_beside_the_primary(later):
     rows = explorer.scenario_rows(later, "leave out jelen2025")
     assert list(rows.columns) == ["primary", "leave out jelen2025"]

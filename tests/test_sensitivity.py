@@ -140,6 +140,40 @@ def test_cumulative_steps_follow_publication_order(scenarios):
     assert by_name["cumulative to 2025"].studies is None  # every study: the primary fit itself
 
 
+def test_every_scenario_has_a_label_a_reader_can_read(scenarios):
+    """Figures and the report show labels: one per scenario, none alike, and none carrying a
+    prior slot's name or a study's id (those stay in the key, ``scenario``)."""
+    base, by_name = scenarios
+    labels = [sc.label for sc in by_name.values()]
+    assert all(labels) and len(set(labels)) == len(labels)
+    slots = set(next(iter(by_name.values())).priors["slots"])
+    ids = {s.id for s in base.studies}
+    for label in labels:
+        assert not [word for word in (*slots, *ids) if word in label], label
+    assert by_name["leave out williams2018"].label == "Williams 2018 left out"
+    assert by_name["tau_beta halfnormal(sigma=0.5)"].label.startswith("Between-study SD τ_β ~")
+    assert by_name["specific_share fixed at 1"].label == "Specific share κ_s fixed at 1"
+    assert by_name["cumulative to 2019"].label == "Studies up to 2019"
+
+
+def test_the_figures_and_report_show_labels_and_fall_back_to_names():
+    """A table with labels shows them (a twin names its twin's label); one written before the
+    column existed shows the scenario names."""
+    from analyses.report import robustness
+
+    rows = [
+        {"scenario": "primary", "label": "main analysis", "same_fit_as": ""},
+        {"scenario": "leave out a", "label": "Study A left out", "same_fit_as": ""},
+        {"scenario": "twin", "label": "Twin", "same_fit_as": "leave out a"},
+    ]
+    shown = robustness.with_shown(pd.DataFrame(rows))
+    assert list(shown["shown"]) == ["main analysis", "Study A left out", "Twin"]
+    assert list(shown["twin_shown"]) == ["", "", "Study A left out"]
+    old = robustness.with_shown(pd.DataFrame(rows).drop(columns="label"))
+    assert list(old["shown"]) == ["main analysis", "leave out a", "twin"]
+    assert list(old["twin_shown"]) == ["", "", "leave out a"]
+
+
 def test_user_prior_files_become_scenarios(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text(
@@ -217,6 +251,11 @@ def test_a_run_with_the_suite_writes_it(small_run):
     assert "jelen2025" not in loo["studies"].split()
     cumulative = pd.read_csv(small_run / "cumulative.csv")
     assert list(cumulative["added"]) == ["williams2018", "jelen2025 yoon2019 yoon2025"]
+    assert list(cumulative["added_label"]) == [
+        "Williams 2018",
+        "Jelen 2025, Yoon 2019, Yoon 2025",
+    ]
+    assert table.set_index("scenario").loc["leave out jelen2025", "label"] == "Jelen 2025 left out"
     assert cumulative.iloc[-1]["same_fit_as"] == "primary"
     for name in ("robustness.png", "cumulative.png"):
         assert (small_run / "figures" / name).stat().st_size > 0
@@ -259,7 +298,7 @@ def test_a_prior_only_scenario_is_reweighted_not_refitted(small_run):
     assert table.loc["leave out yoon2019", "method"] == "refit"
     assert np.isnan(table.loc["leave out yoon2019", "pareto_k"])  # not a candidate
     report = (small_run / "report.md").read_text()
-    assert "Reweighted: priors: sceptical (k̂ " in report
+    assert "Reweighted: Prior set: sceptical (k̂ " in report
     assert "| reweighted (k̂ " in report
 
 

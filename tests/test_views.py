@@ -158,7 +158,7 @@ def test_the_main_analysis_is_never_labelled_with_a_hypothesis_name():
     rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()[2:]]
     assert rows == ["main analysis", "leave out a", "twin of main"]
     assert "same fit as main analysis" in text
-    labels = [robustness._scenario_label(r) for r in table.itertuples()]
+    labels = [robustness._scenario_label(r) for r in robustness.with_shown(table).itertuples()]
     assert labels[0] == "main analysis" and "(= main analysis: the same fit)" in labels[2]
 
 
@@ -183,7 +183,7 @@ def test_the_robustness_lists_keep_agreeing_reversing_and_disagreeing_scenarios_
             for n, k, bf, p in rows
         ]
     )
-    table = with_agreement(table, "permissive")
+    table = robustness.with_shown(with_agreement(table, "permissive"))
     refits, primary = table[table.kind == "sensitivity"], table.iloc[0]
     assert list(table["agrees_bf"]) == [True, True, False, True]
     assert list(table["reverses_bf"]) == [False, True, False, False]
@@ -198,7 +198,14 @@ def test_a_twin_in_the_robustness_lists_says_whose_fit_it_is():
 
     from analyses.report import robustness
 
-    twin = pd.Series({"same_fit_as": "leave out yoon2019"})
-    assert robustness._twin_note(twin) == " (the same fit as leave out yoon2019)"
-    assert robustness._twin_note(pd.Series({"same_fit_as": ""})) == ""
-    assert robustness._twin_note(pd.Series({"same_fit_as": float("nan")})) == ""
+    table = robustness.with_shown(
+        pd.DataFrame(
+            {
+                "scenario": ["leave out yoon2019", "single-arm evidence excluded", "a", "b"],
+                "label": ["Yoon 2019 left out", "Single-arm evidence left out", "A", "B"],
+                "same_fit_as": ["", "leave out yoon2019", "", float("nan")],
+            }
+        )
+    )
+    notes = [robustness._twin_note(r) for _, r in table.iterrows()]
+    assert notes == ["", " (the same fit as Yoon 2019 left out)", "", ""]

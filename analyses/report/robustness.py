@@ -17,9 +17,7 @@ from analyses.report.markdown import markdown_table
 from analyses.report.sections import format_bf, number
 from analyses.report.symbols import text_symbol
 from analyses.suite.reweight import K_HAT_MAX
-
-# What the report calls the analysis it leads with: never "primary", which names a hypothesis.
-MAIN = "main analysis"
+from analyses.suite.scenarios import MAIN
 
 # Why each kind of change can move the answer: generic mechanisms, not findings.
 # Matched in order, so a name that contains another's key (nonspecific_share contains
@@ -58,21 +56,33 @@ def _mechanism(name: str) -> str:
     return ""
 
 
-def shown(scenario: str) -> str:
-    """A scenario's name as the report shows it.
+def with_shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Add what a reader sees of each row (``shown``) and of the fit a twin repeats
+    (``twin_shown``, empty for a row that is not a twin).
 
-    The main analysis's scenario is named "primary" in the tables (``sensitivity.csv``), but
-    beside the hypotheses' 'primary' that read as the hypothesis; the report says "main
-    analysis".
+    ``shown`` is the row's ``label``: words and symbols, where the ``scenario`` column holds a
+    key. The main analysis is named "primary" in the tables, which beside the hypotheses'
+    'primary' would read as the hypothesis, so it shows as "main analysis". A table written
+    before ``sensitivity.csv`` had labels shows its scenario names.
     """
-    return MAIN if scenario == "primary" else scenario
+    table = table.copy()
+    names = table["scenario"].astype(str)
+    labels = table["label"] if "label" in table else pd.Series("", index=table.index)
+    table["shown"] = [
+        MAIN if name == "primary" else (label if isinstance(label, str) and label else name)
+        for name, label in zip(names, labels, strict=True)
+    ]
+    lookup = dict(zip(names, table["shown"], strict=True)) | {"primary": MAIN}
+    twins = table["same_fit_as"] if "same_fit_as" in table else pd.Series("", index=table.index)
+    table["twin_shown"] = [lookup.get(t, t) if isinstance(t, str) and t else "" for t in twins]
+    return table
 
 
 def _scenario_label(row) -> str:
-    """The scenario's name, with what a reader must know about its fit."""
-    label = shown(str(row.scenario))
-    if isinstance(row.same_fit_as, str) and row.same_fit_as:
-        label += f"  (= {shown(row.same_fit_as)}: the same fit)"
+    """The scenario's label, with what a reader must know about its fit."""
+    label = row.shown
+    if row.twin_shown:
+        label += f"  (= {row.twin_shown}: the same fit)"
     if not row.certified:
         label += " (NOT CERTIFIED)"
     return label
@@ -116,7 +126,7 @@ def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
     the primary posterior with the regions moved, have a panel of their own below. A scenario
     that is the same fit as another (a twin) is hatched and names its twin.
     """
-    rows = table.reset_index(drop=True)
+    rows = with_shown(table.reset_index(drop=True))
     if "same_fit_as" not in rows:
         rows["same_fit_as"] = ""
     moved = rows["kind"] == "thresholds"
@@ -150,9 +160,7 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(11, 3.8))
     (ax1, ax2) = fig.subplots(1, 2)
     steps = np.arange(len(cumulative))
-    labels = [
-        f"{r.scenario.replace('cumulative to ', '')}\n+{r.added}" for r in cumulative.itertuples()
-    ]
+    labels = [f"{year}\n+{added}" for year, added in _steps(cumulative)]
     for h in HYPOTHESES:
         ax1.plot(steps, cumulative[f"p_{h}"], marker="o", color=REGION_COLOURS[h], label=h)
     ax1.set_xticks(steps, labels=labels, fontsize=7)
@@ -173,6 +181,16 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     handles, names = ax1.get_legend_handles_labels()
     fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False, fontsize=9)
     return fig
+
+
+def _steps(cumulative: pd.DataFrame) -> list[tuple[str, str]]:
+    """Each cumulative step's year and the studies it added, by name where the table has them
+    (``added_label``; a table from before that column shows the study ids)."""
+    added = cumulative["added_label"] if "added_label" in cumulative else cumulative["added"]
+    return [
+        (str(name).removeprefix("cumulative to "), str(new))
+        for name, new in zip(cumulative["scenario"], added, strict=True)
+    ]
 
 
 def _interval_rows(ax, frame: pd.DataFrame, name: str, colour: str, highlight: str) -> None:
@@ -196,7 +214,7 @@ def sensitivity_forest(table: pd.DataFrame) -> Figure:
     once, under the fit it repeats. The primary analysis is the bold row and its dashed
     lines run through every panel.
     """
-    rows = table[(table["kind"] != "thresholds")].reset_index(drop=True)
+    rows = with_shown(table[(table["kind"] != "thresholds")].reset_index(drop=True))
     if "same_fit_as" in rows:
         rows = rows[rows["same_fit_as"].fillna("").astype(str) == ""].reset_index(drop=True)
     fig = Figure(figsize=(11, 0.3 * len(rows) + 1.8))
@@ -211,8 +229,8 @@ def sensitivity_forest(table: pd.DataFrame) -> Figure:
                 float(primary[f"{name}_median"].iloc[0]), color=COLOURS[regimen], lw=0.8, ls="--"
             )
     labels = [
-        f"{shown(s)}{'' if c else ' (NOT CERTIFIED)'}"
-        for s, c in zip(rows["scenario"], rows["certified"], strict=True)
+        f"{s}{'' if c else ' (NOT CERTIFIED)'}"
+        for s, c in zip(rows["shown"], rows["certified"], strict=True)
     ]
     axes[0].set_yticks(np.arange(len(rows))[::-1], labels=labels, fontsize=8)
     fig.suptitle(
@@ -226,10 +244,7 @@ def sensitivity_forest(table: pd.DataFrame) -> Figure:
 def cumulative_forest(cumulative: pd.DataFrame) -> Figure:
     """β_acute and β_sustained as each year's studies are added (a cumulative forest)."""
     rows = cumulative.reset_index(drop=True).copy()
-    rows["scenario"] = [
-        f"{s.replace('cumulative to ', 'to ')}: +{a}"
-        for s, a in zip(rows["scenario"], rows["added"], strict=True)
-    ]
+    rows["scenario"] = [f"to {year}: +{added}" for year, added in _steps(rows)]
     fig = Figure(figsize=(11, 0.5 * len(rows) + 1.8))
     axes = fig.subplots(1, 2, sharey=True)
     last = rows["scenario"].iloc[-1] if len(rows) else ""
@@ -254,7 +269,7 @@ def _interval(row, name: str) -> str:
 
 def robustness_section(suite) -> str:
     """The report's Robustness and Cumulative sections, as Markdown."""
-    table, leader = suite.table, suite.leader
+    table, leader = with_shown(suite.table), suite.leader
     primary = table[table.kind == "primary"].iloc[0]
     refits = table[table.kind == "sensitivity"]
     lines = [
@@ -315,11 +330,11 @@ def _agreement_lines(refits: pd.DataFrame) -> list[str]:
     bf = pd.to_numeric(refits["bf_permissive_vs_primary"], errors="coerce")
     if bf.notna().any():
         low, high = refits.loc[bf.idxmin()], refits.loc[bf.idxmax()]
-        below = refits.loc[bf < 1, "scenario"].tolist()
+        below = refits.loc[bf < 1, "shown"].tolist()
         lines.append(
             f"The headline Bayes factor (permissive vs primary) is less stable than the ranking: "
-            f"it runs from {bf.min():.2f} ({low['scenario']}) to {bf.max():.2f} "
-            f"({high['scenario']})"
+            f"it runs from {bf.min():.2f} ({low['shown']}) to {bf.max():.2f} "
+            f"({high['shown']})"
             + (
                 f", and falls below 1 (the data then favour 'primary' relative to the prior) "
                 f"under: {', '.join(below)}. A Bayes factor between regions moves with the data "
@@ -351,7 +366,7 @@ def _scenario_line(r: pd.Series, middle: str = "") -> str:
     log10, mcse = number(r, LOG10_BF), number(r, f"{LOG10_BF}_mcse")
     precision = f" (log10 {log10:+.2f} ± {mcse:.2f})" if np.isfinite(mcse + log10) else ""
     return (
-        f"- **{r['scenario']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
+        f"- **{r['shown']}**{_twin_note(r)} ({r['change']}): BF permissive vs primary "
         f"{format_bf(r['bf_permissive_vs_primary'])}{precision}; {middle}β acute "
         f"{_interval(r, 'beta_acute')}; β sustained {_interval(r, 'beta_sustained')}."
         + (f" Why: {why}." if why else "")
@@ -360,8 +375,8 @@ def _scenario_line(r: pd.Series, middle: str = "") -> str:
 
 def _twin_note(row: pd.Series) -> str:
     """' (the same fit as X)' for a twin, which the counts above take once."""
-    twin = row.get("same_fit_as")
-    return f" (the same fit as {shown(twin)})" if isinstance(twin, str) and twin else ""
+    twin = row.get("twin_shown")
+    return f" (the same fit as {twin})" if isinstance(twin, str) and twin else ""
 
 
 def _reversal_lines(refits: pd.DataFrame) -> list[str]:
@@ -395,7 +410,7 @@ def _moved_most_lines(refits: pd.DataFrame, primary: pd.Series, leader: str) -> 
     lines = ["\nAgreeing scenarios that moved the Bayes factor permissive vs primary most:\n"]
     for _, r in moved.iterrows():
         lines.append(
-            f"- **{r['scenario']}**: BF {format_bf(primary['bf_permissive_vs_primary'])} → "
+            f"- **{r['shown']}**: BF {format_bf(primary['bf_permissive_vs_primary'])} → "
             f"{format_bf(r['bf_permissive_vs_primary'])}{_edge_note(r)}, P({leader}) "
             f"{primary[f'p_{leader}']:.2f} → {r[f'p_{leader}']:.2f}; β acute "
             f"{_interval(r, 'beta_acute')}; "
@@ -418,7 +433,7 @@ def _retried(refits: pd.DataFrame) -> str:
     retried = refits[pd.to_numeric(refits["attempts"], errors="coerce") > 1]
     if not len(retried):
         return ""
-    names = ", ".join(f"{r.scenario} ({int(r.attempts)} attempts)" for r in retried.itertuples())
+    names = ", ".join(f"{r.shown} ({int(r.attempts)} attempts)" for r in retried.itertuples())
     return f"; {len(retried)} needed a retry: {names}"
 
 
@@ -428,7 +443,7 @@ def _uncertified_lines(refits: pd.DataFrame) -> list[str]:
         return []
     return [
         "\n**Not certified** (convergence gate failed after its retries): "
-        + ", ".join(uncertified["scenario"])
+        + ", ".join(uncertified["shown"])
         + ". Read those rows as provisional."
     ]
 
@@ -441,7 +456,7 @@ def _how(row: pd.Series) -> str:
     if method == "reweighted":
         return f"reweighted{k_text}"
     if method == "twin" or (isinstance(row.get("same_fit_as"), str) and row["same_fit_as"]):
-        return f"same fit as {shown(row['same_fit_as'])}"
+        return f"same fit as {row['twin_shown']}"
     return f"refit{k_text}"
 
 
@@ -457,7 +472,7 @@ def _method_lines(refits: pd.DataFrame) -> list[str]:
 
     def names(rows: pd.DataFrame) -> str:
         # Three decimals: a k̂ of 0.701 printed as 0.70 would seem to meet "< 0.7".
-        return ", ".join(f"{r.scenario} (k̂ {r.pareto_k:.3f})" for r in rows.itertuples())
+        return ", ".join(f"{r.shown} (k̂ {r.pareto_k:.3f})" for r in rows.itertuples())
 
     lines = [
         f"{len(candidates)} scenarios change only a prior. Their posterior is the {MAIN}'s "
@@ -476,15 +491,15 @@ def _method_lines(refits: pd.DataFrame) -> list[str]:
 
 def _scenario_table(table: pd.DataFrame, refits: pd.DataFrame) -> str:
     """The primary row and every refit: probabilities, headline BF, β acute, agreement."""
-    rows = pd.concat([table[table.kind == "primary"], refits])
+    rows = with_shown(pd.concat([table[table.kind == "primary"], refits]))
     cols = ["scenario", *[f"p_{h}" for h in HYPOTHESES], "bf_permissive_vs_primary"]
     show = rows[[*cols, "agrees"]].copy()
     for h in HYPOTHESES:
         show[f"p_{h}"] = show[f"p_{h}"].map("{:.2f}".format)
     show["bf_permissive_vs_primary"] = show["bf_permissive_vs_primary"].map(format_bf)
     show["scenario"] = [
-        shown(s) if c else f"{shown(s)} (NOT CERTIFIED)"
-        for s, c in zip(rows["scenario"], rows["certified"].astype(bool), strict=True)
+        s if c else f"{s} (NOT CERTIFIED)"
+        for s, c in zip(rows["shown"], rows["certified"].astype(bool), strict=True)
     ]
     show["β acute"] = [_interval(r, "beta_acute") for _, r in rows.iterrows()]
     show["β sustained"] = [_interval(r, "beta_sustained") for _, r in rows.iterrows()]
@@ -514,7 +529,7 @@ def _threshold_lines(grid: pd.DataFrame, leader: str) -> list[str]:
         return []
     lo, hi = grid[f"p_{leader}"].min(), grid[f"p_{leader}"].max()
     bf = pd.to_numeric(grid["bf_permissive_vs_primary"], errors="coerce")
-    flips = grid[~grid.agrees]["scenario"].tolist()
+    flips = grid[~grid.agrees]["shown"].tolist()
     return [
         f"**Thresholds** (no refit): over primary thresholds 0.4-0.6 and permissive 0.1-0.3, "
         f"the BF permissive vs primary runs from {bf.min():.3g} to {bf.max():.3g}, and "
@@ -632,11 +647,11 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
     rows = []
     previous = None
     biggest = (0.0, "", 0.0, 0.0)
-    for _, r in cumulative.iterrows():
+    for (year, added), (_, r) in zip(_steps(cumulative), cumulative.iterrows(), strict=True):
         rows.append(
             {
-                "up to": r["scenario"].replace("cumulative to ", ""),
-                "added": r["added"],
+                "up to": year,
+                "added": added,
                 **{f"P({h})": f"{r[f'p_{h}']:.2f}" for h in HYPOTHESES},
                 "BF perm. vs primary": format_bf(r["bf_permissive_vs_primary"]),
                 "β acute": _interval(r, "beta_acute"),
@@ -646,7 +661,7 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
         if previous is not None:
             shift = abs(r[f"p_{leader}"] - previous)
             if shift > biggest[0]:
-                biggest = (shift, r["added"], previous, r[f"p_{leader}"])
+                biggest = (shift, added, previous, r[f"p_{leader}"])
         previous = r[f"p_{leader}"]
     lines.append(markdown_table(pd.DataFrame(rows)))
     if biggest[1]:
@@ -659,9 +674,9 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
         shifts = (loo[f"p_{leader}"] - primary[f"p_{leader}"]).abs()
         top = loo.loc[shifts.idxmax()]
         lines.append(
-            f"Among single studies, leaving out **{top['scenario'].replace('leave out ', '')}** "
-            f"moves P({leader}) most ({primary[f'p_{leader}']:.2f} → {top[f'p_{leader}']:.2f}): "
-            "it is the study the conclusion rests on most."
+            f"Of the scenarios that leave one study out, **{top['shown']}** moves "
+            f"P({leader}) most ({primary[f'p_{leader}']:.2f} → {top[f'p_{leader}']:.2f}): "
+            "the conclusion rests on that study most."
         )
     lines.append(
         "\n![Hypothesis probabilities and the headline Bayes factor as each year's "

@@ -547,7 +547,8 @@ def _band_movers(sensitivity: pd.DataFrame, bf: pd.Series) -> list[str]:
     moved = sensitivity[kind & choice & ~sensitivity["agrees_bf"].astype(bool)]
     if not len(moved):
         return []
-    listed = "; ".join(f"{r.scenario} ({bf[i]:.3g})" for i, r in moved.iterrows())
+    shown = moved["label"] if "label" in moved else moved["scenario"]
+    listed = "; ".join(f"{name} ({bf[i]:.3g})" for i, name in shown.items())
     return [
         "- Modelling choices that move it out of its band (it is conditional on these too; "
         f"the robustness section says why): {listed}."

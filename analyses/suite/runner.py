@@ -300,7 +300,8 @@ class SuiteRun:
             ),
             leader,
         )
-        cumulative = cumulative_table([r for r in ordered if r["kind"] == "cumulative"])
+        names = {s.id: s.label for s in self.base.studies}
+        cumulative = cumulative_table([r for r in ordered if r["kind"] == "cumulative"], names)
         compiles = sum(1 for r in rows if r["compiled"])
         seconds = time.monotonic() - self.started
         return SuiteResult(
@@ -321,7 +322,13 @@ def _complete(scenarios, rows, duplicates, primary) -> list[dict]:
     """Every scenario's row, in scenario order: twins copy their fit, the last step is primary."""
     by_name = {r["scenario"]: r for r in rows}
     for sc in scenarios:
-        own = {"scenario": sc.name, "change": sc.change, "kind": sc.kind, "step": sc.step}
+        own = {
+            "scenario": sc.name,
+            "label": sc.shown,
+            "change": sc.change,
+            "kind": sc.kind,
+            "step": sc.step,
+        }
         if sc.name in duplicates:
             twin = duplicates[sc.name]
             extra = {"compiled": False, "seconds": 0.0, "same_fit_as": twin, "method": "twin"}

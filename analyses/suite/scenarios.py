@@ -15,11 +15,15 @@ from dataclasses import asdict, dataclass, field
 
 from scipy.stats import norm
 
+from analyses.report.symbols import text_symbol
 from models.blockade import ModelOptions
 from models.distributions import describe_spec, scipy_dist
 from models.evidence.load import Evidence
 from models.priors import NAMED_SETS, PriorSpec, load_priors
 
+# What figures and the report call the analysis every scenario changes one thing of: never
+# "primary", which names a hypothesis.
+MAIN = "main analysis"
 # Threshold pairs (primary, permissive) re-read from the primary posterior, no refit.
 THRESHOLD_GRID = [(p, q) for p in (0.4, 0.5, 0.6) for q in (0.1, 0.2, 0.3)]
 # Between-study SD of beta: the primary HalfNormal(0.2) is mostly prior with two studies per
@@ -45,7 +49,12 @@ STOPPING_RULE = {"alpha": 0.02, "contrast": 0.87}
 
 @dataclass(frozen=True)
 class Scenario:
-    """One refit: what differs from the primary analysis, as data."""
+    """One refit: what differs from the primary analysis, as data.
+
+    ``name`` is the scenario's key (``sensitivity.csv``'s ``scenario`` column, which the report,
+    the tests and users' scripts match); ``label`` is what figures and the report show a
+    reader, in words and the symbols of docs/science.md; ``change`` says it in full.
+    """
 
     name: str
     change: str
@@ -55,6 +64,12 @@ class Scenario:
     studies: tuple[str, ...] | None = None  # None: every included study
     kind: str = "sensitivity"  # or "cumulative"
     step: int | None = None
+    label: str = ""
+
+    @property
+    def shown(self) -> str:
+        """What a reader sees: the label, or the name where a scenario has none."""
+        return self.label or self.name
 
 
 def _prior_dict(spec: PriorSpec) -> dict:
@@ -79,31 +94,62 @@ class _Builder:
     readings: dict
     out: list[Scenario] = field(default_factory=list)
 
-    def add(self, name: str, change: str, **kw) -> None:
+    def add(self, name: str, label: str, change: str, **kw) -> None:
         priors = kw.pop("priors", self.primary_priors)
         options = kw.pop("options", self.options)
         readings = kw.pop("readings", self.readings)
-        self.out.append(Scenario(name, change, priors, options, readings, **kw))
+        self.out.append(Scenario(name, change, priors, options, readings, label=label, **kw))
 
     def fixed_slot(self, name: str, change: str, slot: str, value: float, tag: str) -> None:
-        """A scenario with one prior slot fixed at a value."""
-        self.slot(name, change, slot, {"dist": "fixed", "value": value}, tag)
+        """A scenario with one prior slot fixed at a value; its label names the slot's symbol."""
+        label = f"{_words(slot)} {text_symbol(slot)} fixed at {value:g}"
+        self.slot(name, label, change, slot, {"dist": "fixed", "value": value}, tag)
 
-    def slot(self, name: str, change: str, slot: str, spec: dict, tag: str) -> None:
+    def slot(self, name: str, label: str, change: str, slot: str, spec: dict, tag: str) -> None:
         """A scenario with one prior slot replaced by ``spec``."""
         p = self.primary_priors
         slots = {**p["slots"], slot: spec}
-        self.add(name, change, priors={**p, "name": f"{p['name']}+{tag}", "slots": slots})
+        self.add(name, label, change, priors={**p, "name": f"{p['name']}+{tag}", "slots": slots})
+
+
+# How a label words a prior slot before its symbol ("Specific share κ_s fixed at 1").
+SLOT_WORDS = {
+    "within_subject_correlation": "Within-subject correlation",
+    "specific_share": "Specific share",
+    "nonspecific_share": "Non-specific share",
+    "tau_beta": "Between-study SD",
+    "early_stop_log_exaggeration": "Early-stopping log factor",
+    "external_response_probit": "External control",
+}
+
+
+def _words(slot: str) -> str:
+    return SLOT_WORDS.get(slot, _spaced(slot).capitalize())
+
+
+def _spaced(key: str) -> str:
+    """A data file's key as words: ``news_60min`` -> ``news 60min``."""
+    return key.replace("_", " ")
 
 
 def _prior_set_scenarios(b: _Builder, base: Evidence, config, priors: PriorSpec) -> None:
     for name in NAMED_SETS:
         if name != priors.name:
             spec = _prior_dict(load_priors(name, base.literature))
-            b.add(f"priors: {name}", f"prior set '{name}' instead of '{priors.name}'", priors=spec)
+            b.add(
+                f"priors: {name}",
+                f"Prior set: {_spaced(name)}",
+                f"prior set '{name}' instead of '{priors.name}'",
+                priors=spec,
+            )
     for path in config.sensitivity.prior_files:
         spec = load_priors(path, base.literature)
-        b.add(f"priors: {spec.name}", f"user prior file {path}", priors=_prior_dict(spec))
+        b.add(
+            f"priors: {spec.name}",
+            f"Prior file: {spec.name}",
+            f"user prior file {path}",
+            priors=_prior_dict(spec),
+        )
 
 
 def _fixed_nuisance_scenarios(b: _Builder, config) -> None:
@@ -130,7 +176,9 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
     slots = b.primary_priors["slots"]
     for spec in TAU_BETA_ALTERNATIVES:
         text = describe_spec(spec)
-        b.slot(f"tau_beta {text}", f"between-study SD of beta ~ {text}", "tau_beta", spec, text)
+        label = f"{_words('tau_beta')} {text_symbol('tau_beta')} ~ {text}"
+        change = f"between-study SD of beta ~ {text}"
+        b.slot(f"tau_beta {text}", label, change, "tau_beta", spec, text)
     kappa = slots["specific_share"]
     if kappa["dist"] != "fixed":
         for q in SPECIFIC_SHARE_ENDS:
@@ -157,6 +205,7 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
         wide = {**external, "sigma": EXTERNAL_WIDE_SD}
         b.slot(
             "ketamine_response of the single arm's external control: SD 1",
+            f"Single arm's external control: probit SD {EXTERNAL_WIDE_SD:g}",
             f"external_response_probit {describe_spec(wide)} (widened)",
             "external_response_probit",
             wide,
@@ -166,6 +215,7 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
         moved = {**external, "mu": round(float(norm.ppf(rate)), 4)}
         b.slot(
             f"ketamine_response of the single arm's external control: {100 * rate:.1f}%",
+            f"Single arm's external control centred on {100 * rate:.1f}% response",
             f"external_response_probit {describe_spec(moved)}, re-centred on "
             f"{EXTERNAL_RECENTRE_INPUT} ({rate:.3f})",
             "external_response_probit",
@@ -183,6 +233,7 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
         narrow = {"dist": "beta", "alpha": round(m * 10, 4), "beta": round((1 - m) * 10, 4)}
         b.slot(
             "specific_share concentration 10",
+            f"{_words('specific_share')} {text_symbol('specific_share')}: prior concentration 10",
             f"specific_share {describe_spec(narrow)}: the narrower prior that ignores the "
             "midazolam-vs-saline mismatch",
             "specific_share",
@@ -195,6 +246,8 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
         mean_only = {**slots["early_stop_log_exaggeration"], "sigma": round(se_mean, 4)}
         b.slot(
             "early_stop_log_exaggeration SD of the pooled mean",
+            f"Early-stopping factor: {text_symbol('early_stop_log_exaggeration')}'s SD that of "
+            "Bassler's pooled mean",
             "early-stopping factor with the SD of Bassler's pooled mean, as if every truncated "
             "trial exaggerated by exactly the average",
             "early_stop_log_exaggeration",
@@ -205,6 +258,7 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
         larger = {**now, "mu": round(math.log(STOPPING_RULE_FACTOR), 4)}
         b.slot(
             f"early_stop_log_exaggeration centred on {STOPPING_RULE_FACTOR:g}",
+            f"Early-stopping factor centred on {STOPPING_RULE_FACTOR:g}",
             f"early-stopping factor centred on {STOPPING_RULE_FACTOR:g} instead of "
             f"{math.exp(now['mu']):.2f}: what an interim rule of McNemar p < 0.02 would make of "
             "Williams 2018 at full blockade",
@@ -224,6 +278,7 @@ def _reading_scenarios(b: _Builder, base: Evidence, included: list[str]) -> None
                 picks = {**b.readings, sid: {**b.readings.get(sid, {}), dispute: reading}}
                 b.add(
                     f"reading {sid}.{dispute} = {reading}",
+                    f"{base.study(sid).label}: {_spaced(dispute)} read as '{_spaced(reading)}'",
                     f"{sid} {dispute}: '{reading}' instead of '{used}'",
                     readings=picks,
                 )
@@ -233,6 +288,7 @@ def _bias_scenario(b: _Builder, options: ModelOptions) -> None:
     bias = options.early_stopping_bias
     b.add(
         "early-stopping bias " + ("off" if bias else "on"),
+        "Early-stopping bias term " + ("removed" if bias else "added"),
         "bias term for early-stopped trials " + ("removed" if bias else "added"),
         options={**b.options, "early_stopping_bias": not bias},
     )
@@ -243,18 +299,21 @@ def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
     single = options.include_single_arm
     b.add(
         "single-arm evidence " + ("excluded" if single else "included"),
+        "Single-arm evidence " + ("left out" if single else "added"),
         "single-arm studies " + ("dropped" if single else "added"),
         options={**opt, "include_single_arm": not single},
     )
     if options.ketamine_effect == "by_comparator":
         b.add(
             "ketamine_effect pooled across comparators",
+            f"Ketamine's effect {text_symbol('ketamine_effect')} pooled across comparators",
             "every study's ketamine effect pooled around the saline-controlled 24-h effect",
             options={**opt, "ketamine_effect": "pooled"},
         )
     if options.nonspecific_share == "prior":
         b.add(
             "nonspecific_share equal to beta",
+            f"{_words('nonspecific_share')} {text_symbol('nonspecific_share')} equal to β",
             "naltrexone removes the same share of the non-specific improvement as of "
             "ketamine's specific effect (gamma = beta)",
             options={**opt, "nonspecific_share": "equal_beta"},
@@ -262,6 +321,7 @@ def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
     other = "log_hours" if options.moderator == "regimen" else "regimen"
     b.add(
         f"timing moderator: {other}",
+        f"Timing moderator: {'log hours of blockade' if other == 'log_hours' else 'two levels'}",
         f"{'continuous log-hours' if other == 'log_hours' else 'two-level'} timing moderator",
         options={**opt, "moderator": other},
     )
@@ -274,6 +334,7 @@ def _cumulative_steps(b: _Builder, resolved: Evidence, included: list[str]) -> N
         # The last step holds every study: it is the primary analysis, not refitted.
         b.add(
             f"cumulative to {year}",
+            f"Studies up to {year}",
             f"studies published up to {year}: {', '.join(upto)}",
             studies=None if len(upto) == len(included) else upto,
             kind="cumulative",
@@ -291,7 +352,9 @@ def primary_scenario(config, priors: PriorSpec) -> Scenario:
     """The primary analysis as a scenario: what every other scenario changes one thing of."""
     readings = {k: dict(v) for k, v in config.analysis.readings.items()}
     options = asdict(config.model.options())
-    return Scenario("primary", "the primary analysis", _prior_dict(priors), options, readings)
+    return Scenario(
+        "primary", "the primary analysis", _prior_dict(priors), options, readings, label=MAIN
+    )
 
 
 def build_scenarios(base: Evidence, config, priors: PriorSpec) -> list[Scenario]:
@@ -304,7 +367,12 @@ def build_scenarios(base: Evidence, config, priors: PriorSpec) -> list[Scenario]
     b = _Builder(primary.priors, primary.options, readings)
     _prior_set_scenarios(b, base, config, priors)
     for sid in included:
-        b.add(f"leave out {sid}", f"{sid} removed", studies=tuple(s for s in included if s != sid))
+        b.add(
+            f"leave out {sid}",
+            f"{base.study(sid).label} left out",
+            f"{sid} removed",
+            studies=tuple(s for s in included if s != sid),
+        )
     _bias_scenario(b, options)
     _reading_scenarios(b, base, included)
     _fixed_nuisance_scenarios(b, config)

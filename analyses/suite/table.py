@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from analyses.inference.hypotheses import (
 )
 from analyses.inference.intervals import interval, weighted_quantile
 from analyses.suite.conflict import left_out_prediction
-from analyses.suite.scenarios import THRESHOLD_GRID, Scenario
+from analyses.suite.scenarios import MAIN, THRESHOLD_GRID, Scenario
 from models.priors import PriorSpec
 
 
@@ -49,6 +50,7 @@ def scenario_row(
     t = table.set_index("hypothesis")
     row = {
         "scenario": scenario.name,
+        "label": scenario.shown,
         "change": scenario.change,
         "kind": scenario.kind,
         "step": scenario.step,
@@ -124,7 +126,7 @@ def _draws(primary) -> dict:
 
 def primary_row(primary) -> dict:
     """The primary fit as a row of the table."""
-    scenario = Scenario("primary", "the primary analysis", {}, {}, kind="primary")
+    scenario = Scenario("primary", "the primary analysis", {}, {}, kind="primary", label=MAIN)
     question = primary.bayes_factors.set_index("question").loc[ACUTE_STRONG_VS_NONE[0]]
     acute = float(question["bf"]) if not question["bound"] else float("nan")
     row = scenario_row(
@@ -151,7 +153,8 @@ def threshold_rows(primary, base: Thresholds, priors: PriorSpec) -> list[dict]:
             post["beta_acute"], post["beta_sustained"], spec_a, spec_s, Thresholds(p, q)
         )
         change = f"primary threshold {p:g}, permissive threshold {q:g} (no refit)"
-        sc = Scenario(f"thresholds {p:g}/{q:g}", change, {}, {}, kind="thresholds")
+        label = f"Thresholds {p:g} / {q:g} (primary / permissive)"
+        sc = Scenario(f"thresholds {p:g}/{q:g}", change, {}, {}, kind="thresholds", label=label)
         draws = _draws(primary)
         a, s = draws["beta_acute"], draws["beta_sustained"]
         acute = acute_strong_vs_none(a, s, spec_a, spec_s, Thresholds(p, q))
@@ -194,19 +197,22 @@ def with_agreement(table: pd.DataFrame, leader: str) -> pd.DataFrame:
     return table
 
 
-def cumulative_table(rows: list[dict]) -> pd.DataFrame:
-    """The cumulative steps, each with the studies it added."""
+def cumulative_table(rows: list[dict], names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The cumulative steps, each with the studies it added: ``added`` by id and
+    ``added_label`` by the name the report gives each study (``names``: id -> name)."""
     cumulative = pd.DataFrame(rows)
     if cumulative.empty:
         return cumulative
+    names = names or {}
     cumulative = with_leader(cumulative)
     previous: set[str] = set()
     added = []
     for studies in cumulative["studies"]:
         now = set(studies.split())
-        added.append(" ".join(sorted(now - previous)))
+        added.append(sorted(now - previous))
         previous = now
-    cumulative.insert(2, "added", added)
+    cumulative.insert(2, "added", [" ".join(ids) for ids in added])
+    cumulative.insert(3, "added_label", [", ".join(names.get(i, i) for i in ids) for ids in added])
     return cumulative
 
 
