@@ -458,6 +458,7 @@ def _conflict_items(n_sims: int, seed: int, scheduler: str | None, folder: Path)
     from analyses.validation import conflict_items
     from analyses.validation.cluster import task_seeds
 
+    seed = conflict_items.confirmation_seed(seed)
     seeds = task_seeds(seed, n_sims + 1)
     draws = conflict_items.prior_draws(n_sims, seeds[0])
     records = _simulated(conflict_items, draws, seeds, scheduler, "two-item check")
@@ -466,6 +467,7 @@ def _conflict_items(n_sims: int, seed: int, scheduler: str | None, folder: Path)
     save_figure(conflict_items.pit_figure(records, seed), folder / figure)
     return {
         "simulations": n_sims,
+        "seed": seed,
         "arm_size": conflict_items.ARM_SIZE,
         **conflict_items.summarise(records),
         "threshold_p": conflict_items.SBC_MIN_P,
@@ -533,6 +535,11 @@ def _reweighting() -> dict:
 
 
 SEED = 20261123
+
+
+def section_seeds() -> dict[str, int]:
+    """Each section's seed, spawned from :data:`SEED` in the order of ``SECTIONS``."""
+    return dict(zip(SECTIONS, task_seeds(SEED, len(SECTIONS)), strict=True))
 
 
 def _run_section(name: str, sizes: dict, seed: int, scheduler: str | None, out: Path) -> dict:
@@ -620,7 +627,7 @@ def run_validation(
         "conflict_items_sims": 8 if quick else 400,
     }
     names = sections_run(only)
-    seeds = dict(zip(SECTIONS, task_seeds(SEED, len(SECTIONS)), strict=True))
+    seeds = section_seeds()
     for k, name in enumerate(names, 1):
         print(f"[{k}/{len(names)}] {name.replace('_', ' ')}", flush=True)
         section_started = time.monotonic()
