@@ -143,6 +143,9 @@ def load_priors(
     raw = read_toml(path, "priors", "a prior-set TOML file")
     label = str(path)
     problems = _unknown_keys(raw, label, path.stem)
+    if "$" in path.stem:  # the set's name labels a scenario in the figures, as drawn text
+        expected = "a file name without '$' (figures read text between two '$' as mathematics)"
+        problems.append(Problem(label, path.stem, "file name", repr(path.name), expected))
     slots, derivations = _inherited(raw, literature, path, (*_chain, path.resolve()))
     given = raw.get("priors", {})
     if not isinstance(given, dict):

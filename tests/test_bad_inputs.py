@@ -66,6 +66,16 @@ BOTH = (
         ("jelen2025", "value = 5.39", "value = 0.0", ("madrs_day1].value", "at least 1e-06")),
         ("jelen2025", "value = 5.39", "value = 1e-300", ("madrs_day1].value", "at least 1e-06")),
         ("williams2018", "value = 24.0", "value = 999999.0", ("timepoint_hours", "8760")),
+        # Figures draw labels and readings: matplotlib would read '$...$' as mathematics.
+        ("williams2018", 'label = "Williams 2018"', 'label = "W $\\frac$"', ("label", "'$'")),
+        ("williams2018", 'label = "Williams 2018"', 'label = " "', ("label", "study's name")),
+        (
+            "yoon2025",
+            'label = "ketamine + saline"',
+            'label = "ketamine $+$ saline"',
+            ("arms[1].label", "without '$'"),
+        ),
+        ("williams2018", '"zero", "one"]', '"zero", "$one$"]', ("readings", "'$one$'")),
         (
             "williams2018",
             "[evidence.responders_naltrexone]\ndispute",
@@ -78,6 +88,16 @@ def test_impossible_years_statistics_hours_and_tables(tmp_path, study, old, new,
     studies = copy_studies(tmp_path)
     edit(studies, study, old, new)
     assert has(problems_of(lambda: load_evidence(studies)), f"'{study}'", *fragments)
+
+
+def test_a_prior_file_whose_name_holds_a_dollar_is_refused(tmp_path):
+    """The set's name labels a scenario in the figures, where '$...$' reads as mathematics."""
+    from models.priors import load_priors
+
+    path = tmp_path / "my$set$.toml"
+    path.write_text('extends = "neutral"\n')
+    lines = problems_of(lambda: load_priors(path, load_evidence().literature))
+    assert has(lines, "my$set$", "file name", "without '$'")
 
 
 def test_a_study_in_a_subfolder_is_read_by_run_as_by_check_data(tmp_path):

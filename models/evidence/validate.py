@@ -116,6 +116,7 @@ def check_study(study: StudyFile, file: str, stem: str) -> list[Problem]:
     """
     return [
         *_check_header(study, file, stem),
+        *_check_drawn_text(study, file),
         *_check_placeholders(study, file),
         *_check_numbers(study, file),
         *_check_evidence(study, file),
@@ -123,6 +124,34 @@ def check_study(study: StudyFile, file: str, stem: str) -> list[Problem]:
 
 
 PLACEHOLDER = "TODO"  # what the new-study template puts in every field to fill
+# Figures draw a study's label, its arms' labels and its disputes' and readings' names.
+# matplotlib reads text between two '$' as mathematics and stops at what it cannot parse
+# ("Smith $\frac$ 2024"), so those may not hold a '$'.
+NOT_IN_DRAWN_TEXT = "$"
+
+
+def _drawn_text(study: StudyFile) -> Iterator[tuple[str, str]]:
+    """(path, text) of every text of the study that a figure or a scenario's label shows."""
+    yield "label", study.label
+    for item in study.evidence:
+        for i, arm in enumerate(getattr(item, "arms", None) or []):
+            yield f"evidence[{item.id}].arms[{i}].label", arm.label
+    for name, dispute in study.disputes.items():
+        yield f"disputes.{name}", name
+        for reading in dispute.readings:
+            yield f"disputes.{name}.readings", reading
+
+
+def _check_drawn_text(study: StudyFile, file: str) -> Iterator[Problem]:
+    """A label the figures can draw: not blank, and no '$' (:data:`NOT_IN_DRAWN_TEXT`)."""
+    if not study.label.strip():
+        yield Problem(
+            file, study.id, "label", repr(study.label), "the study's name, e.g. 'Smith 2024'"
+        )
+    for path, text in _drawn_text(study):
+        if NOT_IN_DRAWN_TEXT in text:
+            expected = "text without '$' (figures read text between two '$' as mathematics)"
+            yield Problem(file, study.id, path, repr(text), expected)
 
 
 def _texts(node: Any, path: str) -> Iterator[tuple[str, str]]:
