@@ -78,6 +78,12 @@ BOTH = (
         ("williams2018", '"zero", "one"]', '"zero", "$one$"]', ("readings", "'$one$'")),
         (
             "williams2018",
+            "alcohol_use_disorder = 0.0",
+            '"$d$" = 0.0',
+            ("covariates.$d$", "without '$'"),
+        ),
+        (
+            "williams2018",
             "[evidence.responders_naltrexone]\ndispute",
             BOTH + "[evidence.responders_naltrexone]\ndispute",
             ("both_responded", "at most the responders in each period"),

@@ -124,7 +124,8 @@ def check_study(study: StudyFile, file: str, stem: str) -> list[Problem]:
 
 
 PLACEHOLDER = "TODO"  # what the new-study template puts in every field to fill
-# Figures draw a study's label, its arms' labels and its disputes' and readings' names.
+# Figures draw a study's label, its arms' labels, its covariates' names and its disputes' and
+# readings' names.
 # matplotlib reads text between two '$' as mathematics and stops at what it cannot parse
 # ("Smith $\frac$ 2024"), so those may not hold a '$'.
 NOT_IN_DRAWN_TEXT = "$"
@@ -136,6 +137,8 @@ def _drawn_text(study: StudyFile) -> Iterator[tuple[str, str]]:
     for item in study.evidence:
         for i, arm in enumerate(getattr(item, "arms", None) or []):
             yield f"evidence[{item.id}].arms[{i}].label", arm.label
+    for name in study.covariates:  # a covariate's coefficient is a coordinate in the views
+        yield f"covariates.{name}", name
     for name, dispute in study.disputes.items():
         yield f"disputes.{name}", name
         for reading in dispute.readings:
