@@ -129,6 +129,18 @@ def describe_spec(spec: Mapping[str, Any]) -> str:
     return f"{spec['dist']}({params})"
 
 
+def written_spec(spec: Mapping[str, Any]) -> str:
+    """``HalfNormal(0.5)``, ``Beta(1.87, 2.13)``: a spec as docs/science.md writes it, its
+    parameters in the family's order (the names of the code's form, e.g. a half-Cauchy's
+    ``beta``, would read as the blockade fraction β)."""
+    if spec["dist"] == "fixed":
+        return f"fixed at {spec['value']:.3g}"
+    family = FAMILIES[spec["dist"]]
+    name = family.pymc.__name__
+    values = {**family.defaults, **{k: v for k, v in spec.items() if k != "dist"}}
+    return f"{name}({', '.join(f'{values[p]:.3g}' for p in family.parameters)})"
+
+
 def scipy_dist(spec: Mapping[str, Any]):
     """The frozen scipy distribution with the density of a prior spec (not ``fixed``)."""
     family = FAMILIES[spec["dist"]]

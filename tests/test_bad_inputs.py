@@ -76,6 +76,7 @@ BOTH = (
             ("arms[1].label", "without '$'"),
         ),
         ("williams2018", '"zero", "one"]', '"zero", "$one$"]', ("readings", "'$one$'")),
+        ("williams2018", "words = { zero =", "words = { two =", ("words", "'two'", "one of")),
         (
             "williams2018",
             "alcohol_use_disorder = 0.0",

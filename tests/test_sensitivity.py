@@ -154,6 +154,10 @@ def test_every_scenario_has_a_label_a_reader_can_read(scenarios):
     assert by_name["tau_beta halfnormal(sigma=0.5)"].label.startswith("Between-study SD τ_β ~")
     assert by_name["specific_share fixed at 1"].label == "Specific share κ_s fixed at 1"
     assert by_name["cumulative to 2019"].label == "Studies up to 2019"
+    readings = [sc.label for name, sc in by_name.items() if name.startswith("reading ")]
+    assert "Williams 2018: one responder under naltrexone" in readings
+    assert "_" not in "".join(readings)  # each reading in the study file's words
+    assert by_name["tau_beta halfcauchy(beta=0.2)"].label.endswith("HalfCauchy(0.2)")
 
 
 def test_the_figures_and_report_show_labels_and_fall_back_to_names():
@@ -167,10 +171,10 @@ def test_the_figures_and_report_show_labels_and_fall_back_to_names():
         {"scenario": "twin", "label": "Twin", "same_fit_as": "leave out a"},
     ]
     shown = robustness.with_shown(pd.DataFrame(rows))
-    assert list(shown["shown"]) == ["main analysis", "Study A left out", "Twin"]
+    assert list(shown["shown"]) == ["Main analysis", "Study A left out", "Twin"]
     assert list(shown["twin_shown"]) == ["", "", "Study A left out"]
     old = robustness.with_shown(pd.DataFrame(rows).drop(columns="label"))
-    assert list(old["shown"]) == ["main analysis", "leave out a", "twin"]
+    assert list(old["shown"]) == ["Main analysis", "leave out a", "twin"]
     assert list(old["twin_shown"]) == ["", "", "leave out a"]
 
 
@@ -332,9 +336,10 @@ def test_the_per_study_power_scaling_text_names_the_most_and_least_sensitive():
         {"beta_acute": [0.052, 0.009], "beta_sustained": [0.006, 0.022]},
         index=pd.Index(["williams2018", "yoon2019"], name="study"),
     )
-    text = _psense_studies_text(table)
-    assert "beta_acute on williams2018 (0.052; least on yoon2019, 0.009)" in text
-    assert "beta_sustained on yoon2019 (0.022; least on williams2018, 0.006)" in text
+    text = _psense_studies_text(table, {"williams2018": "Williams 2018"})
+    assert "β acute on Williams 2018 (0.052; least on yoon2019, 0.009)" in text
+    assert "β sustained on yoon2019 (0.022; least on Williams 2018, 0.006)" in text
+    assert "| Williams 2018 | 0.052 | 0.006 |" in text
     assert _psense_studies_text(None) == "" and _psense_studies_text(table.iloc[:0]) == ""
 
 
@@ -352,7 +357,8 @@ def test_power_scaling_text_flags_only_flagged_rows():
     )
     text = _psense_text(table)
     plain = text[text.index("In plain words") :]
-    assert "beta_acute" in plain and "ketamine_effect" not in plain
+    assert "β acute" in plain and "δ" not in plain
+    assert "| β acute (`beta_acute`) |" in text
     clean = _psense_text(table.assign(diagnosis=["✓", "✓"]))
     assert "no headline quantity is flagged" in clean
 

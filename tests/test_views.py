@@ -38,7 +38,7 @@ def test_a_flag_just_above_the_cutoff_is_called_borderline():
         {"prior": [0.113, 0.03], "likelihood": [0.054, 0.2]}, index=["delta_timing", "x"]
     )
     text = _borderline(table)
-    assert "delta_timing's likelihood sensitivity (0.054)" in text
+    assert "Δ's likelihood sensitivity (0.054)" in text
     assert "0.113" not in text and "0.200" not in text  # clear flags are not borderline
     assert _borderline(table.assign(likelihood=[0.03, 0.2])) == ""
 
@@ -136,7 +136,7 @@ SCENARIO_ROW = {
 
 
 def test_the_main_analysis_is_never_labelled_with_a_hypothesis_name():
-    """The scenario named "primary" reads "main analysis" beside the hypothesis 'primary'."""
+    """The scenario named "primary" reads "Main analysis" beside the hypothesis 'primary'."""
     import pandas as pd
 
     from analyses.report import robustness
@@ -156,10 +156,10 @@ def test_the_main_analysis_is_never_labelled_with_a_hypothesis_name():
     )
     text = robustness._scenario_table(table, table[table.kind == "sensitivity"])
     rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines()[2:]]
-    assert rows == ["main analysis", "leave out a", "twin of main"]
-    assert "same fit as main analysis" in text
+    assert rows == ["Main analysis", "leave out a", "twin of main"]
+    assert "same fit as Main analysis" in text
     labels = [robustness._scenario_label(r) for r in robustness.with_shown(table).itertuples()]
-    assert labels[0] == "main analysis" and "(= main analysis: the same fit)" in labels[2]
+    assert labels[0] == "Main analysis" and "(= Main analysis: the same fit)" in labels[2]
 
 
 def test_the_robustness_lists_keep_agreeing_reversing_and_disagreeing_scenarios_apart():

@@ -69,10 +69,12 @@ def with_shown(table: pd.DataFrame) -> pd.DataFrame:
     names = table["scenario"].astype(str)
     labels = table["label"] if "label" in table else pd.Series("", index=table.index)
     table["shown"] = [
-        MAIN if name == "primary" else (label if isinstance(label, str) and label else name)
+        MAIN.capitalize()
+        if name == "primary"
+        else (label if isinstance(label, str) and label else name)
         for name, label in zip(names, labels, strict=True)
     ]
-    lookup = dict(zip(names, table["shown"], strict=True)) | {"primary": MAIN}
+    lookup = dict(zip(names, table["shown"], strict=True)) | {"primary": MAIN.capitalize()}
     twins = table["same_fit_as"] if "same_fit_as" in table else pd.Series("", index=table.index)
     table["twin_shown"] = [lookup.get(t, t) if isinstance(t, str) and t else "" for t in twins]
     return table
@@ -148,7 +150,9 @@ def robustness_figure(table: pd.DataFrame, leader: str) -> Figure:
     if len(regions):
         _stacked_bars(axes[1], regions)
         axes[1].set_title(
-            "Thresholds moved: the same posterior, the regions drawn elsewhere", fontsize=9
+            "Thresholds moved (P for 'primary', Q for 'permissive'): the same posterior, the "
+            "regions drawn elsewhere",
+            fontsize=9,
         )
     axes[-1].set_xlabel("posterior probability")
     fig.tight_layout()
@@ -160,7 +164,7 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(11, 3.8))
     (ax1, ax2) = fig.subplots(1, 2)
     steps = np.arange(len(cumulative))
-    labels = [f"{year}\n+{added}" for year, added in _steps(cumulative)]
+    labels = [f"{label}\n+{added}" for _, label, added in _steps(cumulative)]
     for h in HYPOTHESES:
         ax1.plot(steps, cumulative[f"p_{h}"], marker="o", color=REGION_COLOURS[h], label=h)
     ax1.set_xticks(steps, labels=labels, fontsize=7)
@@ -183,13 +187,14 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Figure:
     return fig
 
 
-def _steps(cumulative: pd.DataFrame) -> list[tuple[str, str]]:
-    """Each cumulative step's year and the studies it added, by name where the table has them
-    (``added_label``; a table from before that column shows the study ids)."""
+def _steps(cumulative: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Each cumulative step's year, label ("Studies up to 2019") and the studies it added, by
+    name where the table has them (a table from before labels shows names and ids)."""
     added = cumulative["added_label"] if "added_label" in cumulative else cumulative["added"]
+    years = [str(name).removeprefix("cumulative to ") for name in cumulative["scenario"]]
+    labels = cumulative["label"] if "label" in cumulative else [f"to {y}" for y in years]
     return [
-        (str(name).removeprefix("cumulative to "), str(new))
-        for name, new in zip(cumulative["scenario"], added, strict=True)
+        (year, str(label), str(new)) for year, label, new in zip(years, labels, added, strict=True)
     ]
 
 
@@ -244,7 +249,7 @@ def sensitivity_forest(table: pd.DataFrame) -> Figure:
 def cumulative_forest(cumulative: pd.DataFrame) -> Figure:
     """β_acute and β_sustained as each year's studies are added (a cumulative forest)."""
     rows = cumulative.reset_index(drop=True).copy()
-    rows["scenario"] = [f"to {year}: +{added}" for year, added in _steps(rows)]
+    rows["scenario"] = [f"{label}: +{added}" for _, label, added in _steps(rows)]
     fig = Figure(figsize=(11, 0.5 * len(rows) + 1.8))
     axes = fig.subplots(1, 2, sharey=True)
     last = rows["scenario"].iloc[-1] if len(rows) else ""
@@ -254,7 +259,9 @@ def cumulative_forest(cumulative: pd.DataFrame) -> Figure:
         _interval_rows(ax, rows, name, COLOURS[regimen], last)
     axes[0].set_yticks(np.arange(len(rows))[::-1], labels=list(rows["scenario"]), fontsize=8)
     fig.suptitle(
-        "The pooled blockade fractions as the evidence arrived (bold: the last step)", fontsize=11
+        "The pooled blockade fractions as the evidence arrived (bold: the last step, which is the "
+        f"{MAIN})",
+        fontsize=11,
     )
     fig.tight_layout()
     return fig
@@ -293,7 +300,7 @@ def robustness_section(suite) -> str:
         "\n" + _scenario_table(table, refits) + "\n",
         *_threshold_lines(table[table.kind == "thresholds"], leader),
         _psense_text(suite.psense),
-        _psense_studies_text(suite.psense_studies),
+        _psense_studies_text(suite.psense_studies, suite.study_names),
         _cumulative_text(suite.cumulative, refits, primary, leader),
         f"*Suite cost: {suite.refits} fits from {suite.compiles} compiled "
         f"model{'' if suite.compiles == 1 else 's'} (first attempts at target acceptance "
@@ -551,7 +558,7 @@ def _borderline(psense: pd.DataFrame) -> str:
     """The flags that rest on a value just above the cut-off, by parameter and source."""
     frame = psense.reset_index()
     names = [
-        f"{r.iloc[0]}'s {column} sensitivity ({float(r[column]):.3f})"
+        f"{text_symbol(str(r.iloc[0]))}'s {column} sensitivity ({float(r[column]):.3f})"
         for _, r in frame.iterrows()
         for column in ("prior", "likelihood")
         # arviz-stats rounds to three decimals and flags from the cut-off itself: 0.050 is in.
@@ -566,18 +573,25 @@ def _borderline(psense: pd.DataFrame) -> str:
     )
 
 
-def _psense_studies_text(by_study: pd.DataFrame | None) -> str:
-    """Each study's likelihood scaled alone: which study's data each headline leans on."""
+def _psense_studies_text(by_study: pd.DataFrame | None, names: dict | None = None) -> str:
+    """Each study's likelihood scaled alone: which study's data each headline leans on.
+
+    ``names`` maps study id to the name the report uses (ids where it has none).
+    """
     if by_study is None or by_study.empty:
         return ""
-    frame = by_study.reset_index()
+    names = names or {}
+    named = by_study.rename(index=lambda sid: names.get(sid, sid))
+    frame = named.reset_index()
     shown = frame.assign(**{c: frame[c].map(lambda x: f"{x:.3f}") for c in by_study.columns})
+    shown = shown.rename(columns={c: text_symbol(c) for c in by_study.columns})
     leans = []
     for column in by_study.columns:
-        values = by_study[column]
+        values = named[column]
         most, least = values.idxmax(), values.idxmin()
         leans.append(
-            f"{column} on {most} ({values[most]:.3f}; least on {least}, {values[least]:.3f})"
+            f"{text_symbol(column)} on {most} ({values[most]:.3f}; least on {least}, "
+            f"{values[least]:.3f})"
         )
     return (
         "**Which study's data each answer leans on.** The same diagnostic with one study's "
@@ -607,6 +621,7 @@ def _psense_text(psense: pd.DataFrame) -> str:
     for col in ("prior", "likelihood"):
         if col in frame.columns:
             frame[col] = frame[col].map(lambda x: f"{x:.3f}")
+    frame["parameter"] = [f"{text_symbol(str(p))} (`{p}`)" for p in frame["parameter"]]
     lines.append(markdown_table(frame))
     lines.append(
         "\n![The headline posteriors and ketamine's effect δ, with the prior, or the "
@@ -623,7 +638,7 @@ def _psense_text(psense: pd.DataFrame) -> str:
     for _, r in psense.reset_index().iterrows():
         diagnosis = str(r.get("diagnosis", "")).strip()
         if diagnosis.startswith("potential"):  # arviz-stats marks unflagged rows "✓"
-            groups.setdefault(diagnosis, []).append(str(r.iloc[0]))
+            groups.setdefault(diagnosis, []).append(text_symbol(str(r.iloc[0])))
     if groups:
         parts = [f"for {', '.join(names)}, {meaning.get(d, d)}" for d, names in groups.items()]
         lines.append(
@@ -647,7 +662,7 @@ def _cumulative_text(cumulative: pd.DataFrame, refits: pd.DataFrame, primary, le
     rows = []
     previous = None
     biggest = (0.0, "", 0.0, 0.0)
-    for (year, added), (_, r) in zip(_steps(cumulative), cumulative.iterrows(), strict=True):
+    for (year, _, added), (_, r) in zip(_steps(cumulative), cumulative.iterrows(), strict=True):
         rows.append(
             {
                 "up to": year,

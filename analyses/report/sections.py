@@ -560,8 +560,11 @@ def _leader_flips(sensitivity: pd.DataFrame, sets: pd.Series) -> list[str]:
     columns = [f"p_{h}" for h in HYPOTHESES]
     leader = sensitivity[columns].astype(float).idxmax(axis=1).str.removeprefix("p_")
     main = leader.iloc[0]
+    # The set's label ("Prior set: opioid-favouring"); a table from before labels, its name.
+    shown = sensitivity["label"] if "label" in sensitivity else sensitivity["scenario"]
+    shown = shown.astype(str).str.removeprefix("Prior set: ").str.removeprefix("priors: ")
     flips = [
-        f"under **{sensitivity.loc[i, 'scenario'].removeprefix('priors: ')}** '{leader[i]}' "
+        f"under **{shown[i]}** '{leader[i]}' "
         f"leads (P = {float(sensitivity.loc[i, f'p_{leader[i]}']):.2f}"
         + _prior_beside(sensitivity.loc[i], leader[i])
         + ")"

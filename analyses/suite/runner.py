@@ -315,6 +315,7 @@ class SuiteRun:
             len(reweighted),
             self.config.refit_sampler.target_accept,
             by_study,
+            names,
         )
 
 

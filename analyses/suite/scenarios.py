@@ -17,7 +17,7 @@ from scipy.stats import norm
 
 from analyses.report.symbols import text_symbol
 from models.blockade import ModelOptions
-from models.distributions import describe_spec, scipy_dist
+from models.distributions import describe_spec, scipy_dist, written_spec
 from models.evidence.load import Evidence
 from models.priors import NAMED_SETS, PriorSpec, load_priors
 
@@ -102,7 +102,7 @@ class _Builder:
 
     def fixed_slot(self, name: str, change: str, slot: str, value: float, tag: str) -> None:
         """A scenario with one prior slot fixed at a value; its label names the slot's symbol."""
-        label = f"{_words(slot)} {text_symbol(slot)} fixed at {value:g}"
+        label = f"{_words(slot)} fixed at {value:g}"
         self.slot(name, label, change, slot, {"dist": "fixed", "value": value}, tag)
 
     def slot(self, name: str, label: str, change: str, slot: str, spec: dict, tag: str) -> None:
@@ -112,24 +112,25 @@ class _Builder:
         self.add(name, label, change, priors={**p, "name": f"{p['name']}+{tag}", "slots": slots})
 
 
-# How a label words a prior slot before its symbol ("Specific share κ_s fixed at 1").
+# How a label words a prior slot before its symbol ("Specific share κ_s fixed at 1"), as
+# docs/science.md names them. γ is the share of the placebo improvement naltrexone removes,
+# not the complement of κ_s.
 SLOT_WORDS = {
     "within_subject_correlation": "Within-subject correlation",
     "specific_share": "Specific share",
-    "nonspecific_share": "Non-specific share",
+    "nonspecific_share": "Placebo share",
     "tau_beta": "Between-study SD",
-    "early_stop_log_exaggeration": "Early-stopping log factor",
-    "external_response_probit": "External control",
 }
+EARLY_FACTOR = f"Early-stopping factor e^{text_symbol('early_stop_log_exaggeration')}"
 
 
 def _words(slot: str) -> str:
-    return SLOT_WORDS.get(slot, _spaced(slot).capitalize())
+    return f"{SLOT_WORDS.get(slot, _set_name(slot).capitalize())} {text_symbol(slot)}"
 
 
-def _spaced(key: str) -> str:
-    """A data file's key as words: ``news_60min`` -> ``news 60min``."""
-    return key.replace("_", " ")
+def _set_name(key: str) -> str:
+    """A prior set's key as words: ``opioid_favouring`` -> ``opioid-favouring``."""
+    return key.replace("_", "-")
 
 
 def _prior_set_scenarios(b: _Builder, base: Evidence, config, priors: PriorSpec) -> None:
@@ -138,8 +139,8 @@ def _prior_set_scenarios(b: _Builder, base: Evidence, config, priors: PriorSpec)
             spec = _prior_dict(load_priors(name, base.literature))
             b.add(
                 f"priors: {name}",
-                f"Prior set: {_spaced(name)}",
-                f"prior set '{name}' instead of '{priors.name}'",
+                f"Prior set: {_set_name(name)}",
+                f"the {_set_name(name)} prior set instead of the {_set_name(priors.name)} one",
                 priors=spec,
             )
     for path in config.sensitivity.prior_files:
@@ -175,9 +176,10 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
     """What the answer silently leans on: tau_beta, the specific share, the external control."""
     slots = b.primary_priors["slots"]
     for spec in TAU_BETA_ALTERNATIVES:
-        text = describe_spec(spec)
-        label = f"{_words('tau_beta')} {text_symbol('tau_beta')} ~ {text}"
-        change = f"between-study SD of beta ~ {text}"
+        text, written = describe_spec(spec), written_spec(spec)
+        now = written_spec(slots["tau_beta"])
+        label = f"{_words('tau_beta')} ~ {written}"
+        change = f"between-study SD of β ~ {written} instead of {now}"
         b.slot(f"tau_beta {text}", label, change, "tau_beta", spec, text)
     kappa = slots["specific_share"]
     if kappa["dist"] != "fixed":
@@ -194,34 +196,45 @@ def _prior_slot_scenarios(b: _Builder, base: Evidence) -> None:
     if gamma and not (gamma["dist"] == "fixed" and gamma["value"] == 0):
         b.fixed_slot(
             "nonspecific_share fixed at 0",
-            "naltrexone leaves the placebo improvement intact (gamma = 0, the old assumption)",
+            "naltrexone leaves the placebo improvement intact (γ = 0)",
             "nonspecific_share",
             0.0,
             "gamma0",
         )
     _literature_variants(b, base)
-    external = slots.get("external_response_probit", {})
-    if external.get("dist") == "normal":
-        wide = {**external, "sigma": EXTERNAL_WIDE_SD}
-        b.slot(
-            "ketamine_response of the single arm's external control: SD 1",
-            f"Single arm's external control: probit SD {EXTERNAL_WIDE_SD:g}",
-            f"external_response_probit {describe_spec(wide)} (widened)",
-            "external_response_probit",
-            wide,
-            "external_wide",
-        )
-        rate = base.literature.inputs[EXTERNAL_RECENTRE_INPUT].value
-        moved = {**external, "mu": round(float(norm.ppf(rate)), 4)}
-        b.slot(
-            f"ketamine_response of the single arm's external control: {100 * rate:.1f}%",
-            f"Single arm's external control centred on {100 * rate:.1f}% response",
-            f"external_response_probit {describe_spec(moved)}, re-centred on "
-            f"{EXTERNAL_RECENTRE_INPUT} ({rate:.3f})",
-            "external_response_probit",
-            moved,
-            "external_recentred",
-        )
+    _external_control_scenarios(b, base)
+
+
+def _external_control_scenarios(b: _Builder, base: Evidence) -> None:
+    """The single-arm studies' external control: widened, and re-centred on a literature rate."""
+    external = b.primary_priors["slots"].get("external_response_probit", {})
+    if external.get("dist") != "normal":
+        return
+    whose = " and ".join(s.label for s in base.included if s.design.type == "single_arm")
+    whose = f"{whose}'s external control" if whose else "The single arm's external control"
+    now = written_spec(external)
+    wide = {**external, "sigma": EXTERNAL_WIDE_SD}
+    b.slot(
+        "ketamine_response of the single arm's external control: SD 1",
+        f"{whose}: probit SD {EXTERNAL_WIDE_SD:g} (not {external['sigma']:g})",
+        f"the external control's response probit ~ {written_spec(wide)} instead of {now}",
+        "external_response_probit",
+        wide,
+        "external_wide",
+    )
+    found = base.literature.inputs[EXTERNAL_RECENTRE_INPUT]
+    rate, centre = found.value, float(norm.cdf(external["mu"]))
+    moved = {**external, "mu": round(float(norm.ppf(rate)), 4)}
+    b.slot(
+        f"ketamine_response of the single arm's external control: {100 * rate:.1f}%",
+        f"{whose}: centred on {100 * rate:.1f}% response (not {100 * centre:.1f}%)",
+        f"the external control's response probit ~ {written_spec(moved)} instead of {now}, "
+        f"centred on the literature's {100 * rate:.1f}% ({found.note.rstrip('.').lower()}; "
+        f"input {EXTERNAL_RECENTRE_INPUT})",
+        "external_response_probit",
+        moved,
+        "external_recentred",
+    )
 
 
 def _literature_variants(b: _Builder, base: Evidence) -> None:
@@ -233,8 +246,9 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
         narrow = {"dist": "beta", "alpha": round(m * 10, 4), "beta": round((1 - m) * 10, 4)}
         b.slot(
             "specific_share concentration 10",
-            f"{_words('specific_share')} {text_symbol('specific_share')}: prior concentration 10",
-            f"specific_share {describe_spec(narrow)}: the narrower prior that ignores the "
+            f"{_words('specific_share')} ~ {written_spec(narrow)} (concentration 10)",
+            f"specific share κ_s ~ {written_spec(narrow)} instead of "
+            f"{written_spec(slots['specific_share'])}: the narrower prior that ignores the "
             "midazolam-vs-saline mismatch",
             "specific_share",
             narrow,
@@ -246,8 +260,7 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
         mean_only = {**slots["early_stop_log_exaggeration"], "sigma": round(se_mean, 4)}
         b.slot(
             "early_stop_log_exaggeration SD of the pooled mean",
-            f"Early-stopping factor: {text_symbol('early_stop_log_exaggeration')}'s SD that of "
-            "Bassler's pooled mean",
+            f"{EARLY_FACTOR}: SD of Bassler's pooled mean only",
             "early-stopping factor with the SD of Bassler's pooled mean, as if every truncated "
             "trial exaggerated by exactly the average",
             "early_stop_log_exaggeration",
@@ -258,7 +271,7 @@ def _literature_variants(b: _Builder, base: Evidence) -> None:
         larger = {**now, "mu": round(math.log(STOPPING_RULE_FACTOR), 4)}
         b.slot(
             f"early_stop_log_exaggeration centred on {STOPPING_RULE_FACTOR:g}",
-            f"Early-stopping factor centred on {STOPPING_RULE_FACTOR:g}",
+            f"{EARLY_FACTOR} centred on {STOPPING_RULE_FACTOR:g} (not {math.exp(now['mu']):.2f})",
             f"early-stopping factor centred on {STOPPING_RULE_FACTOR:g} instead of "
             f"{math.exp(now['mu']):.2f}: what an interim rule of McNemar p < 0.02 would make of "
             "Williams 2018 at full blockade",
@@ -276,10 +289,12 @@ def _reading_scenarios(b: _Builder, base: Evidence, included: list[str]) -> None
         for reading in alternatives:
             if reading != used:
                 picks = {**b.readings, sid: {**b.readings.get(sid, {}), dispute: reading}}
+                study = base.study(sid)
+                shown = study.disputes[dispute].shown
                 b.add(
                     f"reading {sid}.{dispute} = {reading}",
-                    f"{base.study(sid).label}: {_spaced(dispute)} read as '{_spaced(reading)}'",
-                    f"{sid} {dispute}: '{reading}' instead of '{used}'",
+                    f"{study.label}: {shown(reading)}",
+                    f"{study.label}: {shown(reading)}, instead of {shown(used)}",
                     readings=picks,
                 )
 
@@ -288,18 +303,19 @@ def _bias_scenario(b: _Builder, options: ModelOptions) -> None:
     bias = options.early_stopping_bias
     b.add(
         "early-stopping bias " + ("off" if bias else "on"),
-        "Early-stopping bias term " + ("removed" if bias else "added"),
+        f"{EARLY_FACTOR} " + ("removed" if bias else "added"),
         "bias term for early-stopped trials " + ("removed" if bias else "added"),
         options={**b.options, "early_stopping_bias": not bias},
     )
 
 
-def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
+def _structure_scenarios(b: _Builder, options: ModelOptions, base: Evidence) -> None:
     opt = b.options
     single = options.include_single_arm
+    arms = ", ".join(s.label for s in base.included if s.design.type == "single_arm")
     b.add(
         "single-arm evidence " + ("excluded" if single else "included"),
-        "Single-arm evidence " + ("left out" if single else "added"),
+        f"Single-arm evidence{f' ({arms})' if arms else ''} {'left out' if single else 'added'}",
         "single-arm studies " + ("dropped" if single else "added"),
         options={**opt, "include_single_arm": not single},
     )
@@ -313,9 +329,9 @@ def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
     if options.nonspecific_share == "prior":
         b.add(
             "nonspecific_share equal to beta",
-            f"{_words('nonspecific_share')} {text_symbol('nonspecific_share')} equal to β",
-            "naltrexone removes the same share of the non-specific improvement as of "
-            "ketamine's specific effect (gamma = beta)",
+            f"{_words('nonspecific_share')} equal to β",
+            "naltrexone removes the same share of the placebo improvement as of "
+            "ketamine's specific effect (γ = β)",
             options={**opt, "nonspecific_share": "equal_beta"},
         )
     other = "log_hours" if options.moderator == "regimen" else "regimen"
@@ -330,13 +346,13 @@ def _structure_scenarios(b: _Builder, options: ModelOptions) -> None:
 def _cumulative_steps(b: _Builder, resolved: Evidence, included: list[str]) -> None:
     years = sorted({s.citation.year for s in resolved.included})
     for step, year in enumerate(years, start=1):
-        upto = tuple(s.id for s in resolved.included if s.citation.year <= year)
+        upto = [s for s in resolved.included if s.citation.year <= year]
         # The last step holds every study: it is the primary analysis, not refitted.
         b.add(
             f"cumulative to {year}",
             f"Studies up to {year}",
-            f"studies published up to {year}: {', '.join(upto)}",
-            studies=None if len(upto) == len(included) else upto,
+            f"studies published up to {year}: {', '.join(s.label for s in upto)}",
+            studies=None if len(upto) == len(included) else tuple(s.id for s in upto),
             kind="cumulative",
             step=step,
         )
@@ -370,13 +386,13 @@ def build_scenarios(base: Evidence, config, priors: PriorSpec) -> list[Scenario]
         b.add(
             f"leave out {sid}",
             f"{base.study(sid).label} left out",
-            f"{sid} removed",
+            f"{base.study(sid).label} removed",
             studies=tuple(s for s in included if s != sid),
         )
     _bias_scenario(b, options)
     _reading_scenarios(b, base, included)
     _fixed_nuisance_scenarios(b, config)
     _prior_slot_scenarios(b, base)
-    _structure_scenarios(b, options)
+    _structure_scenarios(b, options, base)
     _cumulative_steps(b, resolved, included)
     return b.out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +153,7 @@ def threshold_rows(primary, base: Thresholds, priors: PriorSpec) -> list[dict]:
             post["beta_acute"], post["beta_sustained"], spec_a, spec_s, Thresholds(p, q)
         )
         change = f"primary threshold {p:g}, permissive threshold {q:g} (no refit)"
-        label = f"Thresholds {p:g} / {q:g} (primary / permissive)"
+        label = f"Thresholds P = {p:g}, Q = {q:g}"
         sc = Scenario(f"thresholds {p:g}/{q:g}", change, {}, {}, kind="thresholds", label=label)
         draws = _draws(primary)
         a, s = draws["beta_acute"], draws["beta_sustained"]
@@ -278,6 +278,7 @@ class SuiteResult:
     reweighted: int
     target_accept: float  # the refits' first attempts ([sensitivity] target_accept)
     psense_studies: pd.DataFrame  # psense_by_study
+    study_names: dict[str, str] = field(default_factory=dict)  # id -> the report's name
 
     def write(self, stage: Path, figures: Path) -> None:
         from analyses.report import robustness as sensitivity_report

@@ -100,6 +100,13 @@ class Dispute(StrictModel):
     readings: list[str] = Field(min_length=2)
     default: str
     reason: str
+    # Each reading in a few words, as the robustness figure and report show it ("1 responder
+    # under naltrexone"); a reading without words shows its name.
+    words: dict[str, str] = Field(default_factory=dict)
+
+    def shown(self, reading: str) -> str:
+        """``reading`` in words, or its name with spaces for underscores."""
+        return self.words.get(reading) or reading.replace("_", " ")
 
 
 class Citation(StrictModel):

@@ -143,6 +143,8 @@ def _drawn_text(study: StudyFile) -> Iterator[tuple[str, str]]:
         yield f"disputes.{name}", name
         for reading in dispute.readings:
             yield f"disputes.{name}.readings", reading
+        for reading, words in dispute.words.items():
+            yield f"disputes.{name}.words.{reading}", words
 
 
 def _check_drawn_text(study: StudyFile, file: str) -> Iterator[Problem]:
@@ -224,6 +226,10 @@ def _check_header(study: StudyFile, file: str, stem: str) -> Iterator[Problem]:
                 repr(dispute.default),
                 f"one of {dispute.readings}",
             )
+        for reading in dispute.words:
+            if reading not in dispute.readings:
+                where = f"disputes.{name}.words"
+                yield Problem(file, study.id, where, repr(reading), f"one of {dispute.readings}")
 
 
 def _check_numbers(study: StudyFile, file: str) -> Iterator[Problem]:
