@@ -209,7 +209,16 @@ def test_the_conflict_check_of_a_study_with_two_items_is_calibrated(record):
     assert conflict_items.PER_TEST_P == pytest.approx(conflict_items.SBC_MIN_P / 3)
     for name in conflict_items.TESTED:
         assert result["ks_p"][name] > conflict_items.PER_TEST_P, name
-    assert result["seed"] == conflict_items.confirmation_seed(section_seeds()["conflict_items"])
+    section_seed = section_seeds()["conflict_items"]
+    assert result["seed"] == conflict_items.confirmation_seed(section_seed)
+    # New draws: none of the run's seeds (its prior draws' and each simulation's) is among
+    # the seeds the runs before the rule drew from the section's own sequence (400 and 1300
+    # simulations at most).
+    from analyses.validation.cluster import task_seeds
+
+    earlier = set(task_seeds(section_seed, 1301))
+    assert not earlier & set(task_seeds(result["seed"], result["simulations"] + 1))
+    assert not result["code"]["dirty"]  # the record ran on committed code
     for name, p in result["ks_p"].items():
         assert 0.0 <= p <= 1.0, name
         assert sum(result["bins"][name]) == result["simulations"], name
