@@ -30,7 +30,7 @@ from analyses.report.folder import RunFolder
 from analyses.report.markdown import markdown_table
 from analyses.report.references import read_bib
 from analyses.report.symbols import symbol_rows, text_symbol
-from models.distributions import describe_spec, scipy_dist
+from models.distributions import describe_spec, scipy_dist, written_spec
 
 
 def figure(ctx: ReportContext, name: str, caption: str) -> str:
@@ -315,7 +315,7 @@ def _depends_on(ctx: ReportContext) -> str:
     """What the headline Bayes factor is conditional on: the prior set and the thresholds."""
     m = ctx.run.manifest
     t, slots = ctx.thresholds, m["priors"]["slots"]
-    acute, sustained = (describe_spec(slots[s]) for s in ("beta_acute", "beta_sustained"))
+    acute, sustained = (written_spec(slots[s]) for s in ("beta_acute", "beta_sustained"))
     priors = (
         f"each β ~ {acute}"
         if acute == sustained
@@ -926,7 +926,7 @@ def _assumptions(manifest: dict) -> str:
     else:
         placebo = (
             "Naltrexone may also remove a share γ of the non-specific (placebo) improvement, "
-            f"since placebo responses are partly opioid-mediated; γ ~ {describe_spec(gamma)}."
+            f"since placebo responses are partly opioid-mediated; γ ~ {written_spec(gamma)}."
         )
     if options.get("ketamine_effect", "pooled") == "by_comparator":
         effect = (
