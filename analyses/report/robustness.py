@@ -31,7 +31,7 @@ MECHANISMS = {
     "nonspecific_share equal": "if naltrexone removes the same share of the placebo "
     "improvement, a reported attenuation of the whole improvement is β itself",
     "nonspecific_share": "naltrexone's effect on the placebo improvement is mostly prior",
-    "specific_share": "Jelen informs only β·κ, so the specific share κ trades off against β",
+    "specific_share": "Jelen informs only β·κ_s, so the specific share κ_s trades off against β",
     "tau_beta": "with two studies per regimen, the between-study SD is mostly prior, and a wider "
     "one widens the pooled β's interval",
     "early_stop": "the early-stopping factor sets how much of Williams 2018's contrast is bias",

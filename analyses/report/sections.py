@@ -41,7 +41,8 @@ def figure(ctx: ReportContext, name: str, caption: str) -> str:
 EVIDENCE_WORDS = {
     "paired_binary": "responders under each condition of a crossover (bivariate probit)",
     "contrast_statistic": "a test statistic for the naltrexone contrast; its reported attenuation "
-    "of the whole improvement becomes a share of the specific effect through the specific share κ",
+    "of the whole improvement becomes a share of the specific effect through the specific "
+    "share κ_s",
     "arm_counts": "counts per arm, some known only as bounds",
     "single_arm_binary": "responders in a single arm, against an external prior for ketamine alone",
     "arm_means": "arm means and SDs",
@@ -62,7 +63,7 @@ def caveats(included: pd.DataFrame, numbers: pd.DataFrame, summary: pd.DataFrame
     kappa = [i for i in summary.index if i.startswith("specific_share")]
     if kappa:
         out.append(
-            f"**The specific share κ** (posterior mean {summary.loc[kappa[0], 'mean']:.2f}) "
+            f"**The specific share κ_s** (posterior mean {summary.loc[kappa[0], 'mean']:.2f}) "
             "turns a "
             "reported attenuation of the whole improvement into a share of ketamine's specific "
             "effect; its prior rests on one ketamine-vs-midazolam trial."
@@ -631,10 +632,10 @@ def _leans_on(ctx: ReportContext) -> str:
         return ""
     return (
         "\nβ acute is informed partly through Jelen 2025's attenuation of the whole "
-        "improvement, which identifies only β·κ; the pair plot shows β acute against the "
-        "specific share κ, ketamine's effect δ and the between-study SD τ_β, each panel "
+        "improvement, which identifies only β·κ_s; the pair plot shows β acute against the "
+        "specific share κ_s, ketamine's effect δ and the between-study SD τ_β, each panel "
         "titled with their posterior correlation (a strong one means the two trade off).\n"
-        + figure(ctx, "pair", "β acute against κ, δ and τ_β")
+        + figure(ctx, "pair", "β acute against κ_s, δ and τ_β")
     )
 
 
@@ -774,7 +775,7 @@ def _equation_lines(options: dict) -> list[str]:
         "  control (no ketamine)   m_s",
         "",
         f"{bias},   {gamma}",
-        "reported attenuation of the whole improvement ~ k_s (β_s κ + γ (1 − κ))",
+        "reported attenuation of the whole improvement ~ k_s (β_s κ_s + γ (1 − κ_s))",
         "binary outcome: response probit η_s = m_s + δ_s − θ_s (bivariate probit for a crossover)",
         "Δ = β_acute − β_sustained",
     ]
@@ -788,7 +789,8 @@ LIKELIHOODS = {
         "  p_ij = P(±Y_P > 0, ±Y_N > 0), (Y_P, Y_N) ~ bivariate normal(μ_P, μ_N; 1, 1; ρ)",
     ],
     "contrast_statistic": [
-        "reported attenuation a ~ N(k_s (β_s κ + γ (1 − κ)), |a / t|), t the contrast's statistic;",
+        "reported attenuation a ~ N(k_s (β_s κ_s + γ (1 − κ_s)), |a / t|), t the contrast's "
+        "statistic;",
         "  without a, t ~ normal with the noncentral-t moments of ν = k_s (β_s δ_s + γ m_s) / se",
         "  (se the contrast's standard error in latent SDs, df its degrees of freedom)",
     ],
@@ -850,7 +852,7 @@ def equations_section(ctx: ReportContext) -> str:
         "```\n" + "\n".join(lines) + "\n```\n\n"
         "β is the blockade fraction (the share of ketamine's specific effect δ that naltrexone "
         "removes), τ_β its between-study SD, m the non-specific improvement, γ the share of it "
-        "naltrexone removes, κ the specific share of the whole improvement (a parameter with "
+        "naltrexone removes, κ_s the specific share of the whole improvement (a parameter with "
         "its own prior, not tied to δ / (m + δ): its only literature estimate is against "
         "midazolam, δ against saline), λ the log "
         "exaggeration of an early-stopped trial, θ_s the latent threshold a responder crosses in "
@@ -1003,7 +1005,7 @@ def _cross_check_gap(ctx: ReportContext, cross: pd.DataFrame) -> str:
         reasons.append(
             f"for Jelen 2025 it divides the attenuation by the specific share's prior mean "
             f"{prior_mean:.2f}, while the full model's posterior mean is {post:.2f}: Jelen "
-            "informs only β·κ, and a smaller κ means a larger β"
+            "informs only β·κ_s, and a smaller κ_s means a larger β"
         )
     if "nonspecific_share" in summary.index:
         reasons.append(
