@@ -77,6 +77,8 @@ BOTH = (
         ),
         ("williams2018", '"zero", "one"]', '"zero", "$one$"]', ("readings", "'$one$'")),
         ("williams2018", "words = { zero =", "words = { two =", ("words", "'two'", "one of")),
+        ("williams2018", 'label = "Williams 2018"', f'label = "{"W" * 81}"', ("81 characters",)),
+        ("williams2018", 'label = "Williams 2018"', 'label = "W\\n2018"', ("label", "one line")),
         (
             "williams2018",
             "alcohol_use_disorder = 0.0",

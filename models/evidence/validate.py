@@ -129,6 +129,9 @@ PLACEHOLDER = "TODO"  # what the new-study template puts in every field to fill
 # matplotlib reads text between two '$' as mathematics and stops at what it cannot parse
 # ("Smith $\frac$ 2024"), so those may not hold a '$'.
 NOT_IN_DRAWN_TEXT = "$"
+# A figure's tick label, one line: the longest label shipped is under 50 characters, and a
+# reading's words under 50; 80 leaves room and still keeps a figure's margin in bounds.
+MAX_DRAWN_TEXT = 80
 
 
 def _drawn_text(study: StudyFile) -> Iterator[tuple[str, str]]:
@@ -148,7 +151,8 @@ def _drawn_text(study: StudyFile) -> Iterator[tuple[str, str]]:
 
 
 def _check_drawn_text(study: StudyFile, file: str) -> Iterator[Problem]:
-    """A label the figures can draw: not blank, and no '$' (:data:`NOT_IN_DRAWN_TEXT`)."""
+    """A label the figures can draw: not blank, no '$' (:data:`NOT_IN_DRAWN_TEXT`), one line
+    of at most :data:`MAX_DRAWN_TEXT` characters."""
     if not study.label.strip():
         yield Problem(
             file, study.id, "label", repr(study.label), "the study's name, e.g. 'Smith 2024'"
@@ -157,6 +161,11 @@ def _check_drawn_text(study: StudyFile, file: str) -> Iterator[Problem]:
         if NOT_IN_DRAWN_TEXT in text:
             expected = "text without '$' (figures read text between two '$' as mathematics)"
             yield Problem(file, study.id, path, repr(text), expected)
+        elif len(text) > MAX_DRAWN_TEXT or "\n" in text:
+            shown = repr(text if len(text) <= 40 else text[:40] + "...")
+            found = f"{shown} ({len(text)} characters)"
+            expected = f"one line of at most {MAX_DRAWN_TEXT} characters (figures draw it)"
+            yield Problem(file, study.id, path, found, expected)
 
 
 def _texts(node: Any, path: str) -> Iterator[tuple[str, str]]:
