@@ -155,3 +155,18 @@ def test_a_sizes_candidates_share_one_structure_and_one_inputs_key(tmp_path):
     assert inputs_key(spec.to_dict(), 20, str(studies), inputs) == by_inputs[0]
     (studies / "jelen2025.toml").write_text((studies / "jelen2025.toml").read_text() + "\n")
     assert inputs_key(spec.to_dict(), 20, str(studies), inputs) != by_inputs[0]
+
+
+def test_an_assurance_of_no_hits_has_an_interval_above_zero():
+    """With no simulation in a class the Monte Carlo SE is 0; the Jeffreys interval is not:
+    at 0 of 50 it reaches about 0.05 (Beta(0.5, 50.5)'s 97.5% point), and it mirrors at 50."""
+    from scipy.stats import beta
+
+    from analyses.commands.design import jeffreys_interval
+
+    low, high = jeffreys_interval(0, 50)
+    assert low == 0.0 and high == pytest.approx(beta.ppf(0.975, 0.5, 50.5))
+    assert 0.03 < high < 0.07
+    assert jeffreys_interval(50, 50) == pytest.approx((1 - high, 1.0))
+    low, high = jeffreys_interval(9, 50)
+    assert low < 9 / 50 < high

@@ -31,6 +31,10 @@ from analyses.validation.cluster import dask_client, map_tasks, task_seeds
 # "strong"); between 1/3 and 3 it is "not worth more than a bare mention".
 DECISIVE = 10.0
 UNSETTLED = 3.0
+# Each assurance probability's interval: Jeffreys' (Beta(k + 1/2, m - k + 1/2) quantiles, the
+# lower end 0 at no hit and the upper 1 at all hits, Brown, Cai & DasGupta 2001). Its Monte
+# Carlo SE, sqrt(p(1 - p)/m), is 0 when no simulation hit, which would read as certainty.
+ASSURANCE_INTERVAL = 0.95
 
 
 def _say(message: str) -> None:
@@ -123,6 +127,16 @@ def _label(task: tuple) -> str:
     return f"n = {task[1]}"
 
 
+def jeffreys_interval(hits: int, m: int, prob: float = ASSURANCE_INTERVAL) -> tuple[float, float]:
+    """Jeffreys' interval for a proportion of ``hits`` in ``m`` (see ASSURANCE_INTERVAL)."""
+    from scipy.stats import beta
+
+    tail = (1 - prob) / 2
+    low = 0.0 if hits == 0 else float(beta.ppf(tail, hits + 0.5, m - hits + 0.5))
+    high = 1.0 if hits == m else float(beta.ppf(1 - tail, hits + 0.5, m - hits + 0.5))
+    return low, high
+
+
 def assurance(table: pd.DataFrame) -> pd.DataFrame:
     """Per sample size: how often the candidate study settles it, with Monte Carlo SEs."""
     rows = []
@@ -141,6 +155,7 @@ def assurance(table: pd.DataFrame) -> pd.DataFrame:
         ):
             p = float(hit.mean())
             row[name], row[f"{name}_mcse"] = p, math.sqrt(p * (1 - p) / m)
+            row[f"{name}_lb"], row[f"{name}_ub"] = jeffreys_interval(int(hit.sum()), m)
         for h in ("primary", "permissive"):
             values = group[f"p_{h}"]
             row[f"expected_p_{h}"] = float(values.mean())

@@ -19,14 +19,21 @@ CURVES = (
 
 
 def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
-    """Assurance against sample size, each point with +-2 Monte Carlo SEs."""
+    """Assurance against sample size, each point with its 95% interval (Jeffreys'; a table
+    from before the intervals, +-2 Monte Carlo SEs)."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     for column, label, colour in CURVES:
+        if f"{column}_lb" in summary:
+            below = summary[column] - summary[f"{column}_lb"]
+            above = summary[f"{column}_ub"] - summary[column]
+            spread = [below.to_numpy(), above.to_numpy()]
+        else:
+            spread = 2 * summary[f"{column}_mcse"]
         ax.errorbar(
             summary["n"],
             summary[column],
-            yerr=2 * summary[f"{column}_mcse"],
+            yerr=spread,
             marker="o",
             color=colour,
             label=label,
@@ -82,14 +89,33 @@ def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, prima
         "",
         "## Assurance",
         "",
+        "Each probability with its 95% interval over the simulations (Jeffreys'; with no "
+        "simulation in a class, the interval still reaches above 0); each expected probability "
+        "± its Monte Carlo SE.",
+        "",
         _markdown(summary),
         "",
+        _certified(summary),
         "`assurance.png` plots it; `design.csv` has one row per simulation.",
         "",
         f"Data hash `{manifest['data_hash'][:16]}`, seed {manifest['seed']}, "
         f"run time {manifest['runtime_seconds']} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _certified(summary: pd.DataFrame) -> str:
+    """A line on fits the convergence gate did not certify (they are counted, and marked in
+    design.csv), or nothing when every fit passed."""
+    if "certified" not in summary or bool((summary["certified"] >= 1).all()):
+        return ""
+    shares = ", ".join(
+        f"{r.certified:.0%} at n = {r.n:g}" for r in summary.itertuples() if r.certified < 1
+    )
+    return (
+        f"Not every refit passed the convergence gate: certified {shares}. The others are "
+        "counted above and marked in `design.csv` (`certified`).\n"
+    )
 
 
 def _markdown(summary: pd.DataFrame) -> str:
@@ -109,7 +135,9 @@ def _markdown(summary: pd.DataFrame) -> str:
         cells = []
         for col, _, fmt in cols:
             cell = fmt.format(row[col])
-            if f"{col}_mcse" in row:
+            if f"{col}_lb" in row:
+                cell += f" ({row[f'{col}_lb']:.2f} to {row[f'{col}_ub']:.2f})"
+            elif f"{col}_mcse" in row:
                 cell += f" ± {row[f'{col}_mcse']:.2f}"
             cells.append(cell)
         body.append("| " + " | ".join(cells) + " |")
