@@ -170,3 +170,44 @@ def test_an_assurance_of_no_hits_has_an_interval_above_zero():
     assert jeffreys_interval(50, 50) == pytest.approx((1 - high, 1.0))
     low, high = jeffreys_interval(9, 50)
     assert low < 9 / 50 < high
+
+
+def test_the_design_report_names_its_configuration_and_uncertified_fits(tmp_path):
+    """The report says which configuration gave today's posterior (a what-if differs from the
+    shipped one), gives each share's interval, and counts the fits the gate did not certify."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from analyses.commands.design import assurance
+    from analyses.design.report import design_report
+
+    path = tmp_path / "d.toml"
+    path.write_text(VALID)
+    table = pd.DataFrame(
+        {
+            "n": [20] * 4,
+            "bf_permissive_vs_primary": [12.0, 1.5, 2.0, 0.5],
+            "bf_bound": [""] * 4,
+            "p_primary": [0.1, 0.2, 0.2, 0.4],
+            "p_permissive": [0.8, 0.7, 0.7, 0.5],
+            "certified": [True, True, True, False],
+        }
+    )
+    hypotheses = pd.DataFrame(
+        {"hypothesis": ["primary", "permissive"], "posterior_prob": [0.23, 0.74]}
+    )
+    manifest = {
+        "simulations_per_size": 4,
+        "config_file": "analyses/designs/what_if/homogeneous.toml",
+        "priors": {"name": "homogeneous_priors"},
+        "data_hash": "0" * 64,
+        "seed": 1,
+        "runtime_seconds": 1.0,
+    }
+    text = design_report(
+        load_design(path), assurance(table), manifest, SimpleNamespace(hypotheses=hypotheses)
+    )
+    assert "`analyses/designs/what_if/homogeneous.toml` (prior set 'homogeneous_priors')" in text
+    assert "| 0.25 (0.03 to 0.72) |" in text  # one of four past 10: Jeffreys' interval
+    assert "certified 75% at n = 20" in text

@@ -86,6 +86,8 @@ def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, prima
         "- It is analysed with the same model, priors and readings as the primary analysis; "
         "'assurance' is the probability of each outcome averaged over that uncertainty, not a "
         "frequentist power at a fixed effect.",
+        f"- Today's posterior and the refits use `{manifest['config_file']}` (prior set "
+        f"'{manifest['priors']['name']}').",
         "",
         "## Assurance",
         "",
