@@ -30,6 +30,9 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
             spread = [below.to_numpy(), above.to_numpy()]
         else:
             spread = 2 * summary[f"{column}_mcse"]
+        # "Either way" is one side's curve wherever the other side never reaches 10: drawn
+        # wide and dashed underneath, so that it shows where the two coincide.
+        either = column == "p_bf_decisive"
         ax.errorbar(
             summary["n"],
             summary[column],
@@ -38,6 +41,9 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
             color=colour,
             label=label,
             capsize=3,
+            ls="--" if either else "-",
+            lw=3.0 if either else 1.5,
+            zorder=1 if either else 2,
         )
     unit = "pairs" if spec.type == "crossover" else "participants per arm"
     ax.set_xticks(summary["n"])
