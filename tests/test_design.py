@@ -208,6 +208,6 @@ def test_the_design_report_names_its_configuration_and_uncertified_fits(tmp_path
     text = design_report(
         load_design(path), assurance(table), manifest, SimpleNamespace(hypotheses=hypotheses)
     )
-    assert "`analyses/designs/what_if/homogeneous.toml` (prior set 'homogeneous_priors')" in text
+    assert "the fit of `analyses/designs/what_if/homogeneous.toml`, prior set " in text
     assert "| 0.25 (0.03 to 0.72) |" in text  # one of four past 10: Jeffreys' interval
     assert "certified 75% at n = 20" in text

@@ -24,7 +24,13 @@ from analyses.commands.preflight import preflight
 from analyses.commands.publish import new_run_id
 from analyses.design.spec import DesignSpec, load_design
 from analyses.inference import signals
-from analyses.inference.provenance import file_hash, now_utc, package_versions, staged_directory
+from analyses.inference.provenance import (
+    code_version,
+    file_hash,
+    now_utc,
+    package_versions,
+    staged_directory,
+)
 from analyses.validation.cluster import dask_client, map_tasks, task_seeds
 
 # A Bayes factor settles the question when it passes 10 either way (Kass and Raftery's
@@ -190,6 +196,7 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
             "seed": inputs.config.sampler.seed,
             "primary_certified": primary.certified,
             "package_versions": package_versions(),
+            "code": code_version(),  # the commit, and whether the tree had changes
             "runtime_seconds": round(time.monotonic() - started, 1),
         }
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))

@@ -81,19 +81,26 @@ def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, prima
         "",
         "## What this assumes",
         "",
-        "- The study's data are drawn from today's posterior (the primary analysis: "
+        f"- The study's data are drawn from today's posterior (the fit of "
+        f"`{manifest['config_file']}`, prior set '{manifest['priors']['name']}': "
         f"P(primary) {table['primary']:.2f}, P(permissive) {table['permissive']:.2f}), with its "
         "own blockade fraction, response rate and non-specific improvement drawn around it as the "
         "model says a new study varies.",
         f"- Transport: its blockade fraction may differ from the evidence's by a normal shift with "
         f"SD {spec.population.transport_sd:g}"
         + (f" ({spec.population.note})" if spec.population.note else "")
+        + (
+            "; the refit does not know the shift and pools the study with the others, as a "
+            "reanalysis that took it for one more would"
+            if spec.population.transport_sd > 0
+            else ""
+        )
         + ".",
-        "- It is analysed with the same model, priors and readings as the primary analysis; "
-        "'assurance' is the probability of each outcome averaged over that uncertainty, not a "
-        "frequentist power at a fixed effect.",
-        f"- Today's posterior and the refits use `{manifest['config_file']}` (prior set "
-        f"'{manifest['priors']['name']}').",
+        "- It is analysed with the same model, priors and readings as that fit; 'assurance' is "
+        "the probability of each outcome averaged over that uncertainty, not a frequentist power "
+        "at a fixed effect. With no transport shift the expected P(primary) after the study "
+        "equals today's whatever the design (the table's differences from it are Monte Carlo "
+        "error); what a design changes is how far each study moves it.",
         "",
         "## Assurance",
         "",
