@@ -25,7 +25,7 @@ label = "depression"
 
 def test_the_shipped_designs_are_valid():
     names = {load_design(path).name for path in DESIGNS}
-    assert names == {"depot-crossover", "acute-three-arm", "mket2"}
+    assert names == {"depot-crossover", "depot-three-arm", "acute-three-arm", "mket2"}
     mket2 = load_design(ROOT / "analyses" / "designs" / "mket2.toml")
     assert mket2.population.transport_sd > 0  # OCD: a transport prior, stated
 
