@@ -125,7 +125,13 @@ EARLY_FACTOR = f"Early-stopping factor e^{text_symbol('early_stop_log_exaggerati
 
 
 def _words(slot: str) -> str:
-    return f"{SLOT_WORDS.get(slot, _set_name(slot).capitalize())} {text_symbol(slot)}"
+    words = SLOT_WORDS.get(slot, slot.replace("_", " ").capitalize())
+    return f"{words} {text_symbol(slot)}"
+
+
+def _single_arm_names(base: Evidence) -> list[str]:
+    """The included single-arm studies by name: whose external control the labels mean."""
+    return [s.label for s in base.included if s.design.type == "single_arm"]
 
 
 def _set_name(key: str) -> str:
@@ -210,7 +216,7 @@ def _external_control_scenarios(b: _Builder, base: Evidence) -> None:
     external = b.primary_priors["slots"].get("external_response_probit", {})
     if external.get("dist") != "normal":
         return
-    whose = " and ".join(s.label for s in base.included if s.design.type == "single_arm")
+    whose = " and ".join(_single_arm_names(base))
     whose = f"{whose}'s external control" if whose else "The single arm's external control"
     now = written_spec(external)
     wide = {**external, "sigma": EXTERNAL_WIDE_SD}
@@ -312,7 +318,7 @@ def _bias_scenario(b: _Builder, options: ModelOptions) -> None:
 def _structure_scenarios(b: _Builder, options: ModelOptions, base: Evidence) -> None:
     opt = b.options
     single = options.include_single_arm
-    arms = ", ".join(s.label for s in base.included if s.design.type == "single_arm")
+    arms = ", ".join(_single_arm_names(base))
     b.add(
         "single-arm evidence " + ("excluded" if single else "included"),
         f"Single-arm evidence{f' ({arms})' if arms else ''} {'left out' if single else 'added'}",
