@@ -112,7 +112,8 @@ def scenario_choices(table: pd.DataFrame | None) -> dict[str, str]:
 
 
 def scenario_rows(run: RunView, scenario: str) -> pd.DataFrame:
-    """The primary row and one scenario's row of ``sensitivity.csv``, side by side."""
+    """The primary row and one scenario's row of ``sensitivity.csv``, side by side, each
+    column headed by what the report calls it (its label)."""
     table = run.table("sensitivity")
     if table is None:
         raise FileNotFoundError(f"{run.path} has no sensitivity.csv (a --quick run)")
@@ -129,9 +130,11 @@ def scenario_rows(run: RunView, scenario: str) -> pd.DataFrame:
         "beta_sustained_eti95_ub",
         "certified",
     ]
-    rows = table[table["scenario"].isin(["primary", scenario])]
+    from analyses.report.robustness import with_shown
+
+    rows = with_shown(table[table["scenario"].isin(["primary", scenario])])
     side = rows[[c for c in columns if c in rows.columns]].set_index("scenario").T
-    side.columns.name = None
+    side.columns = list(rows["shown"])
     return side.rename_axis("quantity")
 
 
