@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analyses.cli import main
 from analyses.design.spec import load_design
+from analyses.inference.hypotheses import Thresholds
 from tests.conftest import ROOT, private_project
 from tests.test_outputs import undocumented
 
@@ -195,8 +197,14 @@ def test_the_design_report_names_its_configuration_and_uncertified_fits(tmp_path
         }
     )
     hypotheses = pd.DataFrame(
-        {"hypothesis": ["primary", "permissive"], "posterior_prob": [0.23, 0.74]}
+        {
+            "hypothesis": ["primary", "permissive"],
+            "posterior_prob": [0.23, 0.74],
+            "prior_prob": [0.25, 0.5],
+        }
     )
+    draws = {name: np.array([0.1, 0.3, 0.6, 0.9]) for name in ("beta_acute", "beta_sustained")}
+    fit = SimpleNamespace(hypotheses=hypotheses, idata={"posterior": draws})
     manifest = {
         "simulations_per_size": 4,
         "config_file": "analyses/designs/what_if/homogeneous.toml",
@@ -205,9 +213,27 @@ def test_the_design_report_names_its_configuration_and_uncertified_fits(tmp_path
         "seed": 1,
         "runtime_seconds": 1.0,
     }
-    text = design_report(
-        load_design(path), assurance(table), manifest, SimpleNamespace(hypotheses=hypotheses)
-    )
+    thresholds = Thresholds(primary=0.5, permissive=0.2)
+    text = design_report(load_design(path), assurance(table), manifest, fit, thresholds)
     assert "the fit of `analyses/designs/what_if/homogeneous.toml`, prior set " in text
     assert "| 0.25 (0.03 to 0.72) |" in text  # one of four past 10: Jeffreys' interval
     assert "certified 75% at n = 20" in text
+    # An acute design: even a certain β acute ≥ 0.5 leaves primary to β sustained (half the
+    # draws), so the best BF is (1/2)/(1/2) over prior odds 2.
+    best = "P(β sustained ≥ 0.5) = 0.50), the Bayes factor permissive : primary would be 0.5, "
+    assert best in text
+
+
+def test_the_most_a_design_can_do_for_primary_follows_the_other_fraction():
+    """A sustained study made certain leaves primary to β acute ≥ P and permissive to
+    Q ≤ β acute < P; an acute study, primary to β sustained ≥ P and permissive to the rest."""
+    from analyses.design.report import best_case_for_primary
+
+    draws = {name: np.array([0.1, 0.3, 0.6, 0.9]) for name in ("beta_acute", "beta_sustained")}
+    prior = {"primary": 0.25, "permissive": 0.5}  # prior odds permissive : primary 2
+    t = Thresholds(primary=0.5, permissive=0.2)
+    sustained = best_case_for_primary(draws, "sustained", t, prior)
+    assert sustained == pytest.approx((1 / 4) / (2 / 4) / 2)
+    assert best_case_for_primary(draws, "acute", t, prior) == pytest.approx((2 / 4) / (2 / 4) / 2)
+    none_high = {name: np.zeros(4) for name in draws}
+    assert best_case_for_primary(none_high, "acute", t, prior) == float("inf")

@@ -200,7 +200,10 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
             "runtime_seconds": round(time.monotonic() - started, 1),
         }
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        (stage / "report.md").write_text(design_report(spec, summary, manifest, primary))
+        thresholds = inputs.config.hypotheses.thresholds
+        (stage / "report.md").write_text(
+            design_report(spec, summary, manifest, primary, thresholds)
+        )
     run_dir = inputs.root / run_id
     say(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     say(f"wrote {run_dir}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -56,8 +59,56 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
     return fig
 
 
-def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, primary) -> str:
-    """report.md: the design, its assumptions, and the assurance table."""
+def best_case_for_primary(posterior, regimen: str, thresholds, prior: Mapping[str, float]) -> float:
+    """The smallest BF permissive : primary a study of ``regimen`` could give.
+
+    'Primary' needs both pooled fractions at least P. Were the study to make its regimen's
+    fraction certainly at least P and leave the other as in ``posterior``, primary would be
+    the other at least P and permissive the rest of its region (the other below P; for a
+    sustained study, also at least Q). ``prior`` holds the regions' prior probabilities.
+    """
+    acute = regimen == "acute"
+    other = np.asarray(posterior["beta_sustained" if acute else "beta_acute"]).ravel()
+    p, q = thresholds.primary, thresholds.permissive
+    primary = float(np.mean(other >= p))
+    permissive = float(np.mean((other < p) & (acute | (other >= q))))
+    if primary == 0:  # no draw of the other fraction reaches P: primary stays out of reach
+        return float("inf")
+    return (permissive / primary) / (prior["permissive"] / prior["primary"])
+
+
+def _best_case_line(spec: DesignSpec, primary, thresholds) -> str:
+    from analyses.commands.design import DECISIVE
+
+    prior = primary.hypotheses.set_index("hypothesis")["prior_prob"]
+    post = primary.idata["posterior"]
+    bound = best_case_for_primary(post, spec.regimen, thresholds, prior)
+    other = "sustained" if spec.regimen == "acute" else "acute"
+    share = float(np.mean(np.asarray(post[f"beta_{other}"]).ravel() >= thresholds.primary))
+    verdict = (
+        "above 1: it cannot favour 'primary' at all"
+        if bound > 1
+        else "short of 1/10"
+        if bound > 1 / DECISIVE
+        else "just past 1/10"
+        if bound > 1 / (2 * DECISIVE)
+        else ""
+    )
+    return (
+        f"- 'Primary' needs both pooled fractions at least {thresholds.primary:g}; this study "
+        f"informs the {spec.regimen} one. Were it to make that fraction certainly at least "
+        f"{thresholds.primary:g}, leaving β {other} as today (P(β {other} ≥ "
+        f"{thresholds.primary:g}) = {share:.2f}), the Bayes factor permissive : primary would be "
+        f"{bound:.3g}{f', {verdict}' if verdict else ''}: the most this design can do for "
+        "'primary'."
+    )
+
+
+def design_report(
+    spec: DesignSpec, summary: pd.DataFrame, manifest: dict, primary, thresholds
+) -> str:
+    """report.md: the design, its assumptions, the most it can do for 'primary' (given the
+    regions' ``thresholds``), and the assurance table."""
     table = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
     kind = (
         "crossover (each participant in both conditions)"
@@ -101,6 +152,7 @@ def design_report(spec: DesignSpec, summary: pd.DataFrame, manifest: dict, prima
         "at a fixed effect. With no transport shift the expected P(primary) after the study "
         "equals today's whatever the design (the table's differences from it are Monte Carlo "
         "error); what a design changes is how far each study moves it.",
+        _best_case_line(spec, primary, thresholds),
         "",
         "## Assurance",
         "",
