@@ -99,8 +99,8 @@ def _best_case_line(spec: DesignSpec, primary, thresholds) -> str:
         f"informs the {spec.regimen} one. Were it to make that fraction certainly at least "
         f"{thresholds.primary:g}, leaving β {other} as today (P(β {other} ≥ "
         f"{thresholds.primary:g}) = {share:.2f}), the Bayes factor permissive : primary would be "
-        f"{bound:.3g}{f', {verdict}' if verdict else ''}: the most this design can do for "
-        "'primary'."
+        f"{bound:.3g}, the most this design can do for 'primary'"
+        + (f" ({verdict})." if verdict else ".")
     )
 
 
