@@ -209,3 +209,28 @@ def test_a_twin_in_the_robustness_lists_says_whose_fit_it_is():
     )
     notes = [robustness._twin_note(r) for _, r in table.iterrows()]
     assert notes == ["", " (the same fit as Yoon 2019 left out)", "", ""]
+
+
+def test_the_rank_test_text_names_parameters_by_symbol():
+    """The report's line on the rank plots' test writes β acute, not beta_acute, and flags a
+    chain that saw another distribution by its symbol."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import xarray as xr
+
+    from analyses.report.sections import _rank_test_text
+
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(4, 500))
+    shifted = draws.copy()
+    shifted[0] += 2.0  # one chain elsewhere: the test must flag it
+    posterior = xr.Dataset(
+        {
+            "beta_acute": (("chain", "draw"), draws),
+            "beta_sustained": (("chain", "draw"), shifted),
+        }
+    )
+    text = _rank_test_text(SimpleNamespace(run=SimpleNamespace(posterior=posterior)))
+    assert "β acute" in text and "beta_acute" not in text
+    assert "**β sustained below 0.01**" in text

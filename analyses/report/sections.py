@@ -1059,8 +1059,8 @@ def _rank_test_text(ctx: ReportContext) -> str:
     if ctx.run.posterior is None:
         return ""
     found = rank_test(ctx.run.posterior)
-    listed = ", ".join(f"{name} {p:.2g}" for name, p in found.items())
-    flagged = [name for name, p in found.items() if p < RANK_TEST_ALPHA]
+    listed = ", ".join(f"{text_symbol(name)} {p:.2g}" for name, p in found.items())
+    flagged = [text_symbol(name) for name, p in found.items() if p < RANK_TEST_ALPHA]
     text = (
         "\nThe rank plots test whether the four chains saw the same distribution of each "
         f"headline parameter (multi-chain rank-uniformity test; p: {listed}). "
