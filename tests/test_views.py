@@ -234,3 +234,15 @@ def test_the_rank_test_text_names_parameters_by_symbol():
     text = _rank_test_text(SimpleNamespace(run=SimpleNamespace(posterior=posterior)))
     assert "β acute" in text and "beta_acute" not in text
     assert "**β sustained below 0.01**" in text
+
+
+def test_a_questions_variable_names_read_as_symbols():
+    """The report's Bayes-factor table shows each question with symbols; the table's keys
+    (bayes_factors.csv) keep the names."""
+    from analyses.report.symbols import readable
+
+    assert readable("sustained: beta_sustained >= P vs < P") == "sustained: β sustained ≥ P vs < P"
+    assert readable("regimen difference: beta_acute > beta_sustained vs <=") == (
+        "regimen difference: β acute > β sustained vs ≤"
+    )
+    assert readable("tau_beta_other") == "tau_beta_other"  # only whole names

@@ -29,7 +29,7 @@ from analyses.report.conflict import conflict_text
 from analyses.report.folder import RunFolder
 from analyses.report.markdown import markdown_table
 from analyses.report.references import read_bib
-from analyses.report.symbols import symbol_rows, text_symbol
+from analyses.report.symbols import readable, symbol_rows, text_symbol
 from models.distributions import describe_spec, scipy_dist, written_spec
 
 
@@ -594,7 +594,7 @@ def hypotheses_section(ctx: ReportContext) -> str:
     )
     factors = pd.DataFrame(
         {
-            "question": bfs.index,
+            "question": [readable(str(q)) for q in bfs.index],
             "prior odds": bfs["prior_odds"].map("{:.3g}".format),
             "Bayes factor": [_bf_cell(r) for _, r in bfs.iterrows()],
             "log10 BF ± MCSE": [
@@ -662,7 +662,7 @@ def priors_section(ctx: ReportContext) -> str:
     sets = m.get("prior_sets") or {m["priors"]["name"]: m["priors"]["slots"]}
     slots = list(m["priors"]["slots"])
     table = pd.DataFrame(
-        {"slot": slots}
+        {"slot": [f"{text_symbol(k)} (`{k}`)" if text_symbol(k) != k else f"`{k}`" for k in slots]}
         | {
             name: [describe_spec(spec[k]) if k in spec else "—" for k in slots]
             for name, spec in sets.items()
@@ -977,7 +977,7 @@ def cross_check_section(ctx: ReportContext) -> str:
         centre = "median" if "median" in c.columns and "median" in summary.columns else "mean"
         rows = [
             {
-                "parameter": name,
+                "parameter": text_symbol(name),
                 "full model": _interval(summary, name),
                 "cross-check (exact)": shown.describe(
                     centre, c.loc[name, centre], c.loc[name, lb], c.loc[name, ub]
@@ -1421,7 +1421,7 @@ def _comparison(manifest: dict, prev: dict) -> str:
     for name in HEADLINE_VARS:
         rows.append(
             {
-                "quantity": f"{name} median (interval)",
+                "quantity": f"{text_symbol(name)} median (interval)",
                 "previous": _headline_interval(ph, name),
                 "now": _headline_interval(nh, name),
             }

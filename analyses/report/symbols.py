@@ -66,6 +66,18 @@ def text_symbol(name: str) -> str:
     return name if found is None else found.text
 
 
+def readable(text: str) -> str:
+    """``text`` with every variable name that has a symbol written as the symbol, and ``>=``,
+    ``<=`` as ≥, ≤: a Bayes factor's question as a reader reads it ("sustained: β sustained
+    ≥ P vs < P"), where the tables keep the names."""
+    import re
+
+    names = sorted(SYMBOLS, key=len, reverse=True)  # beta_acute before any shorter name
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    text = pattern.sub(lambda m: SYMBOLS[m.group(1)].text, text)
+    return text.replace(">=", "≥").replace("<=", "≤")
+
+
 def coordinate_labels(dims: Mapping[str, object], names: Mapping[str, str]) -> dict:
     """Study ids shown as the studies' names on every study-indexed dimension of ``dims``.
 
