@@ -15,7 +15,7 @@ from analyses.inference.intervals import interval
 from analyses.report.figures import COLOURS, REGION_COLOURS
 from analyses.report.markdown import markdown_table
 from analyses.report.sections import format_bf, number
-from analyses.report.symbols import text_symbol
+from analyses.report.symbols import symbol_and_name, text_symbol
 from analyses.suite.reweight import K_HAT_MAX
 from analyses.suite.scenarios import MAIN
 
@@ -621,7 +621,7 @@ def _psense_text(psense: pd.DataFrame) -> str:
     for col in ("prior", "likelihood"):
         if col in frame.columns:
             frame[col] = frame[col].map(lambda x: f"{x:.3f}")
-    frame["parameter"] = [f"{text_symbol(str(p))} (`{p}`)" for p in frame["parameter"]]
+    frame["parameter"] = [symbol_and_name(str(p)) for p in frame["parameter"]]
     lines.append(markdown_table(frame))
     lines.append(
         "\n![The headline posteriors and ketamine's effect δ, with the prior, or the "

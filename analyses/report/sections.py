@@ -29,7 +29,7 @@ from analyses.report.conflict import conflict_text
 from analyses.report.folder import RunFolder
 from analyses.report.markdown import markdown_table
 from analyses.report.references import read_bib
-from analyses.report.symbols import readable, symbol_rows, text_symbol
+from analyses.report.symbols import readable, symbol_and_name, symbol_rows, text_symbol
 from models.distributions import describe_spec, scipy_dist, written_spec
 
 
@@ -662,7 +662,7 @@ def priors_section(ctx: ReportContext) -> str:
     sets = m.get("prior_sets") or {m["priors"]["name"]: m["priors"]["slots"]}
     slots = list(m["priors"]["slots"])
     table = pd.DataFrame(
-        {"slot": [f"{text_symbol(k)} (`{k}`)" if text_symbol(k) != k else f"`{k}`" for k in slots]}
+        {"slot": [symbol_and_name(k) for k in slots]}
         | {
             name: [describe_spec(spec[k]) if k in spec else "—" for k in slots]
             for name, spec in sets.items()
@@ -690,7 +690,7 @@ def _prior_vs_posterior(slots: dict, summary: pd.DataFrame) -> str:
         post_sd = summary.loc[name, "sd"]
         rows.append(
             {
-                "parameter": f"{text_symbol(name)} (`{name}`)",
+                "parameter": symbol_and_name(name),
                 "prior mean": f"{prior.mean():+.2f}",
                 "prior SD": f"{prior.std():.2f}",
                 "posterior mean": f"{summary.loc[name, 'mean']:+.2f}",

@@ -66,6 +66,13 @@ def text_symbol(name: str) -> str:
     return name if found is None else found.text
 
 
+def symbol_and_name(name: str) -> str:
+    """``β acute (`beta_acute`)``: a table's row for a variable, its symbol and the name the
+    files use; just the name, as code, where it has no symbol."""
+    found = SYMBOLS.get(name)
+    return f"`{name}`" if found is None else f"{found.text} (`{name}`)"
+
+
 def readable(text: str) -> str:
     """``text`` with every variable name that has a symbol written as the symbol, and ``>=``,
     ``<=`` as ≥, ≤: a Bayes factor's question as a reader reads it ("sustained: β sustained
