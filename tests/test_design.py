@@ -14,6 +14,24 @@ from tests.conftest import ROOT, private_project
 from tests.test_outputs import undocumented
 
 DESIGNS = sorted((ROOT / "analyses" / "designs").glob("*.toml"))
+PROGRAMME = """[design]
+name = "p"
+sample_sizes = [20]
+[[design.study]]
+label = "acute"
+regimen = "acute"
+type = "parallel"
+control = "saline"
+[design.study.population]
+label = "depression"
+transport_sd = 0.0
+[[design.study]]
+label = "depot"
+regimen = "sustained"
+type = "crossover"
+[design.study.population]
+label = "depression"
+"""
 VALID = """[design]
 name = "x"
 regimen = "acute"
@@ -27,9 +45,17 @@ label = "depression"
 
 def test_the_shipped_designs_are_valid():
     names = {load_design(path).name for path in DESIGNS}
-    assert names == {"depot-crossover", "depot-three-arm", "acute-three-arm", "mket2"}
+    assert names == {
+        "depot-crossover",
+        "depot-three-arm",
+        "acute-three-arm",
+        "mket2",
+        "both-regimens",
+    }
     mket2 = load_design(ROOT / "analyses" / "designs" / "mket2.toml")
-    assert mket2.population.transport_sd > 0  # OCD: a transport prior, stated
+    assert mket2.studies[0].population.transport_sd > 0  # OCD: a transport prior, stated
+    both = load_design(ROOT / "analyses" / "designs" / "both_regimens.toml")
+    assert both.programme and both.regimens() == ["acute", "sustained"]
 
 
 @pytest.mark.parametrize(
@@ -58,16 +84,18 @@ def test_the_candidate_study_has_the_designs_arms():
     from analyses.design.simulate import template_study
 
     spec = load_design(ROOT / "analyses" / "designs" / "acute_three_arm.toml")
-    arms = [a["condition"] for a in template_study(spec, 30)["evidence"][0]["arms"]]
+    arms = [a["condition"] for a in template_study(spec.studies[0], 30)["evidence"][0]["arms"]]
     assert arms == ["ketamine_placebo", "ketamine_naltrexone", "control"]
     spec = load_design(ROOT / "analyses" / "designs" / "mket2.toml")
-    study = template_study(spec, 75)
+    study = template_study(spec.studies[0], 75)
     assert [a["condition"] for a in study["evidence"][0]["arms"]] == [
         "ketamine_placebo",
         "ketamine_naltrexone",
     ]
     assert study["design"]["population"] == "obsessive-compulsive disorder"
-    crossover = template_study(load_design(DESIGNS[1]), 20)
+    crossover = template_study(
+        load_design(ROOT / "analyses" / "designs" / "depot_crossover.toml").studies[0], 20
+    )
     assert crossover["evidence"][0]["kind"] == "paired_binary"
     assert crossover["naltrexone"]["hours_before_first_infusion"]["lower"] == 96.0
 
@@ -131,17 +159,17 @@ def test_sizes_are_taken_in_turn_and_put_back_in_order():
 def test_a_sizes_candidates_share_one_structure_and_one_inputs_key(tmp_path):
     """What lets a worker skip the structure key: one key of inputs, one structure."""
     from analyses.commands.preflight import preflight
-    from analyses.design.simulate import candidate_inputs, inputs_key, template_study
+    from analyses.design.simulate import candidate_inputs, inputs_key, templates
     from analyses.inference.compiled import structure_key
 
     studies, _, config = private_project(tmp_path)
     for path in studies.glob("*.toml"):
         if path.stem != "jelen2025":
             path.unlink()
-    spec = load_design(DESIGNS[1])
+    spec = load_design(ROOT / "analyses" / "designs" / "depot_crossover.toml")
     inputs = preflight(config, studies)
     name = "candidate__outcome"
-    assert template_study(spec, 20)["evidence"][0]["kind"] == "paired_binary"
+    assert templates(spec, 20)[0]["evidence"][0]["kind"] == "paired_binary"
     built = [
         candidate_inputs(spec.to_dict(), n, {name: draw}, str(studies), str(config))
         for n, draw in ((20, [12, 5]), (20, [3, 9]), (30, [12, 5]))
@@ -237,3 +265,118 @@ def test_the_most_a_design_can_do_for_primary_follows_the_other_fraction():
     assert best_case_for_primary(draws, "acute", t, prior) == pytest.approx((2 / 4) / (2 / 4) / 2)
     none_high = {name: np.zeros(4) for name in draws}
     assert best_case_for_primary(none_high, "acute", t, prior) == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragments"),
+    [
+        ('regimen = "sustained"', 'regimen = "weekly"', ("study[1].regimen", "'weekly'")),
+        ('type = "crossover"', 'type = "crossover"\ncontrol = "saline"', ("study[1].control",)),
+        ('label = "depot"', 'label = "acute"', ("study", "each study of a programme")),
+        ('label = "depot"\nregimen = "sustained"', 'label = "depot"\nregimen = "acute"', ()),
+        ('label = "depot"', 'label = "depot"\nsize = 3', ("study[1].size", "unknown field")),
+        ("sample_sizes = [20]", "sample_sizes = [20]\nregimen = 'acute'", ("regimen",)),
+    ],
+)
+def test_bad_programmes_are_refused(tmp_path, capsys, old, new, fragments):
+    """A programme's errors name the study (study[i]) and its field. Two studies of one
+    regimen in different populations are refused: a regimen's transport shift is shared."""
+    path = tmp_path / "bad.toml"
+    assert old in PROGRAMME
+    text = PROGRAMME.replace(old, new)
+    if not fragments:  # the same regimen, another population
+        head, _, tail = text.rpartition('label = "depression"')
+        text = head + 'label = "OCD"' + tail
+        fragments = ("acute studies of 2 populations",)
+    path.write_text(text)
+    code = main(["design", str(path), "--sims", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if str(path) in ln]
+    assert any(all(f in ln for f in fragments) for ln in lines), err
+
+
+def test_a_programmes_studies_are_simulated_from_one_draw_and_appended_together(tmp_path):
+    """Each study gets an id, label and regimen of its own and its own true fraction; a
+    transport shift moves only its regimen; both are appended to the evidence."""
+    import pymc as pm
+
+    from analyses.commands.preflight import preflight
+    from analyses.design.simulate import _model_of, candidate_inputs, preposterior_draws, templates
+    from analyses.inference.predictive import FORWARD_COMPILE
+
+    path = tmp_path / "p.toml"
+    # A large shift for the acute population only (sd 3 against the fractions' spread).
+    path.write_text(PROGRAMME.replace("transport_sd = 0.0", "transport_sd = 3.0"))
+    spec = load_design(path)
+    studies, _, config = private_project(tmp_path)
+    inputs = preflight(config, studies)
+    found = templates(spec, 20)
+    assert [t["id"] for t in found] == ["candidate_1", "candidate_2"]
+    assert [t["naltrexone"]["regimen"] for t in found] == ["acute", "sustained"]
+    assert found[0]["label"] == "Candidate 1: acute"
+    with _model_of(found, inputs.priors, inputs.options):
+        prior = pm.sample_prior_predictive(
+            draws=200, random_seed=1, compile_kwargs=FORWARD_COMPILE
+        )["prior"]
+    draws = preposterior_draws(spec, 20, prior, 200, 7, inputs.priors, inputs.options)
+    acute = np.array([d["beta_new_1"] for d in draws])
+    sustained = np.array([d["beta_new_2"] for d in draws])
+    shifted = acute - prior["beta_acute"].values.ravel()[[d["draw_index"] for d in draws]]
+    kept = sustained - prior["beta_sustained"].values.ravel()[[d["draw_index"] for d in draws]]
+    assert shifted.std() > 2 and kept.std() < 1  # only the acute regimen was shifted
+    run_inputs, model = candidate_inputs(spec.to_dict(), 20, draws[0], str(studies), str(config))
+    ids = [s.id for s in run_inputs.evidence.studies]
+    assert {"candidate_1", "candidate_2"} <= set(ids)
+    assert len(ids) == len(list(studies.glob("*.toml"))) + 2
+    assert {"candidate_1", "candidate_2"} <= set(model.coords["study"])
+
+
+def test_a_programme_of_both_regimens_can_in_principle_settle_it_for_primary(tmp_path):
+    """Making both fractions certain leaves no permissive mass: the bound is 0, and the
+    report says so and describes each study."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from analyses.commands.design import assurance
+    from analyses.design.report import best_case_for_primary, design_report
+
+    draws = {name: np.array([0.1, 0.3, 0.6, 0.9]) for name in ("beta_acute", "beta_sustained")}
+    prior = {"primary": 0.25, "permissive": 0.5}
+    t = Thresholds(primary=0.5, permissive=0.2)
+    assert best_case_for_primary(draws, ["acute", "sustained"], t, prior) == 0.0
+    path = tmp_path / "p.toml"
+    path.write_text(PROGRAMME)
+    table = pd.DataFrame(
+        {
+            "n": [20] * 2,
+            "bf_permissive_vs_primary": [0.05, 1.5],
+            "bf_bound": [""] * 2,
+            "p_primary": [0.9, 0.2],
+            "p_permissive": [0.1, 0.7],
+            "certified": [True, True],
+        }
+    )
+    hypotheses = pd.DataFrame(
+        {
+            "hypothesis": ["primary", "permissive"],
+            "posterior_prob": [0.23, 0.74],
+            "prior_prob": [0.25, 0.5],
+        }
+    )
+    fit = SimpleNamespace(hypotheses=hypotheses, idata={"posterior": draws})
+    manifest = {
+        "simulations_per_size": 2,
+        "config_file": "analyses/primary.toml",
+        "priors": {"name": "neutral"},
+        "data_hash": "0" * 64,
+        "seed": 1,
+        "runtime_seconds": 1.0,
+    }
+    text = design_report(load_design(path), assurance(table), manifest, fit, t)
+    assert "A programme of 2 studies" in text
+    assert "- 1. acute: a parallel-arm study, with a saline (placebo) arm, of acute" in text
+    assert "- 2. depot: a crossover (each participant in both conditions)" in text
+    assert "'primary' would be certain (BF permissive : primary 0)" in text
+    assert "each study's blockade fraction may differ" in text

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analyses.design.spec import DesignSpec
+from analyses.design.spec import Candidate, DesignSpec
 from analyses.report.figures import OKABE_ITO, REGION_COLOURS
 
 # (column of assurance.csv, label, colour): the run's Okabe-Ito palette, a region's own colour
@@ -48,9 +48,8 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
             lw=3.0 if either else 1.5,
             zorder=1 if either else 2,
         )
-    unit = "pairs" if spec.type == "crossover" else "participants per arm"
     ax.set_xticks(summary["n"])
-    ax.set_xlabel(f"sample size ({unit})")
+    ax.set_xlabel(f"sample size ({spec.unit()})")
     ax.set_ylabel("probability (over today's posterior)")
     ax.set_ylim(0, 1)
     ax.set_title(f"{spec.name}: BF permissive vs primary after the study", fontsize=10)
@@ -59,15 +58,21 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
     return fig
 
 
-def best_case_for_primary(posterior, regimen: str, thresholds, prior: Mapping[str, float]) -> float:
-    """The smallest BF permissive : primary a study of ``regimen`` could give.
+def best_case_for_primary(
+    posterior, regimens: str | Sequence[str], thresholds, prior: Mapping[str, float]
+) -> float:
+    """The smallest BF permissive : primary a design informing ``regimens`` could give.
 
-    'Primary' needs both pooled fractions at least P. Were the study to make its regimen's
+    'Primary' needs both pooled fractions at least P. Were the design to make its regimen's
     fraction certainly at least P and leave the other as in ``posterior``, primary would be
     the other at least P and permissive the rest of its region (the other below P; for a
-    sustained study, also at least Q). ``prior`` holds the regions' prior probabilities.
+    sustained study, also at least Q). A design of both regimens could make primary certain:
+    0. ``prior`` holds the regions' prior probabilities.
     """
-    acute = regimen == "acute"
+    informed = {regimens} if isinstance(regimens, str) else set(regimens)
+    if informed >= {"acute", "sustained"}:
+        return 0.0
+    acute = informed == {"acute"}
     other = np.asarray(posterior["beta_sustained" if acute else "beta_acute"]).ravel()
     p, q = thresholds.primary, thresholds.permissive
     primary = float(np.mean(other >= p))
@@ -82,8 +87,18 @@ def _best_case_line(spec: DesignSpec, primary, thresholds) -> str:
 
     prior = primary.hypotheses.set_index("hypothesis")["prior_prob"]
     post = primary.idata["posterior"]
-    bound = best_case_for_primary(post, spec.regimen, thresholds, prior)
-    other = "sustained" if spec.regimen == "acute" else "acute"
+    regimens = spec.regimens()
+    p = f"{thresholds.primary:g}"
+    if len(regimens) == 2:
+        return (
+            f"- 'Primary' needs both pooled fractions at least {p}, and this programme informs "
+            f"both: were its studies to make both certainly at least {p}, 'primary' would be "
+            "certain (BF permissive : primary 0). Nothing in its design stops it from settling "
+            "the question either way; how often it does is the table below."
+        )
+    (regimen,) = regimens
+    bound = best_case_for_primary(post, regimen, thresholds, prior)
+    other = "sustained" if regimen == "acute" else "acute"
     share = float(np.mean(np.asarray(post[f"beta_{other}"]).ravel() >= thresholds.primary))
     verdict = (
         "above 1: it cannot favour 'primary' at all"
@@ -94,14 +109,77 @@ def _best_case_line(spec: DesignSpec, primary, thresholds) -> str:
         if bound > 1 / (2 * DECISIVE)
         else ""
     )
+    what = "this study informs" if not spec.programme else "every study of this programme informs"
     return (
-        f"- 'Primary' needs both pooled fractions at least {thresholds.primary:g}; this study "
-        f"informs the {spec.regimen} one. Were it to make that fraction certainly at least "
-        f"{thresholds.primary:g}, leaving β {other} as today (P(β {other} ≥ "
-        f"{thresholds.primary:g}) = {share:.2f}), the Bayes factor permissive : primary would be "
+        f"- 'Primary' needs both pooled fractions at least {p}; {what} the {regimen} one. "
+        f"Were it to make that fraction certainly at least {p}, leaving β {other} as today "
+        f"(P(β {other} ≥ {p}) = {share:.2f}), the Bayes factor permissive : primary would be "
         f"{bound:.3g}, the most this design can do for 'primary'"
         + (f" ({verdict})." if verdict else ".")
     )
+
+
+KINDS = {
+    "crossover": "crossover (each participant in both conditions)",
+    "parallel": "parallel-arm study",
+}
+CONTROLS = {
+    "none": "no control arm without ketamine",
+    "saline": "a saline (placebo) arm",
+    "midazolam": "a midazolam (active placebo) arm",
+}
+
+
+def _study_line(study: Candidate) -> str:
+    """One candidate study in words."""
+    return (
+        f"a {KINDS[study.type]}, with {CONTROLS[study.control]}, of {study.regimen} naltrexone "
+        f"blockade ({study.hours():g} h before ketamine), in {study.population.label}"
+    )
+
+
+def _design_lines(spec: DesignSpec, sims: int) -> list[str]:
+    """What the design is: its study, or each study of a programme."""
+    sizes = f"Sample sizes: {', '.join(map(str, spec.sample_sizes))}"
+    if not spec.programme:
+        line = f"{_study_line(spec.studies[0])}; outcome: response at 24 h"
+        return [f"{line[0].upper()}{line[1:]}. {sizes}; {sims} simulations each."]
+    head = (
+        f"A programme of {len(spec.studies)} studies, run side by side and added to the "
+        "evidence together; outcome: response at 24 h in each."
+    )
+    studies = [f"- {i + 1}. {s.label}: {_study_line(s)}." for i, s in enumerate(spec.studies)]
+    tail = f"{sizes} ({spec.unit()}), each study the same size; {sims} simulations each."
+    return [head, "", *studies, "", tail]
+
+
+def _transport_line(spec: DesignSpec) -> str:
+    """The transport priors: one a regimen (the spec gives a regimen's studies one population)."""
+    pops = {r: next(s.population for s in spec.studies if s.regimen == r) for r in spec.regimens()}
+    if len(pops) > 1 and len({(p.transport_sd, p.note) for p in pops.values()}) == 1:
+        pops = {"": next(iter(pops.values()))}  # one line for both regimens' alike priors
+    parts = []
+    for regimen, pop in pops.items():
+        whose = (
+            "its"
+            if not spec.programme
+            else f"the {regimen} studies'"
+            if regimen
+            else "each study's"
+        )
+        notes = [pop.note] if pop.note else []
+        if spec.programme:
+            notes.append("one shift a regimen, shared by its studies")
+        parts.append(
+            f"{whose} blockade fraction may differ from the evidence's by a normal shift with "
+            f"SD {pop.transport_sd:g}" + (f" ({'; '.join(notes)})" if notes else "")
+        )
+    shifted = any(s.population.transport_sd > 0 for s in spec.studies)
+    pooled = (
+        "; the refit does not know the shift and pools the study with the others, as a "
+        "reanalysis that took it for one more would"
+    )
+    return "- Transport: " + "; ".join(parts) + (pooled if shifted else "") + "."
 
 
 def design_report(
@@ -110,43 +188,24 @@ def design_report(
     """report.md: the design, its assumptions, the most it can do for 'primary' (given the
     regions' ``thresholds``), and the assurance table."""
     table = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
-    kind = (
-        "crossover (each participant in both conditions)"
-        if spec.type == "crossover"
-        else "parallel-arm study"
-    )
-    control = {
-        "none": "no control arm without ketamine",
-        "saline": "a saline (placebo) arm",
-        "midazolam": "a midazolam (active placebo) arm",
-    }[spec.control]
+    whose = "Each study's" if spec.programme else "The study's"
+    # A programme's studies share one posterior draw: the same population quantities.
+    together = ", all from one draw of the posterior in each simulation" if spec.programme else ""
     lines = [
         f"# Design analysis: {spec.name}",
         "",
         spec.description or "",
         "",
-        f"A {kind}, with {control}, of {spec.regimen} naltrexone blockade "
-        f"({spec.hours():g} h before ketamine), in {spec.population.label}; outcome: response "
-        f"at 24 h. Sample sizes: {', '.join(map(str, spec.sample_sizes))}; "
-        f"{manifest['simulations_per_size']} simulations each.",
+        *_design_lines(spec, manifest["simulations_per_size"]),
         "",
         "## What this assumes",
         "",
-        f"- The study's data are drawn from today's posterior (the fit of "
+        f"- {whose} data are drawn from today's posterior (the fit of "
         f"`{manifest['config_file']}`, prior set '{manifest['priors']['name']}': "
         f"P(primary) {table['primary']:.2f}, P(permissive) {table['permissive']:.2f}), with its "
-        "own blockade fraction, response rate and non-specific improvement drawn around it as the "
-        "model says a new study varies.",
-        f"- Transport: its blockade fraction may differ from the evidence's by a normal shift with "
-        f"SD {spec.population.transport_sd:g}"
-        + (f" ({spec.population.note})" if spec.population.note else "")
-        + (
-            "; the refit does not know the shift and pools the study with the others, as a "
-            "reanalysis that took it for one more would"
-            if spec.population.transport_sd > 0
-            else ""
-        )
-        + ".",
+        f"own blockade fraction, response rate and non-specific improvement drawn around it as the "
+        f"model says a new study varies{together}.",
+        _transport_line(spec),
         "- It is analysed with the same model, priors and readings as that fit; 'assurance' is "
         "the probability of each outcome averaged over that uncertainty, not a frequentist power "
         "at a fixed effect. With no transport shift the expected P(primary) after the study "

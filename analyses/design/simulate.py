@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
-from analyses.design.spec import DesignSpec
+from analyses.design.spec import Candidate, DesignSpec
 from analyses.validation.sbc import with_observations
 
 if TYPE_CHECKING:
@@ -33,26 +33,56 @@ if TYPE_CHECKING:
 NEW_ID = "candidate"
 
 
-def template_study(spec: DesignSpec, n: int) -> dict:
-    """The candidate study's file, its numbers placeholders (the simulation fills them)."""
+def study_ids(spec: DesignSpec) -> list[str]:
+    """The candidate studies' ids: ``candidate`` alone, ``candidate_1``, ... in a programme."""
+    if not spec.programme:
+        return [NEW_ID]
+    return [f"{NEW_ID}_{i + 1}" for i in range(len(spec.studies))]
+
+
+def new_beta_columns(spec: DesignSpec) -> list[str]:
+    """design.csv's columns of each candidate's own true fraction, in the studies' order."""
+    return (
+        ["beta_new"]
+        if not spec.programme
+        else [f"beta_new_{i + 1}" for i in range(len(spec.studies))]
+    )
+
+
+def templates(spec: DesignSpec, n: int) -> list[dict]:
+    """Every candidate study's file, its numbers placeholders (the simulation fills them)."""
+    return [
+        template_study(candidate, n, sid, _label(spec, i))
+        for i, (candidate, sid) in enumerate(zip(spec.studies, study_ids(spec), strict=True))
+    ]
+
+
+def _label(spec: DesignSpec, i: int) -> str:
+    if not spec.programme:
+        return f"Candidate: {spec.name}"
+    return f"Candidate {i + 1}: {spec.studies[i].label}"
+
+
+def template_study(candidate: Candidate, n: int, study_id: str = NEW_ID, label: str = "") -> dict:
+    """One candidate study's file, its numbers placeholders (the simulation fills them)."""
     from models.simulate import Truth, simulate_study
 
-    kind = "paired_binary" if spec.type == "crossover" else "arm_counts"
-    study, _, _ = simulate_study(kind, NEW_ID, spec.regimen, Truth(), n, seed=0)
-    study["label"] = f"Candidate: {spec.name}"
+    kind = "paired_binary" if candidate.type == "crossover" else "arm_counts"
+    study, _, _ = simulate_study(kind, study_id, candidate.regimen, Truth(), n, seed=0)
+    study["label"] = label or f"Candidate: {study_id}"
     study["design"] = {
         **study["design"],
-        "population": spec.population.label,
-        "comparator": spec.control,
+        "population": candidate.population.label,
+        "comparator": candidate.control,
     }
     hours = study["naltrexone"]["hours_before_first_infusion"]
     study["naltrexone"]["hours_before_first_infusion"] = {
         **hours,
-        "lower": spec.hours(),
-        "upper": spec.hours(),
+        "lower": candidate.hours(),
+        "upper": candidate.hours(),
     }
     item = study["evidence"][0]
-    if kind == "arm_counts" and spec.control == "none":
+    if kind == "arm_counts" and candidate.control == "none":
         item["arms"] = [a for a in item["arms"] if a["condition"] != "control"]
     return study
 
@@ -69,14 +99,15 @@ def preposterior_draws(
 ) -> list[dict]:
     """``count`` simulated observation sets of the candidate study with ``n`` per arm / pairs.
 
-    Each also holds ``beta_new``, the candidate study's own true blockade fraction.
+    Each also holds each candidate study's own true blockade fraction (``beta_new``, or
+    ``beta_new_1``, ... in a programme: :func:`new_beta_columns`).
     """
     import pymc as pm
 
     from analyses.inference.fit import quiet_pymc
     from analyses.inference.predictive import FORWARD_COMPILE
 
-    model = _model_of([template_study(spec, n)], priors, options)
+    model = _model_of(templates(spec, n), priors, options)
     shared = [
         rv.name
         for rv in model.free_RVs
@@ -86,8 +117,11 @@ def preposterior_draws(
     flat = {name: posterior[name].values.reshape(-1) for name in shared}
     picks = rng.integers(0, len(next(iter(flat.values()))), count)
     values = {name: v[picks] for name, v in flat.items()}
-    beta = f"beta_{spec.regimen}"
-    values[beta] = values[beta] + spec.population.transport_sd * rng.standard_normal(count)
+    # The transport shift moves a regimen's fraction as the new population sees it: one
+    # shift a regimen, shared by its studies (the spec gives them one population).
+    for regimen in spec.regimens():
+        sd = next(s.population.transport_sd for s in spec.studies if s.regimen == regimen)
+        values[f"beta_{regimen}"] = values[f"beta_{regimen}"] + sd * rng.standard_normal(count)
     trace = xr.Dataset({k: (("chain", "draw"), v[None, :]) for k, v in values.items()})
     observed = [rv.name for rv in model.observed_RVs]
     with model, quiet_pymc():
@@ -99,13 +133,14 @@ def preposterior_draws(
             progressbar=False,
             compile_kwargs=FORWARD_COMPILE,
         )["posterior_predictive"]
+    own = pp["beta_study"].sel(study=study_ids(spec)).values.reshape(count, -1)
     out = []
     for i in range(count):
         draw = {
             name: np.asarray(pp[name].values.reshape(count, -1)[i]).tolist() for name in observed
         }
         draw = {k: v[0] if len(v) == 1 else v for k, v in draw.items()}
-        draw["beta_new"] = float(pp["beta_study"].values.reshape(count, -1)[i, 0])
+        draw |= {col: float(b) for col, b in zip(new_beta_columns(spec), own[i], strict=True)}
         draw["draw_index"] = int(picks[i])
         out.append(draw)
     return out
@@ -124,14 +159,15 @@ def candidate_inputs(
     from models.simulate import write_study
 
     spec = DesignSpec.model_validate(spec_dict)
-    study = with_observations([template_study(spec, n)], draw)[0]
+    studies = with_observations(templates(spec, n), draw)
     with tempfile.TemporaryDirectory() as folder:
         for path in Path(studies_dir).rglob("*"):
             if path.is_file():
                 target = Path(folder) / path.relative_to(studies_dir)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
-        write_study(study, Path(folder))
+        for study in studies:
+            write_study(study, Path(folder))
         inputs = load_inputs(Path(config_path) if config_path else None, Path(folder))
     options = replace(inputs.options, observations_as_data=True)
     return inputs, build_blockade_model(inputs.evidence, inputs.priors, options)
@@ -179,7 +215,7 @@ def fit_with_candidate(
     headline, sustained = bfs.iloc[0], bfs.loc["sustained: beta_sustained >= P vs < P"]
     return {
         "n": n,
-        "beta_new": draw["beta_new"],
+        **{k: v for k, v in draw.items() if k.startswith("beta_new")},
         "draw_index": draw["draw_index"],
         "seed": seed,
         "bf_permissive_vs_primary": float(headline["bf"]),
@@ -187,6 +223,9 @@ def fit_with_candidate(
         "bf_sustained": float(sustained["bf"]),
         "bf_sustained_bound": sustained["bound"],
         **{f"p_{h}": float(p) for h, p in probs.items()},
+        # What 'primary' needs of each fraction, as the refit sees it.
+        "p_acute_at_least_P": float((post["beta_acute"] >= t.primary).mean()),
+        "p_sustained_at_least_P": float((post["beta_sustained"] >= t.primary).mean()),
         "certified": fit.certified,
         "attempts": len(fit.attempts),
     }
