@@ -107,7 +107,7 @@ def test_a_tiny_design_writes_documented_tables_and_leaves_the_studies_alone(tmp
     That two workers give the same tables is `make validate`'s design_determinism section
     (tests/test_validation_record.py checks it): it needs a second cluster and compile.
     """
-    from analyses.commands.design import assurance, simulate
+    from analyses.commands.design import assurance, assurance_by_threshold, simulate
     from analyses.commands.preflight import preflight
     from analyses.commands.run import fit_inputs
     from analyses.validation.cluster import dask_client
@@ -124,6 +124,9 @@ def test_a_tiny_design_writes_documented_tables_and_leaves_the_studies_alone(tmp
         table = simulate(spec, inputs, primary, 2, client, lambda _: None, config, studies)
     assert undocumented(table, "design.csv") == []
     assert undocumented(assurance(table), "assurance.csv") == []
+    by_threshold = assurance_by_threshold(table)
+    assert undocumented(by_threshold, "assurance_thresholds.csv") == []
+    assert len(by_threshold) == 9  # section 6's grid, at the one size
     assert len(table) == 2 and set(table["n"]) == {15}
     assert Path(studies / "jelen2025.toml").exists()  # the user's folder is not touched
     assert sorted(p.name for p in studies.iterdir()) == ["jelen2025.toml"]
@@ -380,3 +383,49 @@ def test_a_programme_of_both_regimens_can_in_principle_settle_it_for_primary(tmp
     assert "- 2. depot: a crossover (each participant in both conditions)" in text
     assert "'primary' would be certain (BF permissive : primary 0)" in text
     assert "each study's blockade fraction may differ" in text
+
+
+def test_the_threshold_grid_reads_each_refit_with_the_regions_moved():
+    """The grid's headline BF at this run's thresholds is the headline BF itself; the shares
+    per threshold pair count each side as assurance.csv does (a bound on its own side only)."""
+    import pandas as pd
+    import xarray as xr
+
+    from analyses.commands.design import assurance, assurance_by_threshold
+    from analyses.design.simulate import threshold_bfs, threshold_column
+    from analyses.inference.bayes_factors import bayes_factor_table
+    from analyses.suite.scenarios import THRESHOLD_GRID
+
+    rng = np.random.default_rng(3)
+    a = xr.DataArray(rng.uniform(0, 1, (4, 500)), dims=("chain", "draw"))
+    s = xr.DataArray(rng.uniform(0, 1, (4, 500)), dims=("chain", "draw"))
+    spec = {"dist": "uniform", "lower": -0.5, "upper": 1.5}
+    grid = threshold_bfs(a, s, spec, spec)
+    assert len(grid) == 2 * len(THRESHOLD_GRID)
+    full = bayes_factor_table(a, s, spec, spec, Thresholds(0.5, 0.2)).iloc[0]
+    assert grid[threshold_column(0.5, 0.2)] == pytest.approx(full["bf"], rel=1e-12)
+
+    column = threshold_column(0.5, 0.2)
+    bf = [12.0, 0.05, 0.2, 2.0]
+    table = pd.DataFrame(
+        {
+            "n": [10] * 4,
+            "bf_permissive_vs_primary": bf,
+            "bf_bound": ["", "", ">", ""],
+            "p_primary": 0.2,
+            "p_permissive": 0.7,
+            "certified": True,
+        }
+    )
+    for p, q in THRESHOLD_GRID:
+        table[threshold_column(p, q)] = bf
+        table[f"{threshold_column(p, q)}_bound"] = ["", "", ">", ""]
+    by_threshold = assurance_by_threshold(table).set_index(
+        ["primary_threshold", "permissive_threshold"]
+    )
+    row = by_threshold.loc[(0.5, 0.2)]
+    summary = assurance(table).iloc[0]
+    assert row["p_bf_permissive_10"] == summary["p_bf_permissive_10"] == 0.25
+    assert row["p_bf_primary_10"] == summary["p_bf_primary_10"] == 0.25
+    assert column in table
+    assert assurance_by_threshold(table.drop(columns=[column])).empty  # an old table

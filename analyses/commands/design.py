@@ -5,8 +5,8 @@ primary fit of the configuration; for each sample size, each simulation draws th
 study's data from it (:mod:`analyses.design.simulate`), appends the study to the evidence and
 refits. Each simulation is a Dask task with its own seed from one ``SeedSequence``, so the
 tables do not depend on the number of workers. Writes ``results/<run-id>/``: ``design.csv``
-(one row per simulation), ``assurance.csv`` (per sample size), ``assurance.png``,
-``report.md`` and ``manifest.json``.
+(one row per simulation), ``assurance.csv`` (per sample size), ``assurance_thresholds.csv``
+(per sample size and threshold pair), ``assurance.png``, ``report.md`` and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -148,10 +148,9 @@ def assurance(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for n, group in table.groupby("n"):
         m = len(group)
-        bf, bound = group["bf_permissive_vs_primary"], group["bf_bound"].fillna("")
-        permissive = (bf >= DECISIVE) & (bound != "<")
-        primary = (bf <= 1 / DECISIVE) & (bound != ">")
-        unsettled = (bf > 1 / UNSETTLED) & (bf < UNSETTLED) & (bound == "")
+        permissive, primary, unsettled = _settled(
+            group["bf_permissive_vs_primary"], group["bf_bound"]
+        )
         row = {"n": n, "simulations": m}
         for name, hit in (
             ("p_bf_decisive", permissive | primary),
@@ -159,9 +158,7 @@ def assurance(table: pd.DataFrame) -> pd.DataFrame:
             ("p_bf_primary_10", primary),
             ("p_bf_between_third_and_3", unsettled),
         ):
-            p = float(hit.mean())
-            row[name], row[f"{name}_mcse"] = p, math.sqrt(p * (1 - p) / m)
-            row[f"{name}_lb"], row[f"{name}_ub"] = jeffreys_interval(int(hit.sum()), m)
+            row |= _share(name, hit)
         for h in ("primary", "permissive"):
             values = group[f"p_{h}"]
             row[f"expected_p_{h}"] = float(values.mean())
@@ -169,6 +166,47 @@ def assurance(table: pd.DataFrame) -> pd.DataFrame:
             row[f"expected_p_{h}_mcse"] = sd / math.sqrt(m)
         row["certified"] = float(group["certified"].mean())
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _settled(bf: pd.Series, bound: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Which simulations settled for permissive, for primary, or left it unsettled (a bound
+    counts only on its own side)."""
+    bound = bound.fillna("")
+    permissive = (bf >= DECISIVE) & (bound != "<")
+    primary = (bf <= 1 / DECISIVE) & (bound != ">")
+    unsettled = (bf > 1 / UNSETTLED) & (bf < UNSETTLED) & (bound == "")
+    return permissive, primary, unsettled
+
+
+def _share(name: str, hit: pd.Series) -> dict:
+    """A share of simulations, its Monte Carlo SE and its Jeffreys interval."""
+    m, p = len(hit), float(hit.mean())
+    low, high = jeffreys_interval(int(hit.sum()), m)
+    return {
+        name: p,
+        f"{name}_mcse": math.sqrt(p * (1 - p) / m),
+        f"{name}_lb": low,
+        f"{name}_ub": high,
+    }
+
+
+def assurance_by_threshold(table: pd.DataFrame) -> pd.DataFrame:
+    """assurance_thresholds.csv: per sample size and threshold pair of section 6's grid, how
+    often the headline BF passed 10 each way (the same refits, the regions moved)."""
+    from analyses.design.simulate import threshold_column
+    from analyses.suite.scenarios import THRESHOLD_GRID
+
+    rows = []
+    for n, group in table.groupby("n"):
+        for p, q in THRESHOLD_GRID:
+            column = threshold_column(p, q)
+            if column not in group:  # a table from before the grid was recorded
+                return pd.DataFrame()
+            permissive, primary, _ = _settled(group[column], group[f"{column}_bound"])
+            row = {"n": n, "primary_threshold": p, "permissive_threshold": q}
+            row |= _share("p_bf_permissive_10", permissive) | _share("p_bf_primary_10", primary)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -182,6 +220,8 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
     with staged_directory(inputs.root / run_id, before_publish=signals.check) as stage:
         table.to_csv(stage / "design.csv", index=False)
         summary.to_csv(stage / "assurance.csv", index=False)
+        by_threshold = assurance_by_threshold(table)
+        by_threshold.to_csv(stage / "assurance_thresholds.csv", index=False)
         save_figure(assurance_figure(summary, spec), stage / "assurance.png")
         manifest = {
             "run_id": run_id,
@@ -202,7 +242,7 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         thresholds = inputs.config.hypotheses.thresholds
         (stage / "report.md").write_text(
-            design_report(spec, summary, manifest, primary, thresholds)
+            design_report(spec, summary, manifest, primary, thresholds, by_threshold)
         )
     run_dir = inputs.root / run_id
     say(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

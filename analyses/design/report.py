@@ -183,10 +183,15 @@ def _transport_line(spec: DesignSpec) -> str:
 
 
 def design_report(
-    spec: DesignSpec, summary: pd.DataFrame, manifest: dict, primary, thresholds
+    spec: DesignSpec,
+    summary: pd.DataFrame,
+    manifest: dict,
+    primary,
+    thresholds,
+    by_threshold: pd.DataFrame | None = None,
 ) -> str:
     """report.md: the design, its assumptions, the most it can do for 'primary' (given the
-    regions' ``thresholds``), and the assurance table."""
+    regions' ``thresholds``), the assurance table, and the shares at other thresholds."""
     table = primary.hypotheses.set_index("hypothesis")["posterior_prob"]
     whose = "Each study's" if spec.programme else "The study's"
     # A programme's studies share one posterior draw: the same population quantities.
@@ -224,10 +229,40 @@ def design_report(
         _certified(summary),
         "`assurance.png` plots it; `design.csv` has one row per simulation.",
         "",
+        *_threshold_section(by_threshold, thresholds),
         f"Data hash `{manifest['data_hash'][:16]}`, seed {manifest['seed']}, "
         f"run time {manifest['runtime_seconds']} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _threshold_section(by_threshold: pd.DataFrame | None, thresholds) -> list[str]:
+    """Other thresholds P and Q (section 6's grid): the same refits, the regions moved."""
+    if by_threshold is None or by_threshold.empty:
+        return []
+    sizes = sorted(by_threshold["n"].unique())
+    head = "| P | Q | " + " | ".join(f"n = {n:g}" for n in sizes) + " |"
+    rows = [head, "|" + "---|" * (2 + len(sizes))]
+    grid = by_threshold.groupby(["primary_threshold", "permissive_threshold"], sort=True)
+    for (p, q), group in grid:
+        by_n = group.set_index("n")
+        cells = [
+            f"{by_n.loc[n, 'p_bf_permissive_10']:.2f} / {by_n.loc[n, 'p_bf_primary_10']:.2f}"
+            for n in sizes
+        ]
+        mark = " (this run's)" if (p, q) == (thresholds.primary, thresholds.permissive) else ""
+        rows.append(f"| {p:g}{mark} | {q:g} | " + " | ".join(cells) + " |")
+    return [
+        "## Other thresholds",
+        "",
+        "The regions' thresholds are a choice (docs/science.md section 6 varies them for today's "
+        "data). Each cell: the share of simulations with BF permissive : primary ≥ 10 / the "
+        "share with BF ≤ 1/10 (for 'primary'), from the same refits with the regions moved "
+        "(`assurance_thresholds.csv` has their intervals).",
+        "",
+        *rows,
+        "",
+    ]
 
 
 def _certified(summary: pd.DataFrame) -> str:

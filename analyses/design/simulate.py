@@ -226,6 +226,27 @@ def fit_with_candidate(
         # What 'primary' needs of each fraction, as the refit sees it.
         "p_acute_at_least_P": float((post["beta_acute"] >= t.primary).mean()),
         "p_sustained_at_least_P": float((post["beta_sustained"] >= t.primary).mean()),
+        **threshold_bfs(*args[:4]),
         "certified": fit.certified,
         "attempts": len(fit.attempts),
     }
+
+
+def threshold_column(p: float, q: float) -> str:
+    """design.csv's column of the headline BF at thresholds P = p, Q = q."""
+    return f"bf_at_P{p:g}_Q{q:g}"
+
+
+def threshold_bfs(a, s, spec_acute: dict, spec_sustained: dict) -> dict:
+    """The headline BF and its bound at each threshold pair of section 6's grid: the regions
+    change, the refit's draws do not."""
+    from analyses.inference.bayes_factors import headline_bf
+    from analyses.inference.hypotheses import Thresholds
+    from analyses.suite.scenarios import THRESHOLD_GRID
+
+    out = {}
+    for p, q in THRESHOLD_GRID:
+        row = headline_bf(a, s, spec_acute, spec_sustained, Thresholds(p, q))
+        column = threshold_column(p, q)
+        out[column], out[f"{column}_bound"] = float(row["bf"]), row["bound"]
+    return out

@@ -276,6 +276,18 @@ def compare(
     return row | {"evidence": evidence_words(np.log10(bf))}
 
 
+def headline_bf(
+    a: xr.DataArray, s: xr.DataArray, spec_acute: dict, spec_sustained: dict, t: Thresholds
+) -> dict:
+    """The headline question's row alone (permissive vs primary, as in :func:`questions`)."""
+    hyp = prior_probabilities(spec_acute, spec_sustained, t)
+    num, den = (
+        Region(h, lambda a, s, h=h: region_indicators(a, s, t)[h], hyp[h])
+        for h in ("permissive", "primary")
+    )
+    return compare(a, s, num, den, parameter_ess(a, s))
+
+
 def bayes_factor_table(
     a: xr.DataArray, s: xr.DataArray, spec_acute: dict, spec_sustained: dict, t: Thresholds
 ) -> pd.DataFrame:
