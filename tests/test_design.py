@@ -107,7 +107,12 @@ def test_a_tiny_design_writes_documented_tables_and_leaves_the_studies_alone(tmp
     That two workers give the same tables is `make validate`'s design_determinism section
     (tests/test_validation_record.py checks it): it needs a second cluster and compile.
     """
-    from analyses.commands.design import assurance, assurance_by_threshold, simulate
+    from analyses.commands.design import (
+        assurance,
+        assurance_by_threshold,
+        assurance_by_truth,
+        simulate,
+    )
     from analyses.commands.preflight import preflight
     from analyses.commands.run import fit_inputs
     from analyses.validation.cluster import dask_client
@@ -127,6 +132,10 @@ def test_a_tiny_design_writes_documented_tables_and_leaves_the_studies_alone(tmp
     by_threshold = assurance_by_threshold(table)
     assert undocumented(by_threshold, "assurance_thresholds.csv") == []
     assert len(by_threshold) == 9  # section 6's grid, at the one size
+    by_truth = assurance_by_truth(table)
+    assert undocumented(by_truth, "assurance_by_truth.csv") == []
+    assert by_truth["simulations"].sum() == 2
+    assert set(table["truth"]) <= {"primary", "permissive", "none", "other"}
     assert len(table) == 2 and set(table["n"]) == {15}
     assert Path(studies / "jelen2025.toml").exists()  # the user's folder is not touched
     assert sorted(p.name for p in studies.iterdir()) == ["jelen2025.toml"]
@@ -342,7 +351,7 @@ def test_a_programme_of_both_regimens_can_in_principle_settle_it_for_primary(tmp
 
     import pandas as pd
 
-    from analyses.commands.design import assurance
+    from analyses.commands.design import assurance, assurance_by_truth
     from analyses.design.report import best_case_for_primary, design_report
 
     draws = {name: np.array([0.1, 0.3, 0.6, 0.9]) for name in ("beta_acute", "beta_sustained")}
@@ -377,7 +386,10 @@ def test_a_programme_of_both_regimens_can_in_principle_settle_it_for_primary(tmp
         "seed": 1,
         "runtime_seconds": 1.0,
     }
-    text = design_report(load_design(path), assurance(table), manifest, fit, t)
+    table["truth"] = ["primary", "permissive"]
+    by_truth = assurance_by_truth(table)
+    text = design_report(load_design(path), assurance(table), manifest, fit, t, None, by_truth)
+    assert "| primary | 20 | 1 | 0.00 (0.00 to 0.85) | 1.00 (0.15 to 1.00) |" in text
     assert "A programme of 2 studies" in text
     assert "- 1. acute: a parallel-arm study, with a saline (placebo) arm, of acute" in text
     assert "- 2. depot: a crossover (each participant in both conditions)" in text
@@ -429,3 +441,33 @@ def test_the_threshold_grid_reads_each_refit_with_the_regions_moved():
     assert row["p_bf_primary_10"] == summary["p_bf_primary_10"] == 0.25
     assert column in table
     assert assurance_by_threshold(table.drop(columns=[column])).empty  # an old table
+
+
+def test_each_simulation_knows_its_true_hypothesis():
+    """The truth is the region of the world's pooled fractions; shares given it count each
+    side as assurance.csv does."""
+    import pandas as pd
+
+    from analyses.commands.design import assurance_by_truth
+    from analyses.design.simulate import true_hypothesis
+
+    t = Thresholds(primary=0.5, permissive=0.2)
+    worlds = [(0.9, 0.6), (0.9, 0.1), (0.1, 0.05), (0.1, 0.6)]
+    found = [
+        true_hypothesis({"true_beta_acute": a, "true_beta_sustained": s}, t) for a, s in worlds
+    ]
+    assert found == ["primary", "permissive", "none", "other"]
+    assert true_hypothesis({}, t) == ""
+    table = pd.DataFrame(
+        {
+            "n": [10] * 4,
+            "truth": ["primary", "primary", "permissive", "permissive"],
+            "bf_permissive_vs_primary": [0.05, 2.0, 12.0, 20.0],
+            "bf_bound": ["", "", "", "<"],
+        }
+    )
+    rows = assurance_by_truth(table).set_index("truth")
+    assert rows.loc["primary", "p_bf_primary_10"] == 0.5
+    assert rows.loc["primary", "p_bf_between_third_and_3"] == 0.5
+    assert rows.loc["permissive", "p_bf_permissive_10"] == 0.5  # a bound '<' is not >= 10
+    assert assurance_by_truth(table.drop(columns="truth")).empty

@@ -6,7 +6,8 @@ study's data from it (:mod:`analyses.design.simulate`), appends the study to the
 refits. Each simulation is a Dask task with its own seed from one ``SeedSequence``, so the
 tables do not depend on the number of workers. Writes ``results/<run-id>/``: ``design.csv``
 (one row per simulation), ``assurance.csv`` (per sample size), ``assurance_thresholds.csv``
-(per sample size and threshold pair), ``assurance.png``, ``report.md`` and ``manifest.json``.
+(per sample size and threshold pair), ``assurance_by_truth.csv`` (per sample size and true
+hypothesis), ``assurance.png``, ``report.md`` and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -210,6 +211,24 @@ def assurance_by_threshold(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def assurance_by_truth(table: pd.DataFrame) -> pd.DataFrame:
+    """assurance_by_truth.csv: per sample size and true hypothesis (the region of the
+    simulation's pooled fractions), how often the headline BF passed 10 each way: how well
+    the design tells the truth when it is each hypothesis."""
+    if "truth" not in table:  # a table from before the truth was recorded
+        return pd.DataFrame()
+    rows = []
+    for (n, truth), group in table.groupby(["n", "truth"], sort=True):
+        permissive, primary, unsettled = _settled(
+            group["bf_permissive_vs_primary"], group["bf_bound"]
+        )
+        row = {"n": n, "truth": truth, "simulations": len(group)}
+        row |= _share("p_bf_permissive_10", permissive) | _share("p_bf_primary_10", primary)
+        row |= _share("p_bf_between_third_and_3", unsettled)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, started, say) -> Path:
     from analyses.design.report import assurance_figure, design_report
     from analyses.report.figures import save_figure
@@ -222,6 +241,8 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
         summary.to_csv(stage / "assurance.csv", index=False)
         by_threshold = assurance_by_threshold(table)
         by_threshold.to_csv(stage / "assurance_thresholds.csv", index=False)
+        by_truth = assurance_by_truth(table)
+        by_truth.to_csv(stage / "assurance_by_truth.csv", index=False)
         save_figure(assurance_figure(summary, spec), stage / "assurance.png")
         manifest = {
             "run_id": run_id,
@@ -242,7 +263,7 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         thresholds = inputs.config.hypotheses.thresholds
         (stage / "report.md").write_text(
-            design_report(spec, summary, manifest, primary, thresholds, by_threshold)
+            design_report(spec, summary, manifest, primary, thresholds, by_threshold, by_truth)
         )
     run_dir = inputs.root / run_id
     say(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

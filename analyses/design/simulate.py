@@ -141,6 +141,9 @@ def preposterior_draws(
         }
         draw = {k: v[0] if len(v) == 1 else v for k, v in draw.items()}
         draw |= {col: float(b) for col, b in zip(new_beta_columns(spec), own[i], strict=True)}
+        # The pooled fractions this simulation's world has (after any transport shift): the
+        # truth the study is simulated under, for assurance given each hypothesis.
+        draw |= {f"true_beta_{r}": float(values[f"beta_{r}"][i]) for r in ("acute", "sustained")}
         draw["draw_index"] = int(picks[i])
         out.append(draw)
     return out
@@ -215,7 +218,8 @@ def fit_with_candidate(
     headline, sustained = bfs.iloc[0], bfs.loc["sustained: beta_sustained >= P vs < P"]
     return {
         "n": n,
-        **{k: v for k, v in draw.items() if k.startswith("beta_new")},
+        **{k: v for k, v in draw.items() if k.startswith(("beta_new", "true_beta_"))},
+        "truth": true_hypothesis(draw, t),
         "draw_index": draw["draw_index"],
         "seed": seed,
         "bf_permissive_vs_primary": float(headline["bf"]),
@@ -230,6 +234,17 @@ def fit_with_candidate(
         "certified": fit.certified,
         "attempts": len(fit.attempts),
     }
+
+
+def true_hypothesis(draw: dict, t) -> str:
+    """The hypothesis whose region holds the simulation's true pooled fractions ('' for a
+    draw from before they were recorded)."""
+    from analyses.inference.hypotheses import region_indicators
+
+    if "true_beta_acute" not in draw:
+        return ""
+    a, s = np.array([draw["true_beta_acute"]]), np.array([draw["true_beta_sustained"]])
+    return next(h for h, inside in region_indicators(a, s, t).items() if inside[0])
 
 
 def threshold_column(p: float, q: float) -> str:
