@@ -288,6 +288,7 @@ def test_the_most_a_design_can_do_for_primary_follows_the_other_fraction():
         ('label = "depot"\nregimen = "sustained"', 'label = "depot"\nregimen = "acute"', ()),
         ('label = "depot"', 'label = "depot"\nsize = 3', ("study[1].size", "unknown field")),
         ("sample_sizes = [20]", "sample_sizes = [20]\nregimen = 'acute'", ("regimen",)),
+        ('label = "acute"', 'label = "$x$"', ("study[0].label", "'$x$'", "without '$'")),
     ],
 )
 def test_bad_programmes_are_refused(tmp_path, capsys, old, new, fragments):

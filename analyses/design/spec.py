@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, Problem, read_toml
@@ -49,7 +56,7 @@ class Candidate(_Strict):
     """One candidate study: regimen, design type, control arm, outcome form and population."""
 
     # Its name in a programme's report and design.csv ("acute trial"); a single study needs none.
-    label: str = Field(default="", max_length=40, pattern=r"^[^$\n]*$")
+    label: str = Field(default="", max_length=40)
     regimen: Literal["acute", "sustained"]
     type: Literal["crossover", "parallel"]
     control: Literal["none", "saline", "midazolam"] = "none"
@@ -67,6 +74,14 @@ class Candidate(_Strict):
                 f"{' or '.join(map(repr, CONTROLS[self.type]))}"
             )
         return self
+
+    @field_validator("label")
+    @classmethod
+    def _drawable(cls, label: str) -> str:
+        # It is drawn in figures (the study's label), where matplotlib reads $...$ as maths.
+        if "$" in label or "\n" in label:
+            raise ValueError("one line of text without '$' (figures read $...$ as mathematics)")
+        return label
 
     def hours(self) -> float:
         """Naltrexone-to-ketamine hours (0: the regimen's reference, 45 min or 4 days)."""
@@ -158,7 +173,7 @@ def _problem(error: dict, design: dict, label: str, single: bool) -> Problem:
     """A validation error as the user wrote the file: a single study's fields in [design],
     a programme's as study[i]."""
     loc = tuple(error["loc"])
-    if error["type"] == "value_error":  # a rule across fields: the message says which
+    if error["type"] == "value_error" and len(loc) <= 2:  # a rule across fields: see its message
         found, _, expected = str(error["msg"]).removeprefix("Value error, ").partition(": ")
         if loc[:1] != ("studies",):
             return Problem(label, "design", "study", found, expected)
