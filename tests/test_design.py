@@ -51,6 +51,7 @@ def test_the_shipped_designs_are_valid():
         "acute-three-arm",
         "mket2",
         "both-regimens",
+        "two-each",
     }
     mket2 = load_design(ROOT / "analyses" / "designs" / "mket2.toml")
     assert mket2.studies[0].population.transport_sd > 0  # OCD: a transport prior, stated
