@@ -473,3 +473,27 @@ def test_each_simulation_knows_its_true_hypothesis():
     assert rows.loc["primary", "p_bf_between_third_and_3"] == 0.5
     assert rows.loc["permissive", "p_bf_permissive_10"] == 0.5  # a bound '<' is not >= 10
     assert assurance_by_truth(table.drop(columns="truth")).empty
+
+
+def test_the_truth_figure_gives_each_sizes_simulations_per_truth(tmp_path):
+    """Its ticks say how many simulations had each truth (0 where none did), which is what
+    the intervals' widths follow."""
+    import pandas as pd
+
+    from analyses.commands.design import assurance_by_truth
+    from analyses.design.report import truth_figure
+
+    path = tmp_path / "p.toml"
+    path.write_text(PROGRAMME)
+    table = pd.DataFrame(
+        {
+            "n": [20, 20, 20, 40],
+            "truth": ["primary", "permissive", "permissive", "permissive"],
+            "bf_permissive_vs_primary": [0.05, 12.0, 2.0, 30.0],
+            "bf_bound": [""] * 4,
+        }
+    )
+    fig = truth_figure(assurance_by_truth(table), load_design(path))
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["20\n2 / 1", "40\n1 / 0"]
+    assert "in each study" in fig.axes[0].get_xlabel()

@@ -7,7 +7,7 @@ refits. Each simulation is a Dask task with its own seed from one ``SeedSequence
 tables do not depend on the number of workers. Writes ``results/<run-id>/``: ``design.csv``
 (one row per simulation), ``assurance.csv`` (per sample size), ``assurance_thresholds.csv``
 (per sample size and threshold pair), ``assurance_by_truth.csv`` (per sample size and true
-hypothesis), ``assurance.png``, ``report.md`` and ``manifest.json``.
+hypothesis), ``assurance.png``, ``assurance_by_truth.png``, ``report.md`` and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def assurance_by_truth(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, started, say) -> Path:
-    from analyses.design.report import assurance_figure, design_report
+    from analyses.design.report import assurance_figure, design_report, truth_figure
     from analyses.report.figures import save_figure
 
     summary = assurance(table)
@@ -243,6 +243,8 @@ def _publish(spec: DesignSpec, design_path, inputs, primary, table, sims, starte
         by_threshold.to_csv(stage / "assurance_thresholds.csv", index=False)
         by_truth = assurance_by_truth(table)
         by_truth.to_csv(stage / "assurance_by_truth.csv", index=False)
+        if not by_truth.empty:
+            save_figure(truth_figure(by_truth, spec), stage / "assurance_by_truth.png")
         save_figure(assurance_figure(summary, spec), stage / "assurance.png")
         manifest = {
             "run_id": run_id,

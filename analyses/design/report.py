@@ -52,7 +52,54 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
     ax.set_xlabel(f"sample size ({spec.unit()})")
     ax.set_ylabel("probability (over today's posterior)")
     ax.set_ylim(0, 1)
-    ax.set_title(f"{spec.name}: BF permissive vs primary after the study", fontsize=10)
+    after = "the programme" if spec.programme else "the study"
+    ax.set_title(f"{spec.name}: BF permissive vs primary after {after}", fontsize=10)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+# (truth, column of assurance_by_truth.csv, label): each hypothesis with the verdict that
+# would be right, in its region's colour.
+RIGHT_VERDICTS = (
+    ("permissive", "p_bf_permissive_10", "truth permissive: BF >= 10 for permissive"),
+    ("primary", "p_bf_primary_10", "truth primary: BF <= 1/10 (for primary)"),
+)
+
+
+def truth_figure(by_truth: pd.DataFrame, spec: DesignSpec) -> Figure:
+    """How often the design finds each hypothesis when it is true, against sample size, each
+    point with its 95% Jeffreys interval and its number of simulations."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    for truth, column, label in RIGHT_VERDICTS:
+        rows = by_truth[by_truth["truth"] == truth]
+        if rows.empty:
+            continue
+        spread = [rows[column] - rows[f"{column}_lb"], rows[f"{column}_ub"] - rows[column]]
+        ax.errorbar(
+            rows["n"],
+            rows[column],
+            yerr=[s.to_numpy() for s in spread],
+            marker="o",
+            color=REGION_COLOURS[truth],
+            label=label,
+            capsize=3,
+        )
+    # Under each size, how many simulations had each truth: the intervals' width follows it.
+    sizes = sorted(by_truth["n"].unique())
+    counts = by_truth.set_index(["n", "truth"])["simulations"]
+    ticks = [
+        f"{n:g}\n" + " / ".join(str(counts.get((n, t), 0)) for t, _, _ in RIGHT_VERDICTS)
+        for n in sizes
+    ]
+    ax.set_xticks(sizes, ticks)
+    ax.margins(x=0.08)
+    names = " / ".join(t for t, _, _ in RIGHT_VERDICTS)
+    ax.set_xlabel(f"sample size ({spec.unit()})\nsimulations with truth {names} under each")
+    ax.set_ylabel("probability, given the truth")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{spec.name}: how often it finds the true hypothesis", fontsize=10)
     ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig

@@ -137,7 +137,8 @@ class DesignSpec(_Strict):
     def unit(self) -> str:
         """What a sample size counts, in words."""
         units = {s.unit() for s in self.studies}
-        return units.pop() if len(units) == 1 else "pairs or participants per arm, per study"
+        unit = units.pop() if len(units) == 1 else "pairs or participants per arm"
+        return f"{unit}, in each study" if self.programme else unit
 
     def to_dict(self) -> dict:
         return self.model_dump()
