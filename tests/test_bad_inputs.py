@@ -545,3 +545,17 @@ def test_a_scheduler_address_that_answers_nothing_is_bad_input(tmp_path, capsys)
 
     with pytest.raises(InputError, match="no Dask scheduler answered there"):
         _connect(silent, "tcp://10.0.0.1:8786")
+
+
+def test_a_device_or_a_fifo_is_refused_without_reading_it(tmp_path):
+    """/dev/zero reports size 0 and never ends, and a FIFO blocks its reader forever: both are
+    refused before any read, as not regular files (found by a hostile test)."""
+    from models.evidence.problems import toml_problem
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        raw, problem = toml_problem(path, "design", "a design file (.toml)")
+        assert raw is None and problem.found == "not a regular file"
+    raw, problem = toml_problem(tmp_path, "design", "a design file (.toml)")
+    assert problem.found == "a directory"

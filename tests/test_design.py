@@ -290,6 +290,31 @@ def test_the_most_a_design_can_do_for_primary_follows_the_other_fraction():
         ('label = "depot"', 'label = "depot"\nsize = 3', ("study[1].size", "unknown field")),
         ("sample_sizes = [20]", "sample_sizes = [20]\nregimen = 'acute'", ("regimen",)),
         ('label = "acute"', 'label = "$x$"', ("study[0].label", "'$x$'", "without '$'")),
+        ('label = "acute"', 'label = "\u200b"', ("study[0].label", "invisible")),
+        ('label = "depot"', 'label = " ACUTE "', ("study", "no two alike")),
+        ("sample_sizes = [20]", 'sample_sizes = [20]\nstudies = "x"', ("studies", "'study'")),
+        (
+            "sample_sizes = [20]",
+            "sample_sizes = [20, 20]",
+            ("sample_sizes", "each sample size once"),
+        ),
+        (
+            "sample_sizes = [20]",
+            "sample_sizes = [1]",
+            ("sample_sizes[0]", "greater than or equal to 2"),
+        ),
+        (
+            "sample_sizes = [20]",
+            'sample_sizes = [20]\ncontrol = "saline"',
+            ("control", "[[design.study]]"),
+        ),
+        ('label = "acute"', 'label = "acute"\nid = "z"', ("study[0].id", "label, regimen, type")),
+        (
+            "transport_sd = 0.0",
+            "transport_sd = 0.0\nfoo = 1",
+            ("study[0].population.foo", "transport_sd, note"),
+        ),
+        ('label = "depression"', 'label = "TODO"', ("study[0].population.label", "placeholder")),
     ],
 )
 def test_bad_programmes_are_refused(tmp_path, capsys, old, new, fragments):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,14 +14,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, Problem, read_toml
-from models.evidence.validate import MAX_HOURS
+from models.evidence.validate import MAX_HOURS, PLACEHOLDER
 
 # Participants per arm (parallel) or pairs (crossover): at least 2, and a slip like 1e9 is
 # refused before it is simulated.
-SampleSize = Annotated[int, Field(gt=0, le=100_000)]
+SampleSize = Annotated[int, Field(ge=2, le=100_000)]
 # Which arms each design type can have besides ketamine + placebo and ketamine + naltrexone: a
 # crossover compares the two within each participant; a parallel trial may add a control arm
 # with no ketamine (saline or midazolam).
@@ -34,6 +36,28 @@ MAX_PROGRAMME = 4
 # The [design] keys of the design as a whole; in a single-study file every other key is the
 # study's ([[design.study]] tables hold them in a programme).
 DESIGN_KEYS = ("name", "description", "sample_sizes")
+
+
+def one_line(text: str) -> str:
+    """``text`` if it prints as one line with no '$' (figures read $...$ as mathematics)."""
+    if "$" in text or not text.isprintable():
+        raise ValueError(
+            "one line of printable text without '$' (no tabs, control or invisible "
+            "characters; figures read $...$ as mathematics)"
+        )
+    return text
+
+
+def _same(label: str) -> str:
+    """A label as a reader tells labels apart: case, spacing and Unicode form ignored."""
+    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+
+
+def _rule(found: str, expected: str) -> PydanticCustomError:
+    """A rule across fields, its found and expected kept apart for the message."""
+    return PydanticCustomError(
+        "design_rule", "{found}: {expected}", {"found": found, "expected": expected}
+    )
 
 
 class _Strict(BaseModel):
@@ -50,6 +74,15 @@ class Population(_Strict):
     label: str = Field(min_length=1, max_length=200)
     transport_sd: float = Field(default=0.0, ge=0.0, le=5.0, allow_inf_nan=False)
     note: str = ""
+
+    @field_validator("label", "note")
+    @classmethod
+    def _printable(cls, text: str, info) -> str:
+        # Both are printed in the report; the label is also written into the candidate's study
+        # file, whose checks refuse the new-study template's placeholder.
+        if info.field_name == "label" and text.strip() == PLACEHOLDER:
+            raise ValueError("the population in words (the template's placeholder is still there)")
+        return one_line(text)
 
 
 class Candidate(_Strict):
@@ -69,19 +102,14 @@ class Candidate(_Strict):
     @model_validator(mode="after")
     def _control_fits_type(self):
         if self.control not in CONTROLS[self.type]:
-            raise ValueError(
-                f"control {self.control!r}: a {self.type} design can have "
-                f"{' or '.join(map(repr, CONTROLS[self.type]))}"
-            )
+            allowed = " or ".join(map(repr, CONTROLS[self.type]))
+            raise _rule(f"control {self.control!r}", f"a {self.type} design can have {allowed}")
         return self
 
     @field_validator("label")
     @classmethod
     def _drawable(cls, label: str) -> str:
-        # It is drawn in figures (the study's label), where matplotlib reads $...$ as maths.
-        if "$" in label or "\n" in label:
-            raise ValueError("one line of text without '$' (figures read $...$ as mathematics)")
-        return label
+        return one_line(label)
 
     def hours(self) -> float:
         """Naltrexone-to-ketamine hours (0: the regimen's reference, 45 min or 4 days)."""
@@ -105,24 +133,42 @@ class DesignSpec(_Strict):
     sample_sizes: list[SampleSize] = Field(min_length=1, max_length=MAX_SAMPLE_SIZES)
     studies: list[Candidate] = Field(min_length=1, max_length=MAX_PROGRAMME)
 
+    @field_validator("sample_sizes")
+    @classmethod
+    def _distinct(cls, sizes: list[int]) -> list[int]:
+        # A repeated size would be simulated twice and its tables merged under one n.
+        if len(set(sizes)) < len(sizes):
+            raise ValueError("each sample size once")
+        return sizes
+
     @model_validator(mode="after")
     def _one_population_a_regimen(self):
         # A transport shift moves the regimen's pooled fraction as the new population sees
         # it, so studies of one regimen in a programme must be of one population.
         for regimen in ("acute", "sustained"):
-            populations = {
-                (s.population.label, s.population.transport_sd)
-                for s in self.studies
-                if s.regimen == regimen
-            }
+            populations = list(
+                dict.fromkeys(s.population for s in self.studies if s.regimen == regimen)
+            )
             if len(populations) > 1:
-                raise ValueError(
-                    f"{regimen} studies of {len(populations)} populations: studies of one "
-                    "regimen in a programme share one [population] (label and transport_sd)"
+                shown = " and ".join(
+                    f"(label {p.label!r}, transport_sd {p.transport_sd:g}, note {p.note!r})"
+                    for p in populations
                 )
+                raise _rule(
+                    f"{regimen} studies of {len(populations)} populations: {shown}",
+                    "studies of one regimen share one population (the same [population] table)",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _labels_tell_studies_apart(self):
         labels = [s.label for s in self.studies]
-        if len(self.studies) > 1 and (not all(labels) or len(set(labels)) < len(labels)):
-            raise ValueError(f"labels {labels}: each study of a programme, a label of its own")
+        told = [_same(label) for label in labels]
+        if self.programme and (not all(told) or len(set(told)) < len(told)):
+            raise _rule(
+                f"labels {labels}",
+                "a label for each study of a programme, no two alike (ignoring case and spaces)",
+            )
         return self
 
     @property
@@ -155,7 +201,12 @@ def load_design(path: Path) -> DesignSpec:
     if not isinstance(raw.get("design"), dict) or set(raw) - {"design"}:
         found = f"top-level keys {sorted(raw)}"
         raise InputError([Problem(label, "design", "", found, "one [design] table")])
-    design = raw["design"]
+    design = dict(raw["design"])
+    problems = []
+    if "studies" in design:  # the model's own name for them: never a key of the file
+        design.pop("studies")
+        expected = "a programme's studies as [[design.study]] tables ('study', singular)"
+        problems.append(Problem(label, "design", "studies", "unknown field 'studies'", expected))
     single = "study" not in design
     whole = {k: v for k, v in design.items() if k in DESIGN_KEYS}
     if single:
@@ -164,23 +215,52 @@ def load_design(path: Path) -> DesignSpec:
         studies = design["study"]
         whole |= {k: v for k, v in design.items() if k not in (*DESIGN_KEYS, "study")}
     try:
-        return DesignSpec.model_validate({**whole, "studies": studies})
+        spec = DesignSpec.model_validate({**whole, "studies": studies})
     except ValidationError as err:
-        problems = [_problem(e, design, label, single) for e in err.errors()]
-        raise InputError(problems) from None
+        problems += [_problem(e, design, label, single) for e in err.errors()]
+    if problems:
+        raise InputError(problems)
+    return spec
 
 
 def _problem(error: dict, design: dict, label: str, single: bool) -> Problem:
     """A validation error as the user wrote the file: a single study's fields in [design],
     a programme's as study[i]."""
     loc = tuple(error["loc"])
-    if error["type"] == "value_error" and len(loc) <= 2:  # a rule across fields: see its message
-        found, _, expected = str(error["msg"]).removeprefix("Value error, ").partition(": ")
-        if loc[:1] != ("studies",):
-            return Problem(label, "design", "study", found, expected)
-        field = "control" if single else f"study[{loc[1]}].control"
-        return Problem(label, "design", field, found, expected)
+    if error["type"] == "design_rule":  # a rule across fields
+        ctx = error["ctx"]
+        field = "study" if len(loc) < 2 else "control" if single else f"study[{loc[1]}].control"
+        return Problem(label, "design", field, ctx["found"], ctx["expected"])
     if loc[:1] == ("studies",):
         loc = loc[2:] if single else ("study", *loc[1:])
+    if error["type"] == "extra_forbidden":
+        return _unknown(label, loc, single)
     root = Candidate if single and loc and loc[0] not in DESIGN_KEYS else DesignSpec
-    return _problem_from_error({**error, "loc": loc}, design, label, "design", root)
+    # Without their 'id' keys, which the walker would take for the names of list items.
+    walked = design
+    if isinstance(design.get("study"), list):
+        studies = [
+            {k: v for k, v in d.items() if k != "id"} if isinstance(d, dict) else d
+            for d in design["study"]
+        ]
+        walked = {**design, "study": studies}
+    return _problem_from_error({**error, "loc": loc}, walked, label, "design", root)
+
+
+def _unknown(label: str, loc: tuple, single: bool) -> Problem:
+    """An unknown field, with the fields known where it was found."""
+    where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    found = f"unknown field '{loc[-1]}'"
+    candidate = [f for f in Candidate.model_fields]
+    if "population" in loc[:-1]:
+        known = list(Population.model_fields)
+    elif len(loc) > 1:  # inside a programme's study
+        known = candidate
+    elif single:
+        known = [*DESIGN_KEYS, *candidate, "study"]
+    elif loc[-1] in candidate:
+        expected = "a study's field: in a programme it belongs in its [[design.study]] table"
+        return Problem(label, "design", where, found, expected)
+    else:
+        known = [*DESIGN_KEYS, "study"]
+    return Problem(label, "design", where, found, f"one of the known fields: {', '.join(known)}")

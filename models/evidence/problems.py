@@ -84,17 +84,27 @@ def toml_problem(path, owner: str, expected: str) -> tuple[dict | None, Problem 
     Names an empty file, a byte-order mark, a file too large, nesting too deep for the parser
     and invalid TOML, each in words the user can act on.
     """
+    import stat
     import tomllib
     from pathlib import Path
 
     label = str(path)
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            found = f"a file of {size / 1e6:.1f} MB"
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A device (/dev/zero) reports size 0 and never ends; a FIFO blocks forever.
+            found = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            return None, Problem(label, owner, "", found, expected)
+        if info.st_size > MAX_FILE_BYTES:
+            found = f"a file of {info.st_size / 1e6:.1f} MB"
             return None, Problem(label, owner, "", found, f"{expected}, under 1 MB")
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # at most the limit, should the file grow meanwhile
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            found = "a file over 1 MB"
+            return None, Problem(label, owner, "", found, f"{expected}, under 1 MB")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         return None, Problem(label, owner, "", "no such file", expected)
     except (OSError, UnicodeDecodeError) as err:
