@@ -123,21 +123,26 @@ def test_a_tiny_design_writes_documented_tables_and_leaves_the_studies_alone(tmp
         if path.stem != "jelen2025":
             path.unlink()
     design = tmp_path / "tiny.toml"
-    design.write_text(VALID.replace("sample_sizes = [20, 40]", "sample_sizes = [15]"))
+    design.write_text(VALID.replace("sample_sizes = [20, 40]", "sample_sizes = [15, 30]"))
     spec, inputs = load_design(design), preflight(config, studies)
     primary = fit_inputs(inputs, predictive=False)
     with dask_client(workers=1) as client:
-        table = simulate(spec, inputs, primary, 2, client, lambda _: None, config, studies)
+        table = simulate(spec, inputs, primary, 1, client, lambda _: None, config, studies)
+    # Common random numbers: both sizes simulate one world and one candidate, other data.
+    first, second = table.iloc[0], table.iloc[1]
+    for column in ("draw_index", "beta_new", "true_beta_acute", "truth"):
+        assert first[column] == second[column], column
+    assert (first["n"], second["n"]) == (15, 30) and first["seed"] != second["seed"]
     assert undocumented(table, "design.csv") == []
     assert undocumented(assurance(table), "assurance.csv") == []
     by_threshold = assurance_by_threshold(table)
     assert undocumented(by_threshold, "assurance_thresholds.csv") == []
-    assert len(by_threshold) == 9  # section 6's grid, at the one size
+    assert len(by_threshold) == 18  # section 6's grid, at each of the two sizes
     by_truth = assurance_by_truth(table)
     assert undocumented(by_truth, "assurance_by_truth.csv") == []
     assert by_truth["simulations"].sum() == 2
     assert set(table["truth"]) <= {"primary", "permissive", "none", "other"}
-    assert len(table) == 2 and set(table["n"]) == {15}
+    assert len(table) == 2 and set(table["n"]) == {15, 30}
     assert Path(studies / "jelen2025.toml").exists()  # the user's folder is not touched
     assert sorted(p.name for p in studies.iterdir()) == ["jelen2025.toml"]
 

@@ -87,7 +87,10 @@ def simulate(
     """design.csv: ``sims`` simulated studies per sample size, each appended and refitted.
 
     Seeds come from the configuration's seed through one ``SeedSequence``: simulation i of
-    sample size k always gets the same seed, whichever worker runs it.
+    sample size k always gets the same seed, whichever worker runs it. Every size simulates
+    the same worlds (common random numbers): simulation i draws the same posterior draw, the
+    same transport shift and the same candidate studies' own parameters at every size, so
+    only its data and its refit's seed differ, and sizes compare pair by pair.
     """
     from analyses.design.simulate import fit_with_candidate, preposterior_draws
     from models.paths import STUDIES_DIR
@@ -100,7 +103,8 @@ def simulate(
     by_size = []
     for k, n in enumerate(spec.sample_sizes):
         block = seeds[k * (sims + 1) : (k + 1) * (sims + 1)]
-        draws = preposterior_draws(spec, n, post, sims, block[0], inputs.priors, inputs.options)
+        # seeds[0], the first size's: the worlds are common to all sizes.
+        draws = preposterior_draws(spec, n, post, sims, seeds[0], inputs.priors, inputs.options)
         pairs = zip(draws, block[1:], strict=True)
         by_size.append([(spec.to_dict(), n, d, s, studies, config) for d, s in pairs])
     tasks = in_turn(by_size)
