@@ -103,7 +103,8 @@ def simulate(
     by_size = []
     for k, n in enumerate(spec.sample_sizes):
         block = seeds[k * (sims + 1) : (k + 1) * (sims + 1)]
-        # seeds[0], the first size's: the worlds are common to all sizes.
+        # seeds[0], the first size's: the worlds are common to all sizes. Each block keeps
+        # its first seed unused, so the refits' seeds are those of the runs before.
         draws = preposterior_draws(spec, n, post, sims, seeds[0], inputs.priors, inputs.options)
         pairs = zip(draws, block[1:], strict=True)
         by_size.append([(spec.to_dict(), n, d, s, studies, config) for d, s in pairs])
