@@ -166,11 +166,11 @@ def _best_case_line(spec: DesignSpec, primary, thresholds) -> str:
     )
 
 
-KINDS = {
+KIND_WORDS = {
     "crossover": "crossover (each participant in both conditions)",
     "parallel": "parallel-arm study",
 }
-CONTROLS = {
+CONTROL_WORDS = {
     "none": "no control arm without ketamine",
     "saline": "a saline (placebo) arm",
     "midazolam": "a midazolam (active placebo) arm",
@@ -180,8 +180,8 @@ CONTROLS = {
 def _study_line(study: Candidate) -> str:
     """One candidate study in words."""
     return (
-        f"a {KINDS[study.type]}, with {CONTROLS[study.control]}, of {study.regimen} naltrexone "
-        f"blockade ({study.hours():g} h before ketamine), in {study.population.label}"
+        f"a {KIND_WORDS[study.type]}, with {CONTROL_WORDS[study.control]}, of {study.regimen} "
+        f"naltrexone blockade ({study.hours():g} h before ketamine), in {study.population.label}"
     )
 
 

@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from models.evidence.load import _problem_from_error
 from models.evidence.problems import InputError, Problem, read_toml
-from models.evidence.validate import MAX_HOURS, PLACEHOLDER
+from models.evidence.validate import MAX_HOURS, NOT_IN_DRAWN_TEXT, PLACEHOLDER
 
 # Participants per arm (parallel) or pairs (crossover): at least 2, and a slip like 1e9 is
 # refused before it is simulated.
@@ -40,7 +40,7 @@ DESIGN_KEYS = ("name", "description", "sample_sizes")
 
 def one_line(text: str) -> str:
     """``text`` if it prints as one line with no '$' (figures read $...$ as mathematics)."""
-    if "$" in text or not text.isprintable():
+    if NOT_IN_DRAWN_TEXT in text or not text.isprintable():
         raise ValueError(
             "one line of printable text without '$' (no tabs, control or invisible "
             "characters; figures read $...$ as mathematics)"
