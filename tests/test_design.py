@@ -527,3 +527,18 @@ def test_the_truth_figure_gives_each_sizes_simulations_per_truth(tmp_path):
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == ["20\n2 / 1", "40\n1 / 0"]
     assert "in each study" in fig.axes[0].get_xlabel()
+
+
+def test_curves_at_one_size_are_drawn_side_by_side():
+    """Intervals at one size would hide each other: each curve is shifted a little, the
+    curves centred on the size, and one size gets a window of its own."""
+    import pandas as pd
+
+    from analyses.design.report import _dodged
+
+    one = pd.Series([100])
+    shifted = [float(_dodged(one, i, 4)[0]) for i in range(4)]
+    assert shifted == sorted(shifted) and len(set(shifted)) == 4
+    assert np.mean(shifted) == pytest.approx(100)
+    grid = pd.Series([20, 200])
+    assert np.allclose(_dodged(grid, 1, 2) - _dodged(grid, 0, 2), 0.015 * 180)

@@ -21,12 +21,27 @@ CURVES = (
 )
 
 
+def _dodged(sizes: pd.Series, i: int, curves: int) -> np.ndarray:
+    """Curve i's x positions, shifted a little from the others' so that intervals at one size
+    do not hide each other (by 1.5% of the sizes' span, or of the size when there is one)."""
+    values = sizes.to_numpy(dtype=float)
+    span = np.ptp(values) or values.max()
+    return values + (i - (curves - 1) / 2) * 0.015 * span
+
+
+def _single_size_margin(ax, sizes: pd.Series) -> None:
+    """One size: a window around it (matplotlib's default for one point is wide and odd)."""
+    if sizes.nunique() == 1:
+        n = float(sizes.iloc[0])
+        ax.set_xlim(n * 0.85, n * 1.15)
+
+
 def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
     """Assurance against sample size, each point with its 95% interval (Jeffreys'; a table
     from before the intervals, +-2 Monte Carlo SEs)."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for column, label, colour in CURVES:
+    for i, (column, label, colour) in enumerate(CURVES):
         if f"{column}_lb" in summary:
             below = summary[column] - summary[f"{column}_lb"]
             above = summary[f"{column}_ub"] - summary[column]
@@ -37,7 +52,7 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
         # wide and dashed underneath, so that it shows where the two coincide.
         either = column == "p_bf_decisive"
         ax.errorbar(
-            summary["n"],
+            _dodged(summary["n"], i, len(CURVES)),
             summary[column],
             yerr=spread,
             marker="o",
@@ -49,6 +64,7 @@ def assurance_figure(summary: pd.DataFrame, spec: DesignSpec) -> Figure:
             zorder=1 if either else 2,
         )
     ax.set_xticks(summary["n"])
+    _single_size_margin(ax, summary["n"])
     ax.set_xlabel(f"sample size ({spec.unit()})")
     ax.set_ylabel("probability (over today's posterior)")
     ax.set_ylim(0, 1)
@@ -72,13 +88,13 @@ def truth_figure(by_truth: pd.DataFrame, spec: DesignSpec) -> Figure:
     point with its 95% Jeffreys interval and its number of simulations."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for truth, column, label in RIGHT_VERDICTS:
+    for i, (truth, column, label) in enumerate(RIGHT_VERDICTS):
         rows = by_truth[by_truth["truth"] == truth]
         if rows.empty:
             continue
         spread = [rows[column] - rows[f"{column}_lb"], rows[f"{column}_ub"] - rows[column]]
         ax.errorbar(
-            rows["n"],
+            _dodged(rows["n"], i, len(RIGHT_VERDICTS)),
             rows[column],
             yerr=[s.to_numpy() for s in spread],
             marker="o",
@@ -95,6 +111,7 @@ def truth_figure(by_truth: pd.DataFrame, spec: DesignSpec) -> Figure:
     ]
     ax.set_xticks(sizes, ticks)
     ax.margins(x=0.08)
+    _single_size_margin(ax, by_truth["n"])
     names = " / ".join(t for t, _, _ in RIGHT_VERDICTS)
     ax.set_xlabel(f"sample size ({spec.unit()})\nsimulations with truth {names} under each")
     ax.set_ylabel("probability, given the truth")
