@@ -52,6 +52,7 @@ def test_the_shipped_designs_are_valid():
         "mket2",
         "both-regimens",
         "two-each",
+        "one-acute-two-depot",
     }
     mket2 = load_design(ROOT / "analyses" / "designs" / "mket2.toml")
     assert mket2.studies[0].population.transport_sd > 0  # OCD: a transport prior, stated
