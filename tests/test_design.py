@@ -375,6 +375,15 @@ def test_a_programmes_studies_are_simulated_from_one_draw_and_appended_together(
     assert {"candidate_1", "candidate_2"} <= set(ids)
     assert len(ids) == len(list(studies.glob("*.toml"))) + 2
     assert {"candidate_1", "candidate_2"} <= set(model.coords["study"])
+    # Each study holds its own simulated observations, not another's.
+    by_id = {s.id: s for s in run_inputs.evidence.studies}
+    arms = by_id["candidate_1"].evidence[0].arms
+    assert [a.events.value for a in arms] == [
+        draws[0][f"candidate_1__outcome__{a.condition}"] for a in arms
+    ]
+    pair = by_id["candidate_2"].evidence[0]
+    found = [pair.responders_placebo.value, pair.responders_naltrexone.value]
+    assert found == list(draws[0]["candidate_2__outcome"])
 
 
 def test_a_programme_of_both_regimens_can_in_principle_settle_it_for_primary(tmp_path):
