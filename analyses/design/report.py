@@ -224,13 +224,8 @@ def _transport_line(spec: DesignSpec) -> str:
         pops = {"": next(iter(pops.values()))}  # one line for both regimens' alike priors
     parts = []
     for regimen, pop in pops.items():
-        whose = (
-            "its"
-            if not spec.programme
-            else f"the {regimen} studies'"
-            if regimen
-            else "each study's"
-        )
+        whose = f"the {regimen} studies'" if regimen else "each study's"
+        whose = whose if spec.programme else "its"
         notes = [pop.note] if pop.note else []
         if spec.programme:
             notes.append("one shift a regimen, shared by its studies")
@@ -312,11 +307,9 @@ def _truth_section(by_truth: pd.DataFrame | None) -> list[str]:
         "| 1/3 < BF < 3 |",
         "|---|---|---|---|---|---|",
     ]
-    for r in by_truth.itertuples():
-        cells = [
-            f"{getattr(r, c):.2f} ({getattr(r, f'{c}_lb'):.2f} to {getattr(r, f'{c}_ub'):.2f})"
-            for c in ("p_bf_permissive_10", "p_bf_primary_10", "p_bf_between_third_and_3")
-        ]
+    for _, r in by_truth.iterrows():
+        columns = ("p_bf_permissive_10", "p_bf_primary_10", "p_bf_between_third_and_3")
+        cells = [f"{r[c]:.2f}{_interval(r, c)}" for c in columns]
         rows.append(f"| {r.truth} | {r.n:g} | {r.simulations} | " + " | ".join(cells) + " |")
     return [
         "## Given the truth",
@@ -375,6 +368,11 @@ def _certified(summary: pd.DataFrame) -> str:
     )
 
 
+def _interval(row: pd.Series, column: str) -> str:
+    """A share's 95% interval as the tables write it, " (lb to ub)"."""
+    return f" ({row[f'{column}_lb']:.2f} to {row[f'{column}_ub']:.2f})"
+
+
 def _markdown(summary: pd.DataFrame) -> str:
     cols = [
         ("n", "n", "{:.0f}"),
@@ -393,7 +391,7 @@ def _markdown(summary: pd.DataFrame) -> str:
         for col, _, fmt in cols:
             cell = fmt.format(row[col])
             if f"{col}_lb" in row:
-                cell += f" ({row[f'{col}_lb']:.2f} to {row[f'{col}_ub']:.2f})"
+                cell += _interval(row, col)
             elif f"{col}_mcse" in row:
                 cell += f" ± {row[f'{col}_mcse']:.2f}"
             cells.append(cell)
